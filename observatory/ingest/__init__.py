@@ -1,0 +1,1 @@
+"""Ingestion: files -> normalised rows -> database, with a report for every row."""
