@@ -38,7 +38,7 @@ def _postgres_schema_url() -> tuple[str, str]:
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         admin.dispose()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         message = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}"
         if REQUIRE_POSTGRES:
             pytest.fail(message)

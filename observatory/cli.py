@@ -1,0 +1,274 @@
+"""Command line: ``python -m observatory <command>``.
+
+Every command upgrades the database to the newest migration first. Errors are printed as one
+sentence naming the file, row and field, with a non-zero exit code (2 for bad input, 1 for an
+unexpected failure). ``--json`` prints the import report as one JSON object, for scheduled jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import case, func, select
+
+EXIT_BAD_INPUT = 2
+
+
+def _engine():
+    from observatory.db.session import get_engine, upgrade_to_head
+
+    upgrade_to_head()
+    return get_engine()
+
+
+def _print_report(report: Any, as_json: bool) -> None:
+    if as_json:
+        data = report.to_dict(max_rejections=None)
+        data["balanced"] = report.balanced
+        print(json.dumps(data, ensure_ascii=False, default=str))
+    else:
+        print(report.summary())
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from observatory.config import database_url
+
+    _engine()
+    print(f"database at head: {database_url()}")
+    return 0
+
+
+def cmd_boundaries_import(args: argparse.Namespace) -> int:
+    from observatory.ingest.boundaries import import_boundaries
+
+    report = import_boundaries(
+        args.file, layer=args.layer, id_field=args.id_field, name_field=args.name_field,
+        population_field=args.population_field, district_field=args.district_field, crs=args.crs,
+        level=args.level, primary=args.primary, engine=_engine(), user_name=args.user)
+    _print_report(report, args.json)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    engine = _engine()
+    if args.kind == "survey":
+        from observatory.ingest.surveys import ingest_survey
+
+        report = ingest_survey(args.file, profile=args.profile, wave=args.wave, engine=engine,
+                               rejects_path=args.rejects, user_name=args.user)
+    else:
+        from observatory.ingest.incidents import ingest_incidents
+
+        report = ingest_incidents(
+            args.file, source_kind="police" if args.kind == "police" else "complaint", profile=args.profile,
+            engine=engine, rejects_path=args.rejects, user_name=args.user, progress=not args.json and not args.quiet,
+            label=args.label)
+    _print_report(report, args.json)
+    return 0
+
+
+def cmd_alias_add(args: argparse.Namespace) -> int:
+    from observatory.db.models import CategoryAlias, CrimeCategory
+    from observatory.ingest.incidents import update_unclassified
+    from observatory.ingest.report import ImportFailed
+    from observatory.text import label_key
+
+    engine = _engine()
+    key = label_key(args.label)
+    if not key:
+        raise ImportFailed("alias add: the label is blank")
+    with engine.begin() as conn:
+        category = conn.execute(select(CrimeCategory).where(CrimeCategory.code == args.category)).first()
+        if category is None:
+            codes = ", ".join(conn.scalars(select(CrimeCategory.code).order_by(CrimeCategory.code)))
+            raise ImportFailed(f"alias add: unknown category {args.category!r}; categories: {codes}")
+        existing = conn.execute(select(CategoryAlias.id).where(CategoryAlias.profile == args.profile,
+                                                                CategoryAlias.label_key == key)).scalar()
+        if existing is None:
+            conn.execute(CategoryAlias.__table__.insert().values(profile=args.profile, label_key=key,
+                                                                  category_id=category.id))
+        else:
+            conn.execute(CategoryAlias.__table__.update().where(CategoryAlias.id == existing)
+                         .values(category_id=category.id))
+        changed = update_unclassified(conn, args.label, category.id, category.sensitive, args.profile)
+    print(f"alias {args.label!r} -> {args.category} (profile {args.profile}); "
+          f"{changed:,} stored unclassified incidents reclassified")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from observatory.demo import build_demo
+
+    result = build_demo(engine=_engine(), seed=args.seed, out_dir=args.out)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, default=str))
+    else:
+        print(f"demo city built (seed {args.seed}):")
+        for key, value in result.items():
+            if not isinstance(value, dict | list):
+                print(f"  {key}: {value}")
+    return 0
+
+
+def status(engine: Any) -> dict[str, Any]:
+    """What the database holds: layers with their areas, incidents by source, batches, survey waves."""
+    from observatory.db.models import (
+        BoundaryLayer,
+        ImportBatch,
+        Incident,
+        Neighbourhood,
+        SurveyResponse,
+        SurveyWave,
+    )
+
+    with engine.connect() as conn:
+        layers = [
+            {"name": r.name, "level": r.level, "primary": bool(r.is_primary), "version": r.version, "areas": r.areas}
+            for r in conn.execute(
+                select(BoundaryLayer.name, BoundaryLayer.level, BoundaryLayer.is_primary, BoundaryLayer.version,
+                       func.count(Neighbourhood.id).label("areas"))
+                .outerjoin(Neighbourhood, (Neighbourhood.layer_id == BoundaryLayer.id) & Neighbourhood.active)
+                .group_by(BoundaryLayer.id).order_by(BoundaryLayer.name))
+        ]
+        incidents = [
+            {"source_kind": r.source_kind, "profile": r.profile, "records": r.records, "count": int(r.total or 0),
+             "unassigned": int(r.unassigned or 0), "first": str(r.first), "last": str(r.last)}
+            for r in conn.execute(
+                select(Incident.source_kind, Incident.profile, func.count().label("records"),
+                       func.sum(Incident.count).label("total"),
+                       func.sum(case((Incident.neighbourhood_id.is_(None), 1), else_=0)).label("unassigned"),
+                       func.min(Incident.occurred_on).label("first"), func.max(Incident.occurred_on).label("last"))
+                .group_by(Incident.source_kind, Incident.profile).order_by(Incident.source_kind, Incident.profile))
+        ]
+        batches = [
+            {"id": r.id, "kind": r.source_kind, "profile": r.profile, "file": r.file_name, "status": r.status,
+             "total": r.total, "loaded": r.loaded, "rejected": r.rejected, "duplicates": r.duplicates,
+             "finished_at": str(r.finished_at)}
+            for r in conn.execute(select(ImportBatch).order_by(ImportBatch.id.desc()).limit(20))
+        ]
+        waves = [
+            {"name": r.name, "profile": r.profile, "responses": r.responses}
+            for r in conn.execute(
+                select(SurveyWave.name, SurveyWave.profile, func.count(SurveyResponse.id).label("responses"))
+                .outerjoin(SurveyResponse, SurveyResponse.wave_id == SurveyWave.id)
+                .group_by(SurveyWave.id).order_by(SurveyWave.name))
+        ]
+    return {"layers": layers, "incidents": incidents, "batches": batches, "survey_waves": waves}
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from observatory.config import database_url
+
+    data = status(_engine())
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, default=str))
+        return 0
+    print(f"database: {database_url()}")
+    print("boundary layers:" if data["layers"] else "boundary layers: none (import with `boundaries import`)")
+    for layer in data["layers"]:
+        flag = " (primary)" if layer["primary"] else ""
+        print(f"  {layer['name']}{flag}: {layer['areas']:,} areas, level {layer['level']}, version {layer['version']}")
+    print("incidents:" if data["incidents"] else "incidents: none")
+    for row in data["incidents"]:
+        print(f"  {row['source_kind']} / {row['profile']}: {row['records']:,} records ({row['count']:,} incidents), "
+              f"{row['first']} .. {row['last']}, {row['unassigned']:,} unassigned")
+    print("survey waves:" if data["survey_waves"] else "survey waves: none")
+    for wave in data["survey_waves"]:
+        print(f"  {wave['name']} ({wave['profile']}): {wave['responses']:,} responses")
+    print("latest import batches:" if data["batches"] else "import batches: none")
+    for batch in data["batches"]:
+        print(f"  #{batch['id']} {batch['kind']} {batch['profile']} {batch['status']}: {batch['file']} "
+              f"(read {batch['total']:,}, loaded {batch['loaded']:,}, rejected {batch['rejected']:,}, "
+              f"duplicates {batch['duplicates']:,})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``python -m observatory``."""
+    parser = argparse.ArgumentParser(prog="python -m observatory",
+                                     description="Municipal crime observatory: database, imports and demo.")
+    parser.add_argument("--user", default=None, help="name recorded with imports (audit)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="create or upgrade the schema").set_defaults(func=cmd_db_upgrade)
+
+    boundaries = sub.add_parser("boundaries", help="neighbourhood and district boundaries")
+    b_sub = boundaries.add_subparsers(dest="boundaries_command", required=True)
+    b_import = b_sub.add_parser("import", help="import a GeoJSON, GeoPackage or Shapefile")
+    b_import.add_argument("file")
+    b_import.add_argument("--layer", required=True, help="layer name, e.g. colonias")
+    b_import.add_argument("--id-field", required=True, help="attribute with each area's code")
+    b_import.add_argument("--name-field", required=True, help="attribute with each area's name")
+    b_import.add_argument("--population-field")
+    b_import.add_argument("--district-field")
+    b_import.add_argument("--crs", help="CRS of a file that declares none, e.g. EPSG:3435")
+    b_import.add_argument("--level", default="neighbourhood", choices=["neighbourhood", "district", "other"])
+    b_import.add_argument("--primary", action=argparse.BooleanOptionalAction, default=None,
+                          help="make this the layer incidents are counted in (default: the first neighbourhood layer)")
+    b_import.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    b_import.set_defaults(func=cmd_boundaries_import)
+
+    ingest = sub.add_parser("ingest", help="import police reports, complaints or a survey")
+    ingest.add_argument("kind", choices=["police", "complaints", "survey"])
+    ingest.add_argument("file")
+    ingest.add_argument("--profile", required=True, help="built-in profile name or path to a .toml/.yaml profile")
+    ingest.add_argument("--wave", help="survey wave name (surveys only)")
+    ingest.add_argument("--label", help="crime label for files that carry none (one table per crime)")
+    ingest.add_argument("--rejects", help="write rejected rows to this CSV for correction")
+    ingest.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.set_defaults(func=cmd_ingest)
+
+    alias = sub.add_parser("alias", help="map source crime labels onto categories")
+    a_sub = alias.add_subparsers(dest="alias_command", required=True)
+    a_add = a_sub.add_parser("add", help="map LABEL to CATEGORY (a category code, e.g. robbery_person)")
+    a_add.add_argument("label")
+    a_add.add_argument("category")
+    a_add.add_argument("--profile", default="*", help="only for this profile (default: every profile)")
+    a_add.set_defaults(func=cmd_alias_add)
+
+    demo = sub.add_parser("demo", help="build the synthetic demo city")
+    demo.add_argument("--seed", type=int, default=2024)
+    demo.add_argument("--out", help="folder for the generated CSV/GeoJSON files")
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(func=cmd_demo)
+
+    st = sub.add_parser("status", help="what the database holds")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+
+    try:
+        from observatory import auth
+    except ImportError:
+        auth = None
+    if auth is not None and hasattr(auth, "add_cli"):
+        auth.add_cli(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    from observatory.ingest.readers import InputFileError
+    from observatory.ingest.report import ImportFailed
+
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "users":
+            _engine()  # commands from other modules expect a migrated database too
+        return int(args.func(args) or 0)
+    except (ImportFailed, InputFileError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted: nothing of the current import was stored", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

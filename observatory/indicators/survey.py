@@ -1,0 +1,248 @@
+"""Survey indicators from weighted microdata, each with a 95% interval and a reliability flag.
+
+Pure functions on DataFrames (no database): one row per unit (person, household or crime
+event) with a ``weight`` column (the survey's expansion factor), the canonical item columns of
+:mod:`observatory.ingest.survey_items` and any grouping columns (``neighbourhood_id``,
+``district``, ``sex``, ``age_group``...). :func:`flatten_items` turns the stored ``items`` JSON
+into such columns.
+
+Estimation (see ``docs/indicators-survey.md``):
+
+* estimate: weighted proportion ``p = sum(w*y) / sum(w)`` over the units whose answer is known;
+* ``se``: Taylor-linearised standard error of that ratio, treating the units as a
+  with-replacement sample (no strata/PSU: the open microdata of most cities do not carry them),
+  ``se^2 = n/(n-1) * sum(w^2 (y-p)^2) / (sum w)^2``;
+* ``n_eff``: Kish's effective sample size ``(sum w)^2 / sum(w^2)``;
+* 95% interval: Wilson score interval computed with ``n_eff`` in place of ``n`` (stays inside
+  [0, 1] and behaves for proportions near 0 or 1, unlike p +- 1.96 se);
+* ``cv = se / p``; ``unreliable`` when ``n < 30`` or ``n_eff < 30`` or ``cv > 0.30`` (INEGI
+  and DANE publish estimates with a CV above 30% only with a warning, or not at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+MIN_N = 30
+MAX_CV = 0.30
+RESULT_COLUMNS = ["estimate", "ci_low", "ci_high", "se", "cv", "n", "n_eff", "weighted_n", "weighted_count",
+                  "unreliable"]
+
+
+def z_value(level: float = 0.95) -> float:
+    """Two-sided normal quantile for a confidence ``level`` (1.959964 for 0.95)."""
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+def kish_n_eff(weights: Iterable[float]) -> float:
+    """Kish's effective sample size ``(sum w)^2 / sum w^2`` of a set of weights."""
+    w = np.asarray(list(weights), dtype=float)
+    return float(w.sum() ** 2 / (w**2).sum()) if len(w) and (w**2).sum() > 0 else 0.0
+
+
+def wilson_interval(p: np.ndarray | float, n: np.ndarray | float, level: float = 0.95) -> tuple:
+    """Wilson score interval for proportion ``p`` observed on ``n`` (effective) units."""
+    z = z_value(level)
+    p = np.asarray(p, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z / denom * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def _as_list(by: str | Sequence[str] | None) -> list[str]:
+    if by is None:
+        return []
+    return [by] if isinstance(by, str) else list(by)
+
+
+def weighted_proportion(frame: pd.DataFrame, value: str | pd.Series, *, weight: str = "weight",
+                        by: str | Sequence[str] | None = None, level: float = 0.95, min_n: int = MIN_N,
+                        max_cv: float = MAX_CV) -> pd.DataFrame:
+    """Weighted share of units with ``value == 1``, overall or per group of ``by``.
+
+    ``value`` is a column name or a Series aligned with ``frame`` holding 1, 0 or NaN (NaN:
+    unknown, left out of numerator and denominator). Rows whose weight or group is missing
+    are left out. Returns one row per group with the ``by`` columns and ``estimate`` (a share
+    in [0, 1]), ``ci_low``, ``ci_high``, ``se``, ``cv``, ``n`` (units with a known answer),
+    ``n_eff``, ``weighted_n`` (sum of weights), ``weighted_count`` (sum of weights of units
+    with y = 1, an estimated population total) and ``unreliable``.
+    """
+    keys = _as_list(by)
+    y = frame[value] if isinstance(value, str) else value
+    data = frame[keys].copy() if keys else pd.DataFrame(index=frame.index)
+    data["_y"] = pd.to_numeric(y, errors="coerce").astype(float)
+    data["_w"] = pd.to_numeric(frame[weight], errors="coerce").astype(float)
+    data = data[data["_y"].notna() & data["_w"].notna() & (data["_w"] > 0)]
+    if keys:
+        data = data.dropna(subset=keys)
+    data["_wy"] = data["_w"] * data["_y"]
+    data["_w2"] = data["_w"] ** 2
+    data["_w2y"] = data["_w2"] * data["_y"]
+    data["_w2y2"] = data["_w2"] * data["_y"] ** 2
+    sums = ["_w", "_wy", "_w2", "_w2y", "_w2y2"]
+    if keys:
+        agg = data.groupby(keys, sort=True, observed=True)[sums].sum()
+        agg["n"] = data.groupby(keys, sort=True, observed=True)["_y"].size()
+        agg = agg.reset_index()
+    else:
+        agg = pd.DataFrame([data[sums].sum()])
+        agg["n"] = len(data)
+    return _finish(agg, keys, level, min_n, max_cv)
+
+
+def _finish(agg: pd.DataFrame, keys: list[str], level: float, min_n: int, max_cv: float) -> pd.DataFrame:
+    sw, swy, sw2, sw2y, sw2y2 = (agg[c].to_numpy(dtype=float) for c in ("_w", "_wy", "_w2", "_w2y", "_w2y2"))
+    n = agg["n"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = swy / sw
+        # sum w^2 (y - p)^2 expanded so it can be summed per group first.
+        resid = sw2y2 - 2 * p * sw2y + p**2 * sw2
+        var = np.where(n > 1, n / (n - 1) * np.maximum(resid, 0) / sw**2, np.nan)
+        se = np.sqrt(var)
+        n_eff = sw**2 / sw2
+        cv = np.where(p > 0, se / p, np.nan)
+    low, high = wilson_interval(p, n_eff, level)
+    out = agg[keys].copy() if keys else pd.DataFrame(index=range(len(agg)))
+    out["estimate"] = p
+    out["ci_low"] = low
+    out["ci_high"] = high
+    out["se"] = se
+    out["cv"] = cv
+    out["n"] = n.astype(int)
+    out["n_eff"] = n_eff
+    out["weighted_n"] = sw
+    out["weighted_count"] = swy
+    out["unreliable"] = (n < min_n) | (n_eff < min_n) | (np.nan_to_num(cv, nan=0.0) > max_cv)
+    return out.reset_index(drop=True)
+
+
+def indicator(frame: pd.DataFrame, column: str, positive: Iterable[object], **options) -> pd.DataFrame:
+    """Weighted share of units whose ``column`` is one of ``positive`` (missing answers left out).
+
+    ``options`` are those of :func:`weighted_proportion` (``by``, ``weight``, ``level``...).
+    """
+    if column not in frame.columns:
+        raise KeyError(f"the survey data has no item {column!r}")
+    raw = frame[column]
+    y = raw.isin(list(positive)).astype(float).where(raw.notna())
+    return weighted_proportion(frame, y, **options)
+
+
+def flatten_items(frame: pd.DataFrame, column: str = "items") -> pd.DataFrame:
+    """Expand a column of item dicts (``SurveyResponse.items``) into one column per item."""
+    items = pd.DataFrame.from_records([d or {} for d in frame[column]], index=frame.index)
+    return pd.concat([frame.drop(columns=[column]), items], axis=1)
+
+
+# --------------------------------------------------------------------------- victimisation
+
+
+def victimisation_prevalence(persons: pd.DataFrame, crime: str | None = None, **options) -> pd.DataFrame:
+    """Share of persons victimised (``victim_any``, or ``victim_<crime>``) in the reference period."""
+    return indicator(persons, f"victim_{crime}" if crime else "victim_any", [1], **options)
+
+
+def collapse_to_households(frame: pd.DataFrame, columns: Sequence[str], *, household: str = "household_key",
+                           weight: str = "weight", by: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per household: each of ``columns`` is its maximum over members (1 if anyone was a
+    victim), the weight the mean of the members' weights (an approximation used when a survey
+    publishes no household weight), ``by`` columns taken from the first member."""
+    agg = {c: "max" for c in columns} | {weight: "mean"} | {b: "first" for b in by}
+    return frame.groupby(household, sort=False).agg(agg).reset_index()
+
+
+def households_victimised(frame: pd.DataFrame, crime: str | None = None, *, household: str = "household_key",
+                          **options) -> pd.DataFrame:
+    """Share of households where at least one member (or the household) was victimised.
+
+    ``frame`` holds households (one row each) or persons (several rows per household key:
+    collapsed with :func:`collapse_to_households`).
+    """
+    column = f"victim_{crime}" if crime else "victim_any"
+    if column not in frame.columns:
+        raise KeyError(f"the survey data has no item {column!r}")
+    weight = options.get("weight", "weight")
+    if household in frame.columns and frame[household].notna().all() and frame[household].duplicated().any():
+        frame = collapse_to_households(frame, [column], household=household, weight=weight,
+                                       by=_as_list(options.get("by")))
+    return indicator(frame, column, [1], **options)
+
+
+def revictimisation(frame: pd.DataFrame, **options) -> pd.DataFrame:
+    """Among victims (``times_victimised >= 1``), the share victimised twice or more."""
+    if "times_victimised" not in frame.columns:
+        raise KeyError("revictimisation needs the item 'times_victimised'")
+    times = pd.to_numeric(frame["times_victimised"], errors="coerce")
+    victims = frame[times >= 1]
+    y = (times[times >= 1] >= 2).astype(float)
+    return weighted_proportion(victims, y, **options)
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def _events_of(events: pd.DataFrame, crime_types: Iterable[str] | None) -> pd.DataFrame:
+    if crime_types is None:
+        return events
+    return events[events["crime_type"].isin(list(crime_types))]
+
+
+def reporting_rate(events: pd.DataFrame, crime_types: Iterable[str] | None = None, **options) -> pd.DataFrame:
+    """Share of crimes (event rows; or victims' last crime) reported to the police or prosecutor.
+
+    Events whose reporting is unknown are left out. ``crime_types`` restricts the crime codes.
+    """
+    return indicator(_events_of(events, crime_types), "reported", [1], **options)
+
+
+def dark_figure(events: pd.DataFrame, definition: str = "envipe", crime_types: Iterable[str] | None = None,
+                **options) -> pd.DataFrame:
+    """Share of crimes that stay outside official records (cifra negra).
+
+    ``definition="envipe"`` (INEGI): crimes not reported, plus those reported without an
+    investigation file opened, plus those where that is unknown: ``1 - share(report_file_opened
+    == 1)`` over all events. ``definition="dane"`` (DANE's "cifra oculta"): crimes not reported
+    to any authority, ``1 - reporting rate``.
+    """
+    events = _events_of(events, crime_types)
+    if definition == "envipe":
+        if "report_file_opened" not in events.columns:
+            raise KeyError("the ENVIPE dark figure needs 'report_file_opened'; use definition='dane'")
+        opened = events["report_file_opened"]
+        y = 1.0 - (opened == 1).astype(float)  # unknown counts as dark, as INEGI does
+        return weighted_proportion(events, y, **options)
+    if definition == "dane":
+        reported = events["reported"]
+        y = (reported == 0).astype(float).where(reported.notna())
+        return weighted_proportion(events, y, **options)
+    raise ValueError(f"unknown dark figure definition {definition!r} (envipe or dane)")
+
+
+# --------------------------------------------------------------------------- perception and trust
+
+
+def insecurity_perception(frame: pd.DataFrame, scope: str = "city", **options) -> pd.DataFrame:
+    """Share who feel unsafe in their ``scope``: "city" or "neighbourhood"."""
+    if scope not in ("city", "neighbourhood"):
+        raise ValueError(f"scope must be 'city' or 'neighbourhood', not {scope!r}")
+    return indicator(frame, f"unsafe_{scope}", [1], **options)
+
+
+def crime_rising_perception(frame: pd.DataFrame, **options) -> pd.DataFrame:
+    """Share who think crime rose over the last 12 months (``crime_trend_past == 1``)."""
+    return indicator(frame, "crime_trend_past", [1], **options)
+
+
+def trust(frame: pd.DataFrame, institution: str = "police", levels: Iterable[int] = (1, 2),
+          **options) -> pd.DataFrame:
+    """Share who trust ``institution`` ("police" or "municipality") much or somewhat (``levels``)."""
+    if institution not in ("police", "municipality"):
+        raise ValueError(f"institution must be 'police' or 'municipality', not {institution!r}")
+    return indicator(frame, f"trust_{institution}", list(levels), **options)

@@ -1,0 +1,461 @@
+"""Assign incidents to the areas of every boundary layer: by point, else by declared code or name.
+
+Input is a DataFrame of records with ``lon``/``lat`` (WGS84 degrees, NaN when missing) and the area a
+record declares (``declared_area_code``, ``declared_area_name``). Output is, for the primary layer, the
+neighbourhood id and how it was found (``point``, ``code``, ``name``, ``fuzzy_name``), and for each
+secondary layer (police quadrants, districts...) the area id.
+
+Rules, in order:
+
+1. Point in polygon with a sort-based spatial index (see :func:`_point_hits`), predicate
+   ``intersects`` so that a point exactly on an edge is not lost; a point on a border shared by several
+   areas goes to the area with the smallest id, so each point gets one area and the choice is stable.
+2. A point that falls in no area of any layer (or whose latitude is out of range) but whose swapped
+   lat/lon does, is swapped and flagged ``swapped``.
+3. Records without usable coordinates, or whose point falls in no area of a layer, are assigned by the
+   declared code (accents/case ignored, numeric codes compared without zero padding, so DANE ``5001``
+   finds ``05001``), then by the declared name (:func:`observatory.text.fold`), then by a close name
+   (rapidfuzz, score >= 90 and only when one area clearly wins).
+
+Everything is vectorised over rows; Python loops run only over distinct declared values and layers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from rapidfuzz import fuzz, process
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+
+from observatory.db.models import BoundaryLayer, Incident, IncidentArea, Neighbourhood
+from observatory.text import fold
+
+FUZZY_CUTOFF = 90.0  # rapidfuzz token_sort_ratio score (0-100) a close name needs
+FUZZY_MARGIN = 3.0  # the best candidate must beat the runner-up by this much to be unambiguous
+REASSIGN_CHUNK = 200_000  # incidents read and updated per round trip in reassign_layer
+
+_NUMERIC = re.compile(r"^\d+$")
+_FLOAT_INT = re.compile(r"^(\d+)\.0+$")
+
+
+@dataclass
+class LayerAreas:
+    """The active areas of one boundary layer, ready for matching.
+
+    ``areas`` is a GeoDataFrame in EPSG:4326 with columns ``id`` (neighbourhood id), ``code``, ``name``,
+    ``name_key`` (folded name), ``district`` and ``geometry``, sorted by ``id``.
+    """
+
+    layer_id: int
+    name: str
+    level: str
+    is_primary: bool
+    areas: gpd.GeoDataFrame
+    _code_lookup: dict[str, int] | None = field(default=None, repr=False)
+    _name_lookup: dict[str, int] | None = field(default=None, repr=False)
+    _name_choices: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def code_lookup(self) -> dict[str, int]:
+        """Normalised code -> area id (see :func:`code_keys`)."""
+        if self._code_lookup is None:
+            lookup: dict[str, int] = {}
+            numeric: dict[str, list[int]] = {}
+            for area_id, code in zip(self.areas["id"].tolist(), self.areas["code"].tolist(), strict=True):
+                exact, number = code_keys(code)
+                lookup.setdefault(exact, int(area_id))
+                if number is not None:
+                    numeric.setdefault(number, []).append(int(area_id))
+            # "5001" and "05001" are the same DANE code; only when that reading is unambiguous in the layer
+            for number, ids in numeric.items():
+                if len(ids) == 1:
+                    lookup.setdefault(number, ids[0])
+            self._code_lookup = lookup
+        return self._code_lookup
+
+    @property
+    def name_lookup(self) -> dict[str, int]:
+        """Folded name -> area id, only for names that are unique in the layer."""
+        if self._name_lookup is None:
+            keys = self.areas["name_key"].astype(object)
+            counts = keys.value_counts()
+            unique = counts[counts == 1].index
+            mask = keys.isin(unique)
+            self._name_lookup = dict(zip(keys[mask].tolist(), self.areas.loc[mask, "id"].astype(int).tolist(),
+                                         strict=True))
+            self._name_choices = list(self._name_lookup)
+        return self._name_lookup
+
+
+@dataclass
+class Assignment:
+    """Result of :func:`assign`.
+
+    ``primary``: DataFrame indexed like the input with ``neighbourhood_id`` (Int64, nullable),
+    ``assignment`` ("point" | "code" | "name" | "fuzzy_name" | None, object dtype), ``declared_area_agrees``
+    (nullable boolean: None when the record lacks a point or a declared area, or the declared value names
+    no area of any layer), ``outside`` (had usable coordinates but fell in no primary area), ``swapped``
+    (lat/lon were swapped and fixed) and ``lon``/``lat`` (the coordinates used, after the swap fix; NaN
+    when unusable).
+    ``secondary``: layer id -> Series of area ids (Int64) for every non-primary layer.
+    ``disagreement_rate``: share of records with a point and a checkable declared area whose point is not in
+    the declared area (None when there are none). ``stats``: counts for the import report.
+    """
+
+    primary: pd.DataFrame
+    secondary: dict[int, pd.Series]
+    disagreement_rate: float | None
+    stats: dict[str, int]
+
+
+def code_keys(code: object) -> tuple[str, str | None]:
+    """Matching keys of an area code: (folded code, its integer value as text if purely numeric).
+
+    ``code_keys(" 05001 ") == ("05001", "5001")``; ``code_keys("5001.0") == ("5001", "5001")`` (codes
+    read as floats from spreadsheets); ``code_keys("C-1.1.1") == ("c-1.1.1", None)``.
+    """
+    key = fold(code)
+    match = _FLOAT_INT.match(key)
+    if match:
+        key = match.group(1)
+    if _NUMERIC.match(key):
+        return key, str(int(key))
+    return key, None
+
+
+def load_layers(conn: Connection) -> list[LayerAreas]:
+    """The active areas of every boundary layer, primary layer first, then by layer id.
+
+    Input: an open SQLAlchemy connection. Output: one :class:`LayerAreas` per layer that has active areas.
+    """
+    layers = conn.execute(
+        select(BoundaryLayer.id, BoundaryLayer.name, BoundaryLayer.level, BoundaryLayer.is_primary)
+        .order_by(BoundaryLayer.is_primary.desc(), BoundaryLayer.id)
+    ).all()
+    out = []
+    for layer_id, name, level, is_primary in layers:
+        rows = conn.execute(
+            select(Neighbourhood.id, Neighbourhood.code, Neighbourhood.name, Neighbourhood.name_key,
+                   Neighbourhood.district, Neighbourhood.geometry_wkb)
+            .where(Neighbourhood.layer_id == layer_id, Neighbourhood.active.is_(True))
+            .order_by(Neighbourhood.id)
+        ).all()
+        if not rows:
+            continue
+        ids, codes, names, keys, districts, wkbs = zip(*rows, strict=True)
+        areas = gpd.GeoDataFrame(
+            {"id": np.asarray(ids, dtype="int64"), "code": list(codes), "name": list(names),
+             "name_key": list(keys), "district": list(districts)},
+            geometry=shapely.from_wkb(np.asarray(wkbs, dtype=object)), crs="EPSG:4326",
+        )
+        out.append(LayerAreas(int(layer_id), name, level, bool(is_primary), areas))
+    return out
+
+
+def _point_hits(areas: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Area id (int64, -1 for none) containing each point (x=lon, y=lat); NaN coordinates get -1.
+
+    Spatial index: the points are sorted by x once; each polygon takes the slab of points within its
+    bounding box (two binary searches and a y mask) and tests them with ``shapely.intersects_xy`` against
+    the prepared polygon. For millions of points this is about five times faster than an STRtree (the
+    index behind GeoPandas ``sjoin``), because no shapely point objects are created. ``intersects`` counts
+    a point on an edge as inside; areas are visited by increasing id and a point keeps its first area, so a
+    point on a border shared by several areas takes the smallest id.
+    """
+    result = np.full(len(x), -1, dtype="int64")
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any() or areas.empty:
+        return result
+    idx = np.flatnonzero(ok)
+    order = idx[np.argsort(x[idx], kind="stable")]
+    sx, sy = x[order], y[order]
+    areas = areas.sort_values("id")
+    geoms = np.asarray(areas.geometry.values, dtype=object)
+    shapely.prepare(geoms)
+    bounds = shapely.bounds(geoms)
+    lo = np.searchsorted(sx, bounds[:, 0], side="left")
+    hi = np.searchsorted(sx, bounds[:, 2], side="right")
+    for geom, area_id, (_, miny, _, maxy), a, b in zip(geoms, areas["id"].to_numpy(), bounds, lo, hi,
+                                                        strict=True):
+        if a >= b or geom is None:
+            continue
+        seg_y = sy[a:b]
+        candidates = np.flatnonzero((seg_y >= miny) & (seg_y <= maxy)) + a
+        if len(candidates) == 0:
+            continue
+        inside = candidates[shapely.intersects_xy(geom, sx[candidates], sy[candidates])]
+        rows = order[inside]
+        rows = rows[result[rows] < 0]
+        result[rows] = area_id
+    return result
+
+
+def _clean_text(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Factorise declared values: (codes per row, -1 for blank; the distinct non-blank values)."""
+    text = values.astype("string").str.strip()  # vectorised; None/NaN stay missing
+    text = text.mask(text == "")
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    return np.asarray(codes), [str(u) for u in uniques]
+
+
+def _lookup_codes(uniques: list[str], layer: LayerAreas) -> np.ndarray:
+    """Area id (or -1) for each distinct declared code."""
+    lookup = layer.code_lookup
+    out = np.full(len(uniques), -1, dtype="int64")
+    for i, value in enumerate(uniques):
+        exact, number = code_keys(value)
+        hit = lookup.get(exact)
+        if hit is None and number is not None:
+            hit = lookup.get(number)
+        if hit is not None:
+            out[i] = hit
+    return out
+
+
+def _lookup_names(uniques: list[str], layer: LayerAreas, fuzzy: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(area id or -1 by exact folded name, area id or -1 by close name) for each distinct declared name."""
+    lookup = layer.name_lookup
+    choices = layer._name_choices or []
+    exact = np.full(len(uniques), -1, dtype="int64")
+    close = np.full(len(uniques), -1, dtype="int64")
+    for i, value in enumerate(uniques):
+        key = fold(value)
+        hit = lookup.get(key)
+        if hit is not None:
+            exact[i] = hit
+            continue
+        if not fuzzy or not choices or not key:
+            continue
+        best = process.extract(key, choices, scorer=fuzz.token_sort_ratio, limit=2, score_cutoff=FUZZY_CUTOFF)
+        if best and (len(best) == 1 or best[0][1] - best[1][1] >= FUZZY_MARGIN):
+            close[i] = lookup[best[0][0]]
+    return exact, close
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name]
+    return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+
+
+def _coordinates(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    lon = pd.to_numeric(_column(frame, "lon"), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    lat = pd.to_numeric(_column(frame, "lat"), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    # (0, 0) is the null-island placeholder of exports that lost the coordinates, never a real place here
+    null_island = (lon == 0) & (lat == 0)
+    lon = np.where(null_island, np.nan, lon)
+    lat = np.where(null_island, np.nan, lat)
+    return lon, lat
+
+
+def assign(frame: pd.DataFrame, layers: list[LayerAreas]) -> Assignment:
+    """Assign each record of ``frame`` to an area of every layer.
+
+    Input: ``frame`` with columns ``lon``, ``lat`` (WGS84 degrees; NaN, non-numeric or (0, 0) = missing),
+    ``declared_area_code``, ``declared_area_name`` (str or None; a missing column counts as all None);
+    ``layers`` from :func:`load_layers` (the one with ``is_primary`` feeds ``primary``).
+    Output: an :class:`Assignment` (see there). Pure: no I/O.
+    """
+    n = len(frame)
+    lon, lat = _coordinates(frame)
+    present = np.isfinite(lon) & np.isfinite(lat)
+    in_range = present & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+
+    # 1. points, as given
+    hits = {layer.layer_id: _point_hits(layer.areas, np.where(in_range, lon, np.nan), lat) for layer in layers}
+    located = np.zeros(n, dtype=bool)
+    for h in hits.values():
+        located |= h >= 0
+
+    # 2. swapped lat/lon: only points that land nowhere as given, and only if the swap lands somewhere
+    swapped = np.zeros(n, dtype=bool)
+    candidates = present & ~located & (np.abs(lat) <= 180) & (np.abs(lon) <= 90)
+    if candidates.any() and layers:
+        sx = np.where(candidates, lat, np.nan)
+        sy = np.where(candidates, lon, np.nan)
+        swap_hits = {layer.layer_id: _point_hits(layer.areas, sx, sy) for layer in layers}
+        for h in swap_hits.values():
+            swapped |= h >= 0
+        for layer_id, h in swap_hits.items():
+            hits[layer_id] = np.where(swapped, h, hits[layer_id])
+        lon, lat = np.where(swapped, lat, lon), np.where(swapped, lon, lat)
+        in_range |= swapped
+    usable = in_range
+
+    # 3. declared code / name, looked up once per distinct value
+    code_idx, code_uniques = _clean_text(_column(frame, "declared_area_code"))
+    name_idx, name_uniques = _clean_text(_column(frame, "declared_area_name"))
+    has_code, has_name = code_idx >= 0, name_idx >= 0
+
+    primary_layer = next((layer for layer in layers if layer.is_primary), None)
+    secondary: dict[int, pd.Series] = {}
+    primary_ids = np.full(n, -1, dtype="int64")
+    method = np.full(n, None, dtype=object)
+    checkable = np.zeros(n, dtype=bool)
+    agrees = np.zeros(n, dtype=bool)
+
+    for layer in layers:
+        by_code_u = _lookup_codes(code_uniques, layer)
+        by_name_u, by_fuzzy_u = _lookup_names(name_uniques, layer, fuzzy=True)
+        by_code = np.where(has_code, by_code_u[code_idx] if len(code_uniques) else -1, -1)
+        by_name = np.where(has_name, by_name_u[name_idx] if len(name_uniques) else -1, -1)
+        by_fuzzy = np.where(has_name, by_fuzzy_u[name_idx] if len(name_uniques) else -1, -1)
+
+        point = hits[layer.layer_id]
+        area = point.copy()
+        how = np.where(point >= 0, "point", None).astype(object)
+        for ids, label in ((by_code, "code"), (by_name, "name"), (by_fuzzy, "fuzzy_name")):
+            take = (area < 0) & (ids >= 0)
+            area = np.where(take, ids, area)
+            how[take] = label
+
+        # agreement: the declared value names an area of this layer; does the point fall in it?
+        declared = np.where(by_code >= 0, by_code, by_name)
+        relevant = usable & (declared >= 0)
+        checkable |= relevant
+        agrees |= relevant & (point == declared)
+
+        if layer is primary_layer:
+            primary_ids, method = area, how
+        else:
+            secondary[layer.layer_id] = pd.Series(pd.array(np.where(area >= 0, area, 0), dtype="Int64"),
+                                                  index=frame.index).mask(area < 0)
+
+    outside = usable & (hits[primary_layer.layer_id] < 0 if primary_layer else np.zeros(n, dtype=bool))
+    agree_values = pd.array(np.where(checkable, agrees, False), dtype="boolean")
+    agree_values[~checkable] = pd.NA
+    primary = pd.DataFrame({
+        "neighbourhood_id": pd.array(np.where(primary_ids >= 0, primary_ids, 0), dtype="Int64"),
+        "assignment": pd.Series(method, index=frame.index, dtype=object),  # object keeps None (not NaN)
+        "declared_area_agrees": agree_values,
+        "outside": outside,
+        "swapped": swapped,
+        "lon": np.where(usable, lon, np.nan),
+        "lat": np.where(usable, lat, np.nan),
+    }, index=frame.index)
+    primary.loc[primary_ids < 0, "neighbourhood_id"] = pd.NA
+
+    n_checked = int(checkable.sum())
+    n_disagree = int((checkable & ~agrees).sum())
+    stats = {
+        "rows": n,
+        "point": int((method == "point").sum()),
+        "code": int((method == "code").sum()),
+        "name": int((method == "name").sum()),
+        "fuzzy_name": int((method == "fuzzy_name").sum()),
+        "unassigned": int((primary_ids < 0).sum()),
+        "no_coordinates": int((~usable).sum()),
+        "outside": int(outside.sum()),
+        "swapped": int(swapped.sum()),
+        "declared_checked": n_checked,
+        "declared_disagree": n_disagree,
+    }
+    return Assignment(primary, secondary, (n_disagree / n_checked) if n_checked else None, stats)
+
+
+# --- reassignment after a boundary change ---------------------------------------------------------------
+
+
+def _iter_incidents(conn: Connection, chunk: int) -> Iterable[pd.DataFrame]:
+    """Incidents' stored location fields, ``chunk`` rows at a time, by increasing id (keyset paging)."""
+    last = 0
+    columns = (Incident.id, Incident.lon, Incident.lat, Incident.declared_area_code,
+               Incident.declared_area_name, Incident.neighbourhood_id, Incident.assignment,
+               Incident.declared_area_agrees)
+    while True:
+        rows = conn.execute(select(*columns).where(Incident.id > last).order_by(Incident.id).limit(chunk)).all()
+        if not rows:
+            return
+        frame = pd.DataFrame(rows, columns=[c.key for c in columns])
+        frame["lon"] = pd.to_numeric(frame["lon"], errors="coerce").astype("float64")
+        frame["lat"] = pd.to_numeric(frame["lat"], errors="coerce").astype("float64")
+        yield frame
+        last = int(frame["id"].iloc[-1])
+
+
+def _none(value: object) -> object:
+    return None if value is None or value is pd.NA or (isinstance(value, float) and value != value) else value
+
+
+def _reassign(conn: Connection, layer_id: int, chunk: int = REASSIGN_CHUNK) -> int:
+    """Recompute, inside ``conn``'s transaction, what depends on layer ``layer_id``; returns rows changed.
+
+    Primary layer: ``incidents.neighbourhood_id``, ``assignment`` and ``declared_area_agrees`` (only rows
+    whose values change are written) and no ``incident_areas`` rows for it. Secondary layer: its
+    ``incident_areas`` rows are rebuilt, ``declared_area_agrees`` refreshed, and incidents that still
+    point at one of its areas as their neighbourhood (it was primary before) are cleared.
+    """
+    is_primary = conn.execute(select(BoundaryLayer.is_primary).where(BoundaryLayer.id == layer_id)).scalar_one()
+    layers = load_layers(conn)
+    conn.execute(delete(IncidentArea).where(IncidentArea.layer_id == layer_id))
+    changed = 0
+    if not is_primary:
+        layer_area_ids = select(Neighbourhood.id).where(Neighbourhood.layer_id == layer_id).scalar_subquery()
+        result = conn.execute(update(Incident).where(Incident.neighbourhood_id.in_(layer_area_ids))
+                              .values(neighbourhood_id=None, assignment=None))
+        changed += result.rowcount or 0
+    stmt = (update(Incident).where(Incident.id == bindparam("b_id"))
+            .values(neighbourhood_id=bindparam("b_nid"), assignment=bindparam("b_how"),
+                    declared_area_agrees=bindparam("b_agree")))
+    agree_stmt = (update(Incident).where(Incident.id == bindparam("b_id"))
+                  .values(declared_area_agrees=bindparam("b_agree")))
+    for frame in _iter_incidents(conn, chunk):
+        result = assign(frame, layers)
+        new = result.primary
+        old_agree = frame["declared_area_agrees"].astype("boolean")
+        agree_changed = (new["declared_area_agrees"].fillna(False) != old_agree.fillna(False)) | (
+            new["declared_area_agrees"].isna() != old_agree.isna())
+        if is_primary:
+            old_nid = pd.array(frame["neighbourhood_id"], dtype="Int64")
+            new_nid = new["neighbourhood_id"]
+            nid_changed = (new_nid.fillna(-1) != pd.Series(old_nid, index=frame.index).fillna(-1))
+            how_changed = new["assignment"].fillna("") != frame["assignment"].astype(object).fillna("")
+            mask = (nid_changed | how_changed | agree_changed).to_numpy()
+            params = [
+                {"b_id": int(i), "b_nid": _none(nid), "b_how": _none(how), "b_agree": _none(ag)}
+                for i, nid, how, ag in zip(frame["id"][mask], new_nid[mask].astype(object),
+                                           new["assignment"][mask], new["declared_area_agrees"][mask].astype(object),
+                                           strict=True)
+            ]
+            for p in params:
+                p["b_nid"] = None if p["b_nid"] is None else int(p["b_nid"])
+                p["b_agree"] = None if p["b_agree"] is None else bool(p["b_agree"])
+            if params:
+                conn.execute(stmt, params)
+            changed += len(params)
+        else:
+            mask = agree_changed.to_numpy()
+            params = [{"b_id": int(i), "b_agree": None if _none(ag) is None else bool(ag)}
+                      for i, ag in zip(frame["id"][mask], new["declared_area_agrees"][mask].astype(object),
+                                       strict=True)]
+            if params:
+                conn.execute(agree_stmt, params)
+            areas = result.secondary.get(layer_id)
+            if areas is not None:
+                found = areas.notna().to_numpy()
+                rows = [{"incident_id": int(i), "layer_id": layer_id, "neighbourhood_id": int(a)}
+                        for i, a in zip(frame["id"][found], areas[found], strict=True)]
+                if rows:
+                    conn.execute(insert(IncidentArea), rows)
+                changed += len(rows)
+    return changed
+
+
+def reassign_layer(engine: Engine | Connection, layer_id: int, chunk: int = REASSIGN_CHUNK) -> int:
+    """Recompute incidents' areas of layer ``layer_id`` from their stored lon/lat and declared area.
+
+    Input: an engine (one transaction is opened) or a connection (the caller's transaction is used), the
+    layer id, and the number of incidents handled per round trip. Output: the number of incident rows
+    (primary layer) or incident-area rows (secondary layer) written. Incidents are never deleted: those
+    whose area vanished become unassigned.
+    """
+    if isinstance(engine, Connection):
+        return _reassign(engine, layer_id, chunk)
+    with engine.begin() as conn:
+        return _reassign(conn, layer_id, chunk)

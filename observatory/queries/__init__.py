@@ -1,0 +1,71 @@
+"""The query layer: every view of the observatory reads the database through these functions.
+
+Aggregation happens in SQL (``SUM(count)``), identically on SQLite and PostgreSQL; access
+rules for the roles ``public``, ``analyst`` and ``admin`` live in
+:mod:`observatory.queries.access` and are applied here, not in the pages.
+"""
+
+from observatory.queries.access import ROLES, check_role, is_restricted
+from observatory.queries.filters import Filters
+from observatory.queries.incidents import (
+    counts_by_area,
+    counts_by_area_month,
+    counts_by_category,
+    counts_by_day,
+    counts_by_district,
+    counts_by_hour_weekday,
+    counts_by_month,
+    incident_records,
+    points,
+    total,
+    unsuppressed_counts_by_area,
+    unsuppressed_counts_by_area_month,
+)
+from observatory.queries.reference import (
+    areas,
+    categories,
+    data_version,
+    date_bounds,
+    districts,
+    import_history,
+    interventions,
+    layers,
+    rejected_rows,
+    targets,
+    unassigned_summary,
+    unknown_labels,
+)
+from observatory.queries.surveys import survey_responses, survey_waves
+
+__all__ = [
+    "ROLES",
+    "Filters",
+    "areas",
+    "categories",
+    "check_role",
+    "counts_by_area",
+    "counts_by_area_month",
+    "counts_by_category",
+    "counts_by_day",
+    "counts_by_district",
+    "counts_by_hour_weekday",
+    "counts_by_month",
+    "data_version",
+    "date_bounds",
+    "districts",
+    "import_history",
+    "incident_records",
+    "interventions",
+    "is_restricted",
+    "layers",
+    "points",
+    "rejected_rows",
+    "survey_responses",
+    "survey_waves",
+    "targets",
+    "total",
+    "unassigned_summary",
+    "unknown_labels",
+    "unsuppressed_counts_by_area",
+    "unsuppressed_counts_by_area_month",
+]

@@ -1,0 +1,262 @@
+"""Checking files uploaded through the browser before an importer reads them.
+
+The analyst page hands the uploaded bytes to :func:`store_upload`, which
+
+1. refuses anything larger than ``OBSERVATORY_MAX_UPLOAD_MB`` (default 100 MB) before decoding,
+2. sniffs the real type from the bytes (not from the name): delimited text, gzip, zip,
+   GeoJSON, GeoPackage; a binary file renamed ``.csv`` is refused,
+3. guards against decompression bombs: gzip and zip contents are decompressed in a stream
+   and refused past ``OBSERVATORY_MAX_UNCOMPRESSED_MB`` (default 1000 MB) or a compression
+   ratio above 200:1; zips with more than 50 members, nested archives, absolute paths, ``..``
+   or links are refused,
+4. writes the file under a safe name in a fresh folder and returns the path the importer
+   (``ingest_incidents``, ``ingest_survey``, ``import_boundaries``) should read.
+
+Every refusal is an :class:`UploadRejected` whose message names the file and says why.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import os
+import re
+import stat
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+PURPOSES = ("incidents", "survey", "boundaries")
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat")
+BOUNDARY_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp")
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".xml")
+MAX_MEMBERS = 50
+MAX_RATIO = 200
+_CHUNK = 1 << 20
+
+
+class UploadRejected(ValueError):
+    """An uploaded file that will not be imported; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """Size limits in bytes: the upload itself, and its content once decompressed."""
+
+    max_bytes: int
+    max_uncompressed: int
+    max_ratio: int = MAX_RATIO
+
+
+def default_limits() -> UploadLimits:
+    """Limits from ``OBSERVATORY_MAX_UPLOAD_MB`` (100) and ``OBSERVATORY_MAX_UNCOMPRESSED_MB`` (1000)."""
+    mb = 1 << 20
+    return UploadLimits(max_bytes=int(float(os.environ.get("OBSERVATORY_MAX_UPLOAD_MB", "100")) * mb),
+                        max_uncompressed=int(float(os.environ.get("OBSERVATORY_MAX_UNCOMPRESSED_MB", "1000")) * mb))
+
+
+def safe_name(filename: str) -> str:
+    """The base name of ``filename`` reduced to letters, digits, ``.``, ``_`` and ``-`` (at most 120)."""
+    base = PurePosixPath(str(filename).replace("\\", "/")).name
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip(".")[:120]
+    return cleaned or "upload"
+
+
+def decode_dash_contents(contents: str, filename: str, limits: UploadLimits | None = None) -> bytes:
+    """The bytes of a ``dcc.Upload`` ``contents`` value (``data:<type>;base64,<data>``).
+
+    The size is checked from the base64 length before decoding, so an oversized upload
+    never occupies memory twice.
+    """
+    limits = limits or default_limits()
+    _, sep, payload = (contents or "").partition(";base64,")
+    if not sep:
+        raise UploadRejected(f"{filename}: the upload is not base64 data")
+    if len(payload) * 3 // 4 > limits.max_bytes:
+        raise UploadRejected(f"{filename}: larger than the {limits.max_bytes // (1 << 20)} MB upload limit")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise UploadRejected(f"{filename}: the upload is corrupt ({exc})") from exc
+
+
+def sniff(data: bytes) -> str:
+    """The type of a file from its first bytes.
+
+    One of ``gzip``, ``zip``, ``gpkg``, ``geojson``, ``text`` (delimited text without NUL
+    bytes), ``binary``.
+    """
+    if data[:2] == b"\x1f\x8b":
+        return "gzip"
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    if data[:16] == b"SQLite format 3\x00":
+        return "gpkg"
+    if b"\x00" in data[:65536]:
+        return "binary"
+    head = data[:65536].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:1] == b"{" and b'"type"' in head[:4096]:
+        return "geojson"
+    return "text"
+
+
+def _check_gzip(data: bytes, name: str, limits: UploadLimits) -> None:
+    # Stream-decompress with a bounded output per step: a 10 KB bomb never expands in memory.
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    size, pending, head = 0, data, b""
+    cap = min(limits.max_uncompressed, max(len(data), 1) * limits.max_ratio)
+    try:
+        while pending:
+            out = inflater.decompress(pending, _CHUNK)
+            if not head:
+                head = out[:65536]
+            size += len(out)
+            if size > cap:
+                raise UploadRejected(f"{name}: decompresses to more than {cap // (1 << 20)} MB "
+                                     f"(limit {limits.max_uncompressed // (1 << 20)} MB, ratio {limits.max_ratio}:1)")
+            pending = inflater.unconsumed_tail
+            if inflater.eof:
+                break
+    except zlib.error as exc:
+        raise UploadRejected(f"{name}: the gzip file is corrupt ({exc})") from exc
+    if not inflater.eof:
+        raise UploadRejected(f"{name}: the gzip file is truncated")
+    if sniff(head) != "text":
+        raise UploadRejected(f"{name}: the compressed file is not a delimited text export")
+
+
+def _zip_members(archive: zipfile.ZipFile, name: str, limits: UploadLimits, compressed_size: int) -> list:
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    if not members:
+        raise UploadRejected(f"{name}: the zip file is empty")
+    if len(members) > MAX_MEMBERS:
+        raise UploadRejected(f"{name}: the zip file has {len(members)} files (at most {MAX_MEMBERS})")
+    declared = 0
+    for m in members:
+        path = PurePosixPath(m.filename.replace("\\", "/"))
+        if path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", m.filename):
+            raise UploadRejected(f"{name}: unsafe path {m.filename!r} inside the zip file")
+        if stat.S_ISLNK(m.external_attr >> 16):
+            raise UploadRejected(f"{name}: {m.filename!r} inside the zip file is a link")
+        if path.suffix.lower() in (".zip", ".gz", ".7z", ".rar", ".tar", ".bz2", ".xz"):
+            raise UploadRejected(f"{name}: archives inside archives are not accepted ({m.filename})")
+        declared += m.file_size
+    cap = min(limits.max_uncompressed, max(compressed_size, 1) * limits.max_ratio)
+    if declared > cap:
+        raise UploadRejected(f"{name}: the zip file expands to {declared // (1 << 20)} MB "
+                             f"(limit {cap // (1 << 20)} MB)")
+    return members
+
+
+def _open_zip(data: bytes, name: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise UploadRejected(f"{name}: not a readable zip file ({exc})") from exc
+
+
+def _check_zip(data: bytes, name: str, limits: UploadLimits) -> None:
+    with _open_zip(data, name) as archive:
+        names = set(archive.namelist())
+        if "[Content_Types].xml" in names:
+            raise UploadRejected(f"{name}: this is an Excel/Office document; save it as CSV and upload that")
+        _zip_members(archive, name, limits, len(data))
+
+
+def _extract_zip(data: bytes, name: str, folder: Path, purpose: str, limits: UploadLimits) -> Path:
+    with _open_zip(data, name) as archive:
+        members = _zip_members(archive, name, limits, len(data))
+        cap = min(limits.max_uncompressed, max(len(data), 1) * limits.max_ratio)
+        written = 0
+        paths: list[Path] = []
+        for m in members:
+            target = folder / safe_name(m.filename)
+            # Count real bytes: a member's declared size can lie.
+            try:
+                with archive.open(m) as src, open(target, "wb") as dst:
+                    while chunk := src.read(_CHUNK):
+                        written += len(chunk)
+                        if written > cap:
+                            raise UploadRejected(f"{name}: the zip content exceeds {cap // (1 << 20)} MB")
+                        dst.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
+                raise UploadRejected(f"{name}: cannot extract {m.filename!r} ({exc})") from exc
+            paths.append(target)
+    return _pick_main_file(paths, name, purpose)
+
+
+def _pick_main_file(paths: list[Path], name: str, purpose: str) -> Path:
+    if purpose == "boundaries":
+        for suffix in (".shp", ".gpkg", ".geojson", ".json"):
+            found = [p for p in paths if p.suffix.lower() == suffix]
+            if len(found) == 1:
+                if suffix == ".shp" and not any(p.suffix.lower() == ".dbf" for p in paths):
+                    raise UploadRejected(f"{name}: the shapefile has no .dbf file (attributes) in the zip")
+                return found[0]
+        raise UploadRejected(f"{name}: the zip must hold one shapefile (.shp, .shx, .dbf, .prj), GeoPackage or GeoJSON")
+    texts = [p for p in paths if p.suffix.lower() in TEXT_SUFFIXES]
+    if len(texts) != 1:
+        raise UploadRejected(f"{name}: the zip must hold exactly one .csv/.txt/.tsv file (found {len(texts)})")
+    with open(texts[0], "rb") as fh:
+        if sniff(fh.read(65536)) != "text":
+            raise UploadRejected(f"{name}: {texts[0].name} inside the zip is not a delimited text export")
+    return texts[0]
+
+
+def check_upload(filename: str, data: bytes, purpose: str, limits: UploadLimits | None = None) -> str:
+    """Validate an upload without writing it; returns its sniffed type (see :func:`sniff`).
+
+    Raises :class:`UploadRejected` for an oversized, unexpected, corrupt or bomb-like file.
+    """
+    limits = limits or default_limits()
+    name = safe_name(filename)
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown upload purpose {purpose!r}; expected one of {PURPOSES}")
+    if not data:
+        raise UploadRejected(f"{name}: the file is empty")
+    if len(data) > limits.max_bytes:
+        raise UploadRejected(f"{name}: {len(data) // (1 << 20)} MB is larger than the "
+                             f"{limits.max_bytes // (1 << 20)} MB upload limit")
+    kind = sniff(data)
+    allowed = {"incidents": ("text", "gzip", "zip"), "survey": ("text", "gzip", "zip"),
+               "boundaries": ("geojson", "gpkg", "zip")}[purpose]
+    if kind not in allowed:
+        what = "binary file" if kind == "binary" else f"{kind} file"
+        expected = ("a delimited text export (.csv, .txt; gzip or zip accepted)" if purpose != "boundaries"
+                    else "GeoJSON, GeoPackage or a zipped shapefile")
+        raise UploadRejected(f"{name}: this is a {what}, expected {expected}")
+    if kind == "gzip":
+        _check_gzip(data, name, limits)
+    elif kind == "zip":
+        _check_zip(data, name, limits)
+    elif kind == "geojson":
+        try:
+            json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise UploadRejected(f"{name}: not valid GeoJSON ({exc})") from exc
+    return kind
+
+
+def store_upload(filename: str, data: bytes, purpose: str, *, folder: str | Path | None = None,
+                 limits: UploadLimits | None = None) -> Path:
+    """Validate ``data`` and write it (or the one useful file of a zip) into a new folder.
+
+    Inputs: the browser's file name, its bytes, the purpose (``incidents``, ``survey`` or
+    ``boundaries``), an optional parent folder (default: the system's temporary folder).
+    Output: the path to hand to the importer. The caller deletes the folder afterwards.
+    """
+    limits = limits or default_limits()
+    kind = check_upload(filename, data, purpose, limits)
+    name = safe_name(filename)
+    target_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=folder))
+    if kind == "zip":
+        return _extract_zip(data, name, target_dir, purpose, limits)
+    suffix = {"gpkg": ".gpkg", "geojson": ".geojson", "gzip": ".csv.gz"}.get(kind, "")
+    stem = name if not suffix or name.lower().endswith(suffix) else Path(name).stem + suffix
+    path = target_dir / stem
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,337 @@
+"""Plotly figures of the dashboard: plotting only, no queries and no statistics.
+
+Maps use Plotly's MapLibre traces (``Choroplethmap``, ``Scattermap``, ``Densitymap``) with the
+configured style (``white-bg`` by default) so they render offline on a plain background.
+Inputs are DataFrames already computed by ``observatory.queries`` / ``geo`` / ``indicators``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from observatory.config import map_style
+from observatory.web.i18n import fmt_month, fmt_number, t
+
+# Esri's Gi* colours, hot (99%) to cold (99%); the presentation palette is colour-blind safe
+# (orange-purple diverging, distinguishable under deuteranopia and protanopia).
+GI_CLASSES: tuple[str, ...] = ("hot99", "hot95", "hot90", "ns", "cold90", "cold95", "cold99")
+GI_COLOURS = ("#d62f27", "#ed7551", "#fab984", "#eeeeea", "#c0ccbe", "#7b98c2", "#4575b5")
+GI_COLOURS_CB = ("#b35806", "#f1a340", "#fee0b6", "#f0f0f0", "#d8daeb", "#998ec3", "#542788")
+MORAN_CLASSES: tuple[str, ...] = ("HH", "HL", "LH", "LL", "ns")
+MORAN_COLOURS = ("#d7191c", "#fdae61", "#abd9e9", "#2c7bb6", "#eeeeea")
+MORAN_COLOURS_CB = ("#b35806", "#fdb863", "#b2abd2", "#542788", "#f0f0f0")
+SEQUENTIAL = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026", "#800026")
+SEQUENTIAL_CB = ("#fde725", "#90d743", "#35b779", "#21918c", "#31688e", "#443983", "#440154")
+LINE_COLOURS = ("#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6", "#843c0c")
+# Okabe-Ito: the standard colour-blind-safe qualitative palette.
+LINE_COLOURS_CB = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+
+
+def palette(kind: str, present: bool) -> tuple[str, ...]:
+    """Colours for ``kind`` in {"gi", "moran", "sequential", "lines"}; ``present`` = colour-blind safe."""
+    table = {
+        "gi": (GI_COLOURS, GI_COLOURS_CB),
+        "moran": (MORAN_COLOURS, MORAN_COLOURS_CB),
+        "sequential": (SEQUENTIAL, SEQUENTIAL_CB),
+        "lines": (LINE_COLOURS, LINE_COLOURS_CB),
+    }
+    return table[kind][1 if present else 0]
+
+
+def base_layout(fig: go.Figure, present: bool = False, height: int | None = None) -> go.Figure:
+    """Common look: compact margins; large type and thick lines in presentation mode."""
+    fig.update_layout(
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        font={"size": 22 if present else 13, "family": "system-ui, sans-serif"},
+        paper_bgcolor="#000000" if present else "#ffffff",
+        plot_bgcolor="#000000" if present else "#ffffff",
+        legend={"bgcolor": "rgba(0,0,0,0)"},
+        height=height,
+    )
+    if present:
+        fig.update_layout(font_color="#ffffff")
+        fig.update_xaxes(gridcolor="#444444")
+        fig.update_yaxes(gridcolor="#444444")
+    return fig
+
+
+def empty_figure(message: str, present: bool = False) -> go.Figure:
+    """A blank figure that says why it is blank (no data for the filters, no survey...)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return base_layout(fig, present)
+
+
+def geojson_of(areas: pd.DataFrame, simplify: float = 0.0) -> dict:
+    """A GeoJSON FeatureCollection of ``areas`` (GeoDataFrame, EPSG:4326) keyed by ``id``.
+
+    ``simplify`` (degrees) thins vertices for display only; coordinates are rounded to 1e-5°
+    (about 1 m) to keep the page small.
+    """
+    geoms = areas.geometry
+    if simplify > 0:
+        geoms = geoms.simplify(simplify, preserve_topology=True)
+    import shapely
+
+    geoms = shapely.set_precision(np.asarray(geoms.values, dtype=object), 1e-5)
+    features = [
+        {"type": "Feature", "id": str(i), "properties": {}, "geometry": json.loads(shapely.to_geojson(g))}
+        for i, g in zip(areas["id"], geoms, strict=True)
+        if g is not None and not g.is_empty
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def map_view(bounds: Sequence[float] | None) -> dict:
+    """Centre and zoom that fit ``bounds`` (minx, miny, maxx, maxy in degrees) in a ~600 px map."""
+    if bounds is None or any(b is None or not math.isfinite(b) for b in bounds):
+        return {"center": {"lon": 0.0, "lat": 0.0}, "zoom": 1}
+    minx, miny, maxx, maxy = bounds
+    span = max(maxx - minx, (maxy - miny) * 1.4, 1e-4)
+    zoom = max(1.0, min(16.0, math.log2(360.0 / span) + 0.4))
+    return {"center": {"lon": (minx + maxx) / 2, "lat": (miny + maxy) / 2}, "zoom": zoom}
+
+
+def _map_layout(fig: go.Figure, view: dict, present: bool, height: int | None, legend_below: bool = False
+                ) -> go.Figure:
+    fig.update_layout(map={"style": map_style(), **view}, clickmode="event")
+    base_layout(fig, present, height)
+    if legend_below:
+        # Small maps: the legend goes under the map so it never hides areas.
+        fig.update_layout(legend={"orientation": "h", "x": 0, "y": 0, "yanchor": "top"})
+    else:
+        fig.update_layout(legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.8)", "font_color": "#000"})
+    return fig
+
+
+def class_map(
+    geojson: dict,
+    frame: pd.DataFrame,
+    classes: Sequence[str],
+    labels: Mapping[str, str],
+    colours: Sequence[str],
+    view: dict,
+    *,
+    present: bool = False,
+    height: int | None = None,
+    legend_below: bool = False,
+) -> go.Figure:
+    """A categorical choropleth: one trace per class so the legend lists every class.
+
+    ``frame`` has columns ``id`` (matching the GeoJSON ids), ``cls`` (one of ``classes``) and
+    ``text`` (hover text). Classes absent from ``frame`` still get a legend entry, except the
+    ``"na"`` class (suppressed / unreliable), which is listed only when some area has it.
+    """
+    fig = go.Figure()
+    ids = frame["id"].astype(str)
+    for cls, colour in zip(classes, colours, strict=True):
+        mask = (frame["cls"] == cls).to_numpy()
+        if cls == "na" and not mask.any():
+            continue
+        fig.add_trace(
+            go.Choroplethmap(
+                geojson=geojson,
+                locations=ids[mask].tolist() or ["__none__"],
+                z=[1] * max(int(mask.sum()), 1),
+                customdata=frame.loc[mask, ["id"]].to_numpy().tolist() or [[None]],
+                text=frame.loc[mask, "text"].tolist() or [""],
+                hovertemplate="%{text}<extra></extra>",
+                colorscale=[[0, colour], [1, colour]],
+                showscale=False,
+                showlegend=True,
+                name=labels.get(cls, cls),
+                marker={"line": {"width": 0.6, "color": "#555555"}, "opacity": 0.85},
+            )
+        )
+    return _map_layout(fig, view, present, height, legend_below)
+
+
+def class_bounds_labels(bins: Sequence[float], lang: str, digits: int = 0, lower: float = 0.0) -> list[str]:
+    """Legend labels ``a – b`` for classes whose upper bounds are ``bins`` (mapclassify's ``bins``)."""
+    labels, low = [], lower
+    for high in bins:
+        labels.append(f"{fmt_number(low, lang, digits)} – {fmt_number(high, lang, digits)}")
+        low = high
+    return labels
+
+
+def points_map(
+    frame: pd.DataFrame, view: dict, *, colour: str = "#1f4e79", present: bool = False, height: int | None = None,
+    outline: dict | None = None,
+) -> go.Figure:
+    """Incident points (columns ``lon``, ``lat``, ``text``) on the plain background.
+
+    ``outline`` is an optional GeoJSON of the areas drawn underneath as thin boundaries.
+    """
+    fig = go.Figure()
+    if outline is not None:
+        fig.add_trace(_outline_trace(outline))
+    fig.add_trace(
+        go.Scattermap(
+            lon=frame["lon"], lat=frame["lat"], mode="markers", text=frame.get("text"),
+            hovertemplate="%{text}<extra></extra>" if "text" in frame else None,
+            marker={"size": 9 if present else 5, "color": colour, "opacity": 0.6}, showlegend=False,
+        )
+    )
+    return _map_layout(fig, view, present, height)
+
+
+def density_map(
+    frame: pd.DataFrame, view: dict, *, radius: int = 12, present: bool = False, height: int | None = None,
+    outline: dict | None = None,
+) -> go.Figure:
+    """A kernel heat layer from points (``lon``, ``lat``, optional ``weight``) over area outlines."""
+    fig = go.Figure()
+    if outline is not None:
+        fig.add_trace(_outline_trace(outline))
+    fig.add_trace(
+        go.Densitymap(
+            lon=frame["lon"], lat=frame["lat"], z=frame["weight"] if "weight" in frame else None,
+            radius=radius, colorscale="Viridis" if present else "YlOrRd", showscale=False, hoverinfo="skip",
+        )
+    )
+    return _map_layout(fig, view, present, height)
+
+
+def _outline_trace(geojson: dict) -> go.Choroplethmap:
+    ids = [f["id"] for f in geojson["features"]]
+    return go.Choroplethmap(
+        geojson=geojson, locations=ids, z=[0] * len(ids), colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]],
+        showscale=False, marker={"line": {"width": 0.6, "color": "#777777"}}, hoverinfo="skip", showlegend=False,
+    )
+
+
+def monthly_figure(series: pd.DataFrame, lang: str, *, present: bool = False, height: int | None = 380) -> go.Figure:
+    """Monthly counts, 3- and 12-month moving averages, last year's line and the seasonal band.
+
+    ``series`` is ``indicators.timeseries.monthly_series`` output: month, count, ma3, ma12,
+    previous_year, lower, upper, flag ("above"/"below"/""). Flagged months get a marker.
+    """
+    if series.empty:
+        return empty_figure(t("nodata", lang), present)
+    s = series.sort_values("month").reset_index(drop=True)
+    months = pd.to_datetime(s["month"])
+    colours = palette("lines", present)
+    width = 4 if present else 2
+    fig = go.Figure()
+    if {"lower", "upper"} <= set(s.columns) and s["upper"].notna().any():
+        fig.add_trace(go.Scatter(x=months, y=s["upper"], mode="lines", line={"width": 0}, showlegend=False,
+                                 hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=months, y=s["lower"], mode="lines", line={"width": 0}, fill="tonexty",
+                                 fillcolor="rgba(120,120,120,0.25)", name=t("trends.expected", lang),
+                                 hoverinfo="skip"))
+    labels = [fmt_month(m, lang) for m in months]
+    fig.add_trace(go.Scatter(x=months, y=s["count"], mode="lines+markers", name=t("trends.count", lang),
+                             line={"color": colours[0], "width": width}, text=labels,
+                             hovertemplate="%{text}: %{y}<extra></extra>"))
+    extra = (("ma3", "trends.ma3", colours[2], "dot"), ("ma12", "trends.ma12", colours[3], None),
+             ("previous_year", "trends.lastyear", colours[4], "dash"))
+    for column, key, colour, dash in extra:
+        if column in s and s[column].notna().any():
+            fig.add_trace(go.Scatter(x=months, y=s[column], mode="lines", name=t(key, lang),
+                                     line={"color": colour, "width": width, "dash": dash}, hoverinfo="skip"))
+    if "flag" in s:
+        flagged = s[s["flag"].astype(str) != ""]
+        if not flagged.empty:
+            fig.add_trace(go.Scatter(x=pd.to_datetime(flagged["month"]), y=flagged["count"], mode="markers",
+                                     name=t("trends.flagged", lang), hoverinfo="skip",
+                                     marker={"size": 16 if present else 11, "symbol": "diamond-open",
+                                             "color": colours[1], "line": {"width": 3}}))
+    fig.update_layout(legend={"orientation": "h", "y": -0.15}, hovermode="x unified")
+    return base_layout(fig, present, height)
+
+
+def hour_weekday_figure(
+    frame: pd.DataFrame, lang: str, *, present: bool = False, height: int | None = 380
+) -> go.Figure:
+    """Heat map of counts by hour (0-23, columns) and weekday (0 = Monday, rows)."""
+    if frame.empty:
+        return empty_figure(t("nodata", lang), present)
+    grid = (
+        frame.pivot_table(index="weekday", columns="hour", values="count", aggfunc="sum", fill_value=0)
+        .reindex(index=range(7), columns=range(24), fill_value=0)
+    )
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(), x=list(range(24)), y=[t(f"weekday.{d}", lang) for d in range(7)],
+            colorscale="Viridis" if present else "YlOrRd",
+            hovertemplate="%{y} %{x}h: %{z}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title=t("col.hour", lang), dtick=3)
+    return base_layout(fig, present, height)
+
+
+def bars_figure(
+    frame: pd.DataFrame, x: str, y: str, lang: str, *, present: bool = False, horizontal: bool = False,
+    error: tuple[str, str] | None = None, colour_by: str | None = None, height: int | None = 380,
+) -> go.Figure:
+    """Bars of ``y`` by ``x``; ``error`` = (low, high) columns draws a 95% interval.
+
+    ``colour_by`` names a boolean column; True bars are drawn hatched/grey (e.g. unreliable).
+    """
+    if frame.empty:
+        return empty_figure(t("nodata", lang), present)
+    colours = palette("lines", present)
+    marker: dict = {"color": colours[0]}
+    if colour_by is not None:
+        flags = frame[colour_by].fillna(False).astype(bool)
+        marker = {"color": [("#aaaaaa" if f else colours[0]) for f in flags],
+                  "pattern": {"shape": ["/" if f else "" for f in flags]}}
+    err = None
+    if error is not None:
+        low, high = error
+        err = {"type": "data", "symmetric": False, "array": (frame[high] - frame[y]).tolist(),
+               "arrayminus": (frame[y] - frame[low]).tolist(), "thickness": 3 if present else 1.5}
+    kwargs = {"x": frame[y], "y": frame[x], "orientation": "h", "error_x": err} if horizontal else {
+        "x": frame[x], "y": frame[y], "error_y": err}
+    fig = go.Figure(go.Bar(marker=marker, **kwargs))
+    if horizontal:
+        fig.update_yaxes(autorange="reversed")
+    return base_layout(fig, present, height)
+
+
+def stacked_area_figure(
+    frame: pd.DataFrame, lang: str, names: Mapping[str, str], *, present: bool = False, top: int = 6,
+    height: int | None = 380,
+) -> go.Figure:
+    """Monthly counts by category (columns ``month``, ``category``, ``count``), top categories + rest."""
+    if frame.empty:
+        return empty_figure(t("nodata", lang), present)
+    totals = frame.groupby("category")["count"].sum().sort_values(ascending=False)
+    keep = list(totals.index[:top])
+    data = frame.assign(category=frame["category"].where(frame["category"].isin(keep), "__other__"))
+    pivot = data.pivot_table(index="month", columns="category", values="count", aggfunc="sum", fill_value=0)
+    colours = palette("lines", present)
+    fig = go.Figure()
+    for i, cat in enumerate([*keep, "__other__"]):
+        if cat not in pivot:
+            continue
+        label = names.get(cat, cat) if cat != "__other__" else names.get("other", "…")
+        fig.add_trace(go.Scatter(x=pd.to_datetime(pivot.index), y=pivot[cat], stackgroup="one", name=label,
+                                 line={"color": colours[i % len(colours)]}))
+    fig.update_layout(legend={"orientation": "h", "y": -0.15})
+    return base_layout(fig, present, height)
+
+
+def shares_figure(frame: pd.DataFrame, lang: str, *, present: bool = False, height: int | None = 320) -> go.Figure:
+    """Stacked horizontal shares of low/medium/high (columns ``group``, ``low``, ``medium``, ``high``)."""
+    if frame.empty:
+        return empty_figure(t("nodata", lang), present)
+    colours = palette("sequential", present)
+    fig = go.Figure()
+    for level, colour in zip(("low", "medium", "high"), (colours[1], colours[3], colours[5]), strict=True):
+        fig.add_trace(go.Bar(y=frame["group"], x=frame[level] * 100, orientation="h", name=t(f"level.{level}", lang),
+                             marker={"color": colour}, hovertemplate="%{y}: %{x:.1f}%<extra></extra>"))
+    fig.update_layout(barmode="stack", legend={"orientation": "h", "y": -0.2})
+    fig.update_xaxes(range=[0, 100], ticksuffix="%")
+    return base_layout(fig, present, height)

@@ -1,0 +1,117 @@
+"""The map views (pure functions of the view state), shared by the Map, Overview and profile pages."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from observatory.config import suppression_threshold
+from observatory.web import data, figures
+from observatory.web.components import page_href
+from observatory.web.i18n import fmt_number, t
+from observatory.web.state import ViewState, replace_state
+
+GI_KEYS = dict(zip(("hot 99%", "hot 95%", "hot 90%", "not significant", "cold 90%", "cold 95%", "cold 99%"),
+                   figures.GI_CLASSES, strict=True))
+MORAN_KEYS = {"high-high": "HH", "high-low": "HL", "low-high": "LH", "low-low": "LL", "not significant": "ns"}
+
+
+def _class_frame(stats: pd.DataFrame, values: pd.Series, lang: str, present: bool, digits: int):
+    """Classes (mapclassify quantiles via observatory.geo.classify) of ``values`` for a choropleth."""
+    from observatory.geo import classify
+
+    shown = values.dropna()
+    if shown.empty or shown.nunique() < 1:
+        return None
+    result = classify(values, "quantiles", k=min(5, max(1, shown.nunique())))
+    labels = figures.class_bounds_labels(result.bins, lang, digits, lower=result.lower[0])
+    keys = [f"c{i}" for i in range(len(labels))]
+    cls = result.classes.map(lambda c: keys[int(c)] if pd.notna(c) else "na").astype(object)
+    colours = list(figures.palette("sequential", present))
+    step = max(1, len(colours) // max(1, len(keys)))
+    chosen = [colours[min(i * step + 1, len(colours) - 1)] for i in range(len(keys))]
+    return cls, keys, dict(zip(keys, labels, strict=True)), chosen
+
+
+def hover_text(stats: pd.DataFrame, lang: str, class_labels: pd.Series | None = None) -> pd.Series:
+    """Hover text per area: name, count (or "< k" when suppressed), rate, class."""
+    k = suppression_threshold()
+    counts = stats["count"].map(lambda v: f"< {k}" if pd.isna(v) else fmt_number(v, lang))
+    rates = stats["rate"].map(lambda v: fmt_number(v, lang, 1))
+    text = ("<b>" + stats["name"].astype(str) + "</b><br>" + t("col.count", lang) + ": " + counts
+            + "<br>" + t("col.rate", lang) + ": " + rates)
+    if class_labels is not None:
+        text = text + "<br>" + t("col.class", lang) + ": " + class_labels.astype(str)
+    return text
+
+
+def map_figure(state: ViewState, role: str = "public", small: bool = False):
+    """The map for ``state.layer`` (pure function of the view state; used by the callback)."""
+    lang, present = state.lang, state.present
+    view = figures.map_view(data.areas_bounds())
+    geojson = data.areas_geojson()
+    if not geojson["features"]:
+        return figures.empty_figure(t("nodata", lang), present)
+    stats = data.area_stats(state, role)
+    layer = state.layer
+    if layer in ("counts", "rates", "smoothed"):
+        column, digits = {"counts": ("count", 0), "rates": ("rate", 1), "smoothed": ("smoothed", 1)}[layer]
+        classes = _class_frame(stats, stats[column], lang, present, digits)
+        if classes is None:
+            return figures.empty_figure(t("nodata", lang), present)
+        cls, keys, labels, colours = classes
+        labels["na"] = f"< {suppression_threshold()}" if layer == "counts" else t("kpi.na", lang)
+        frame = pd.DataFrame({"id": stats["id"], "cls": cls})
+        frame["text"] = hover_text(stats, lang, cls.map(labels))
+        return figures.class_map(geojson, frame, [*keys, "na"], labels, [*colours, "#d9d9d9"], view, present=present,
+                                 legend_below=small, height=None)
+    if layer in ("gi", "moran", "emerging"):
+        if layer == "gi":
+            cls = stats["gi_class"].map(GI_KEYS).fillna("ns")
+            keys, colours = list(figures.GI_CLASSES), figures.palette("gi", present)
+            labels = {key: t(f"gi.{key}", lang) for key in keys}
+        elif layer == "moran":
+            cls = stats["moran"].map(MORAN_KEYS).fillna("ns")
+            keys, colours = list(figures.MORAN_CLASSES), figures.palette("moran", present)
+            labels = {key: t(f"moran.{key}", lang) for key in keys}
+        else:
+            emerging = data.emerging(state, role)
+            cls = stats["id"].map(emerging).fillna("none")
+            keys = list(data.EMERGING_CATEGORIES)
+            colours = (*figures.palette("gi", present)[:len(keys) - 1], "#eeeeea")
+            labels = {key: t(f"emerging.{key}", lang) for key in keys}
+        frame = pd.DataFrame({"id": stats["id"], "cls": cls})
+        frame["text"] = hover_text(stats, lang, cls.map(labels))
+        return figures.class_map(geojson, frame, keys, labels, colours, view, present=present, legend_below=small,
+                                 height=None)
+    if layer == "density":
+        return figures.density_map(data.density_points(state, role), view, present=present, outline=geojson,
+                                   radius=25 if present else 18)
+    pts = data.points(state, role)
+    if pts.empty:
+        fig = figures.points_map(pts.assign(text=[]) if "text" not in pts else pts, view, present=present,
+                                 outline=geojson)
+        fig.add_annotation(text=t("map.points_restricted", lang) if role == "public" else t("nodata", lang),
+                           showarrow=False, x=0.5, y=0.02, xref="paper", yref="paper", bgcolor="#ffffff")
+        return fig
+    return figures.points_map(pts, view, present=present, outline=geojson)
+
+
+def map_table(state: ViewState, role: str = "public") -> pd.DataFrame:
+    """The data behind the map: one row per area (public counts below k are left out)."""
+    stats = data.area_stats(state, role)
+    cols = ["code", "name", "district", "population", "count", "rate", "smoothed", "gi_z", "gi_class", "moran"]
+    out = stats[[c for c in cols if c in stats]]
+    if state.layer == "points":
+        return data.points(state, role).drop(columns=["text"], errors="ignore")
+    return out
+
+
+def click_target(click: dict | None, state: ViewState) -> str | None:
+    """Href of the neighbourhood profile for a map click (None when no area was clicked)."""
+    try:
+        area = click["points"][0]["location"]
+    except (TypeError, KeyError, IndexError):
+        return None
+    if area in (None, "__none__"):
+        return None
+    return page_href("neighbourhood", replace_state(state, area=str(area)))

@@ -1,0 +1,129 @@
+"""Resumen / Overview: key figures, the CompStat table, a small hotspot map, the risers."""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, State, callback, html
+
+from observatory.web import data
+from observatory.web.components import card, graph, kpi, table
+from observatory.web.export import download_payload
+from observatory.web.i18n import fmt_number, fmt_percent, t
+from observatory.web.layout import current_role, page
+from observatory.web.maps import map_figure, map_table
+from observatory.web.state import ViewState, parse_query, replace_state
+
+dash.register_page(__name__, path="/", name="Resumen", title="Observatorio · Resumen", order=0)
+
+COMPSTAT_COLUMNS = [("period_label", "col.period"), ("current", "col.current"), ("previous", "col.previous"),
+                    ("change_label", "col.change_pct"), ("significance", "col.pvalue")]
+RISER_COLUMNS = [("name", "col.area"), ("current", "col.current"), ("previous", "col.previous"),
+                 ("change_label", "col.change_pct"), ("significance", "col.pvalue")]
+
+
+def layout(**query) -> html.Div:
+    state = parse_query(query)
+    lang, present = state.lang, state.present
+    wide = 12 if present else 6
+    content = [
+        html.H1(t("overview.title", lang), className="h4 chrome"),
+        html.Div(id="overview-kpis"),
+        dbc.Row(
+            [
+                dbc.Col(card(t("overview.hotspots", lang), graph("overview-map", present, "420px", "80vh"),
+                             download_id="overview-map-dl", lang=lang), xs=12, lg=wide),
+                dbc.Col(card(t("overview.compstat", lang), html.Div(id="overview-compstat"),
+                             download_id="overview-compstat-dl", lang=lang), xs=12, lg=wide),
+            ],
+            className="g-3",
+        ),
+        dbc.Row(dbc.Col(card(t("overview.risers", lang), html.Div(id="overview-risers"),
+                             download_id="overview-risers-dl", lang=lang), xs=12), className="g-3 mt-1"),
+    ]
+    return page("overview", state, content)
+
+
+def significance_label(p: float | None, lang: str) -> str:
+    """``p = 0,03 · significativo`` style label for a change's p-value."""
+    if p is None or pd.isna(p):
+        return t("kpi.na", lang)
+    word = t("kpi.change_sig", lang) if p < 0.05 else t("kpi.change_nosig", lang)
+    return f"p = {fmt_number(p, lang, 3)} · {word}"
+
+
+def kpi_cards(state: ViewState, role: str = "public") -> dbc.Row:
+    """The KPI cards (total, rate, change with significance, high fear, victimisation)."""
+    lang = state.lang
+    k = data.kpis(state, role)
+    change = k.get("change_pct")
+    change_text = t("kpi.na", lang) if change is None or pd.isna(change) else (
+        ("+" if change > 0 else "") + fmt_number(change, lang, 1) + " %")
+    cards = [
+        kpi(t("kpi.total", lang), fmt_number(k.get("total"), lang), kid="kpi-total"),
+        kpi(t("kpi.rate", lang), fmt_number(k.get("rate"), lang, 1), kid="kpi-rate"),
+        kpi(t("kpi.change", lang), change_text, significance_label(k.get("change_p"), lang), kid="kpi-change"),
+        kpi(t("kpi.fear", lang), fmt_percent(k.get("fear_high"), lang), k.get("survey_wave") or "", kid="kpi-fear"),
+        kpi(t("kpi.victimisation", lang), fmt_percent(k.get("victimisation"), lang), k.get("survey_wave") or "",
+            kid="kpi-victimisation"),
+    ]
+    width = {"xs": 12, "sm": 6, "lg": 4} if state.present else {"xs": 6, "md": 4, "xl": 2}
+    return dbc.Row([dbc.Col(c, **width) for c in cards], className="g-2 mb-3 kpi-row")
+
+
+def compstat_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """CompStat rows with translated period labels and locale-formatted changes."""
+    if frame.empty:
+        return frame
+    out = frame.copy()
+    out["period_label"] = out["period"].map(lambda p: t(f"period.{p}", lang))
+    out["change_label"] = out["pct_change"].map(lambda v: fmt_number(v, lang, 1))
+    out["significance"] = out["p_value"].map(lambda p: significance_label(p, lang))
+    out["current"] = out["current"].map(lambda v: fmt_number(v, lang))
+    out["previous"] = out["previous"].map(lambda v: fmt_number(v, lang))
+    return out
+
+
+def hotspot_figure(state: ViewState, role: str = "public"):
+    """The small Gi* map of the overview."""
+    return map_figure(replace_state(state, layer="gi"), role, small=not state.present)
+
+
+@callback(
+    Output("overview-kpis", "children"), Output("overview-map", "figure"), Output("overview-compstat", "children"),
+    Output("overview-risers", "children"),
+    Input("view-state", "data"),
+)
+def _update_overview(state_dict):
+    state, role = ViewState.from_dict(state_dict), current_role()
+    lang = state.lang
+    compstat = compstat_display(data.compstat(state, role), lang)
+    risers = data.risers(state, role)
+    risers_shown = compstat_display(risers.assign(period="12m"), lang) if not risers.empty else risers
+    return (
+        kpi_cards(state, role),
+        hotspot_figure(state, role),
+        table(compstat, COMPSTAT_COLUMNS, lang, tid="compstat-table"),
+        table(risers_shown, RISER_COLUMNS, lang, tid="risers-table"),
+    )
+
+
+@callback(Output("overview-compstat-dl", "data"), Input("overview-compstat-dl-btn", "n_clicks"),
+          State("view-state", "data"), prevent_initial_call=True)
+def _download_compstat(_n, state_dict):
+    return download_payload(data.compstat(ViewState.from_dict(state_dict), current_role()), "compstat.csv")
+
+
+@callback(Output("overview-risers-dl", "data"), Input("overview-risers-dl-btn", "n_clicks"),
+          State("view-state", "data"), prevent_initial_call=True)
+def _download_risers(_n, state_dict):
+    return download_payload(data.risers(ViewState.from_dict(state_dict), current_role()), "risers.csv")
+
+
+@callback(Output("overview-map-dl", "data"), Input("overview-map-dl-btn", "n_clicks"),
+          State("view-state", "data"), prevent_initial_call=True)
+def _download_hotspots(_n, state_dict):
+    state = replace_state(ViewState.from_dict(state_dict), layer="gi")
+    return download_payload(map_table(state, current_role()), "hotspots.csv")
+

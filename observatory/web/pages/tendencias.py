@@ -1,0 +1,74 @@
+"""Tendencias / Trends: monthly series with moving averages, last year and the seasonal band,
+hour x weekday heat map, categories over time."""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, html
+
+from observatory.web import data, figures
+from observatory.web.components import card, graph
+from observatory.web.export import download_payload
+from observatory.web.i18n import t
+from observatory.web.layout import current_role, page
+from observatory.web.state import ViewState, parse_query
+
+dash.register_page(__name__, path="/tendencias", name="Tendencias", title="Observatorio · Tendencias", order=2)
+
+
+def layout(**query) -> html.Div:
+    state = parse_query(query)
+    lang, present = state.lang, state.present
+    half = 12 if present else 6
+    content = [
+        html.H1(t("trends.title", lang), className="h4 chrome"),
+        dbc.Row(dbc.Col(card(t("trends.monthly", lang), graph("trends-monthly", present, "420px", "80vh"),
+                             download_id="trends-monthly-dl", lang=lang), xs=12), className="g-3"),
+        dbc.Row(
+            [
+                dbc.Col(card(t("trends.hourweek", lang), graph("trends-hourweek", present, "380px", "80vh"),
+                             download_id="trends-hourweek-dl", lang=lang), xs=12, lg=half),
+                dbc.Col(card(t("trends.breakdown", lang), graph("trends-breakdown", present, "380px", "80vh"),
+                             download_id="trends-breakdown-dl", lang=lang), xs=12, lg=half),
+            ],
+            className="g-3 mt-1",
+        ),
+    ]
+    return page("trends", state, content)
+
+
+def trends_figures(state: ViewState, role: str = "public") -> tuple:
+    """(monthly, hour x weekday, category breakdown) figures for a view state."""
+    lang, present = state.lang, state.present
+    return (
+        figures.monthly_figure(data.monthly(state, role), lang, present=present),
+        figures.hour_weekday_figure(data.hour_weekday(state, role), lang, present=present),
+        figures.stacked_area_figure(data.category_month(state, role), lang, data.category_names(lang),
+                                    present=present),
+    )
+
+
+@callback(Output("trends-monthly", "figure"), Output("trends-hourweek", "figure"),
+          Output("trends-breakdown", "figure"), Input("view-state", "data"))
+def _update_trends(state_dict):
+    return trends_figures(ViewState.from_dict(state_dict), current_role())
+
+
+@callback(Output("trends-monthly-dl", "data"), Input("trends-monthly-dl-btn", "n_clicks"),
+          State("view-state", "data"), prevent_initial_call=True)
+def _download_monthly(_n, state_dict):
+    return download_payload(data.monthly(ViewState.from_dict(state_dict), current_role()), "monthly.csv")
+
+
+@callback(Output("trends-hourweek-dl", "data"), Input("trends-hourweek-dl-btn", "n_clicks"),
+          State("view-state", "data"), prevent_initial_call=True)
+def _download_hourweek(_n, state_dict):
+    return download_payload(data.hour_weekday(ViewState.from_dict(state_dict), current_role()), "hour_weekday.csv")
+
+
+@callback(Output("trends-breakdown-dl", "data"), Input("trends-breakdown-dl-btn", "n_clicks"),
+          State("view-state", "data"), prevent_initial_call=True)
+def _download_breakdown(_n, state_dict):
+    return download_payload(data.category_month(ViewState.from_dict(state_dict), current_role()),
+                            "category_month.csv")

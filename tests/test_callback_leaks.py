@@ -1,0 +1,316 @@
+"""A public client POSTing straight to the Dash callback endpoint gets nothing restricted.
+
+The database holds real Mexico City police quadrants (two alcaldías) and synthetic incidents
+whose addresses and descriptions carry marker strings, with victim attributes, sensitive
+categories (rape, domestic violence) and many quadrants with fewer than k incidents. Every
+server-side callback of the dashboard (enumerated from ``app.callback_map``) is called as a
+public client with many view states (every map layer, sensitive categories, one quadrant,
+one district, every page path) and its response must not contain:
+
+- an incident's coordinates (any lat/lon pair within 15 m of an incident point),
+- an address or description (the marker strings), victim attribute columns,
+- a count below k for a single area (table rows keyed by area, or a counts choropleth),
+- raw rejected rows (they hold addresses too).
+
+The same requests made by a logged-in analyst (with the CSRF header, as the browser sends
+it) do return points and microdata, which shows the checks would catch a leak.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from observatory import auth
+from observatory.config import suppression_threshold
+from observatory.db.session import get_engine
+from observatory.ingest.boundaries import import_boundaries
+from observatory.ingest.incidents import ingest_incidents
+from tests.conftest import make_database, realdata
+
+MARKERS = ("ZZADDR", "ZZDESC")
+VICTIM_KEYS = ('"victim_sex"', '"victim_age"', '"victim_age_group"')
+AREA_KEYS = ("code", "area", "area_code", "neighbourhood", "neighbourhood_code", "cuadrante", "barrio")
+COUNT_KEYS = ("count", "n", "incidents", "total", "value")
+DISTRICTS = ("BENITO JUAREZ", "IZTACALCO")
+COLON_NUMBER = re.compile(r"(?<!Tasa):\s*(\d+)(?![\d.,])")
+PASSWORD = "leak test password"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """(app, incidents frame, area codes) on a fresh SQLite database; k is the default 5."""
+    import geopandas as gpd
+
+    folder = tmp_path_factory.mktemp("leaks")
+    url, cleanup = make_database("sqlite", folder)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OBSERVATORY_DATABASE_URL", url)
+    mp.setenv("OBSERVATORY_CACHE", "null")
+    mp.delenv("OBSERVATORY_SUPPRESSION_K", raising=False)
+    engine = get_engine(url)
+
+    quadrants = gpd.read_file(realdata("cdmx", "cuadrantes.geojson"))
+    quadrants = quadrants[quadrants["alcaldia"].isin(DISTRICTS)].reset_index(drop=True)
+    layer_file = folder / "cuadrantes.geojson"
+    quadrants.to_file(layer_file, driver="GeoJSON")
+    import_boundaries(layer_file, layer="cuadrantes", id_field="cuadrante", name_field="cuadrante",
+                      district_field="alcaldia", engine=engine)
+
+    rng = np.random.default_rng(5)
+    cats = ["robbery_person", "theft_person", "vehicle_theft", "assault", "rape", "domestic_violence", "homicide"]
+    rows = []
+    for i, geom in enumerate(quadrants.geometry):
+        n = int(rng.integers(0, 9)) if i % 3 else int(rng.integers(1, 4))  # many areas below k
+        for _ in range(n):
+            point = shapely.Point(geom.representative_point().x + rng.normal(0, 2e-4),
+                                  geom.representative_point().y + rng.normal(0, 2e-4))
+            if not geom.contains(point):
+                point = geom.representative_point()
+            j = len(rows)
+            rows.append({
+                "record_id": f"L{j}", "occurred_date": f"2024-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 28)):02d}",
+                "occurred_time": f"{int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}",
+                "category": cats[int(rng.integers(0, len(cats)))], "latitude": round(point.y, 6),
+                "longitude": round(point.x, 6), "neighbourhood_code": "", "neighbourhood_name": "",
+                "victim_sex": "FM"[j % 2], "victim_age": str(18 + j % 60), "count": 1,
+                "address": f"ZZADDR-{j} Calle", "description": f"ZZDESC-{j} relato",
+            })
+    incidents = pd.DataFrame(rows)
+    bad = dict(rows[0], record_id="BAD1", occurred_date="not a date", address="ZZADDR-REJECTED")
+    pd.concat([incidents, pd.DataFrame([bad])]).to_csv(folder / "incidents.csv", index=False)
+    report = ingest_incidents(folder / "incidents.csv", source_kind="police", profile="generic_incidents",
+                              engine=engine)
+    assert report.rejected == 1 and report.loaded == len(incidents)
+    auth.add_user("ana", PASSWORD, "analyst", engine=engine)
+
+    from observatory.web.app import create_app
+
+    app = create_app(url)
+    app.server.config["TESTING"] = True
+    client = app.server.test_client()
+    assert client.get("/_dash-dependencies").status_code == 200  # registers the callbacks
+    yield app, incidents, list(quadrants["cuadrante"])
+    mp.undo()
+    cleanup()
+
+
+# --- building requests ------------------------------------------------------------------------------
+
+
+def view_states(area: str) -> list[dict]:
+    from observatory.web.state import MAP_LAYERS, ViewState
+
+    base = ViewState().to_dict()
+    states = [dict(base, layer=layer) for layer in MAP_LAYERS]
+    states += [dict(base, layer="points", categories=["rape", "domestic_violence"]),
+               dict(base, layer="counts", categories=["rape"]),
+               dict(base, layer="points", area=area),
+               dict(base, area=area, categories=["domestic_violence"]),
+               dict(base, district=DISTRICTS[1], layer="points"),
+               dict(base, sex="F", age="18-29", layer="counts"),
+               dict(base, date_from="2024-03-01", date_to="2024-03-31", layer="points")]
+    return states
+
+
+def value_for(dep: dict, state: dict, area: str, path: str) -> object:
+    ident, prop = dep["id"], dep["property"]
+    if prop == "data" and ident == "view-state":
+        return state
+    if prop in ("n_clicks", "n_submit"):
+        return 1
+    if prop == "clickData":
+        return {"points": [{"location": area, "customdata": [area], "text": area}]}
+    if prop == "pathname":
+        return path
+    if prop == "search":
+        return "?layer=points&cat=rape&area=" + area
+    if prop in ("start_date", "end_date"):
+        return None
+    if prop == "is_open":
+        return False
+    return None
+
+
+def expand(dep: dict, value: object) -> dict | list:
+    """One dependency of the request body (pattern-matching ALL ids give a list)."""
+    ident = dep["id"]
+    if isinstance(ident, str) and ident.startswith("{"):
+        parsed = json.loads(ident)
+        if any(v == ["ALL"] for v in parsed.values()):
+            concrete = {k: ("layer" if v == ["ALL"] else v) for k, v in parsed.items()}
+            if dep["property"] == "id":
+                return [{"id": concrete, "property": "id", "value": concrete}]
+            return [{"id": concrete, "property": dep["property"], "value": "points"}]
+        return {"id": parsed, "property": dep["property"], "value": value}
+    return {"id": ident, "property": dep["property"], "value": value}
+
+
+def outputs_of(key: str, spec: dict) -> list[dict] | dict:
+    parts = key
+    if parts.startswith(".."):
+        items = [p for p in parts.strip(".").split("...") if p]
+        outs = [dict(zip(("id", "property"), item.rsplit(".", 1), strict=True)) for item in items]
+        return outs
+    ident, prop = parts.rsplit(".", 1)
+    return {"id": ident, "property": prop}
+
+
+def requests_for(app, area: str) -> list[tuple[str, dict]]:  # noqa: ANN001
+    paths = sorted({page["path"] for page in __import__("dash").page_registry.values()} | {"/"})
+    out = []
+    for key, spec in app.callback_map.items():
+        if "callback" not in spec or spec.get("clientside_function"):
+            continue
+        if "{" in key:  # pattern-matching outputs are not used by the dashboard's data callbacks
+            continue
+        uses_state = any(d["id"] == "view-state" for d in spec["inputs"] + spec["state"])
+        uses_path = any(d["property"] == "pathname" for d in spec["inputs"] + spec["state"])
+        states = view_states(area) if uses_state else [None]
+        paths_here = paths if uses_path else ["/"]
+        for state in states:
+            for path in paths_here:
+                body = {
+                    "output": key,
+                    "outputs": outputs_of(key, spec),
+                    "inputs": [expand(d, value_for(d, state, area, path)) for d in spec["inputs"]],
+                    "state": [expand(d, value_for(d, state, area, path)) for d in spec["state"]],
+                    "changedPropIds": [f"{d['id']}.{d['property']}" for d in spec["inputs"]][:1],
+                }
+                out.append((key, body))
+    return out
+
+
+# --- detecting leaks --------------------------------------------------------------------------------
+
+
+def walk(obj):  # noqa: ANN001, ANN201
+    if isinstance(obj, dict):
+        yield obj
+        for value in obj.values():
+            yield from walk(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from walk(value)
+
+
+def point_pairs(payload: object) -> list[tuple[float, float]]:
+    pairs = []
+    for node in walk(payload):
+        lat, lon = node.get("lat"), node.get("lon")
+        if isinstance(lat, list) and isinstance(lon, list):
+            for a, b in zip(lat, lon, strict=False):
+                if isinstance(a, int | float) and isinstance(b, int | float):
+                    pairs.append((float(a), float(b)))
+    return pairs
+
+
+def small_area_counts(payload: object, k: int) -> list[dict]:
+    found = []
+    for node in walk(payload):
+        if any(key in node for key in AREA_KEYS):
+            for key in COUNT_KEYS:
+                value = node.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < k \
+                        and float(value).is_integer():
+                    found.append(node)
+    return found
+
+
+def leaks(text: str, incidents: pd.DataFrame, k: int, state: dict | None) -> list[str]:
+    problems = [f"marker {m}" for m in MARKERS if m in text]
+    problems += [f"victim column {v}" for v in VICTIM_KEYS if v in text]
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return problems
+    pts = np.array(point_pairs(payload))
+    if len(pts):
+        inc = incidents[["latitude", "longitude"]].to_numpy(dtype=float)
+        # 15 m: a displayed point this close to a real incident is that incident.
+        d_lat = np.abs(pts[:, None, 0] - inc[None, :, 0]) * 111_000
+        d_lon = np.abs(pts[:, None, 1] - inc[None, :, 1]) * 105_000
+        close = (np.hypot(d_lat, d_lon) < 15).any(axis=1)
+        if close.any():
+            problems.append(f"{int(close.sum())} incident point(s)")
+    rows = small_area_counts(payload, k)
+    if rows:
+        problems.append(f"area count below k: {rows[0]}")
+    for node in walk(payload):
+        if node.get("type") != "choroplethmap":
+            continue
+        z = [v for v in node.get("z") or [] if isinstance(v, int | float)]
+        # Class maps draw one constant-z trace per class; only a continuous trace carries values in z.
+        if state and state.get("layer") == "counts" and len(set(z)) > 1 and any(0 < v < k for v in z):
+            problems.append("counts choropleth with an area below k")
+        for label in node.get("text") or []:
+            # Hover text like "<b>N-2.1.3</b><br>Delitos: 3": a whole number after a colon below k.
+            for number in COLON_NUMBER.findall(str(label)):
+                if 0 < int(number) < k and state and state.get("layer") == "counts":
+                    problems.append(f"hover text with a count below k: {label!r}")
+    return problems
+
+
+def post(client, body: dict, headers: dict | None = None):  # noqa: ANN001, ANN201
+    return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
+                       headers=headers or {})
+
+
+# --- the tests --------------------------------------------------------------------------------------
+
+
+def test_every_public_callback_is_leak_free(world):
+    app, incidents, areas = world
+    k = suppression_threshold()
+    client = app.server.test_client()
+    small_area = areas[0]  # one incident at most (i % 3 == 0 -> 1..3 incidents)
+    requests = requests_for(app, small_area)
+    keys = {key for key, _ in requests}
+    assert len(keys) >= 10, f"only {len(keys)} callbacks found: {sorted(keys)}"
+    failures = []
+    for key, body in requests:
+        resp = post(client, body)
+        if resp.status_code == 204:  # PreventUpdate
+            continue
+        assert resp.status_code < 500, f"{key} failed for the public: {resp.status_code} {resp.get_data(True)[:300]}"
+        state = next((d["value"] for d in body["inputs"] + body["state"] if isinstance(d, dict)
+                      and d.get("id") == "view-state"), None)
+        found = leaks(resp.get_data(as_text=True), incidents, k, state)
+        if found:
+            failures.append(f"{key} {json.dumps(state)[:160]}: {found}")
+    assert not failures, "public callbacks leak:\n" + "\n".join(failures[:20])
+
+
+def test_forged_role_fields_do_not_help(world):
+    app, incidents, areas = world
+    client = app.server.test_client()
+    with client.session_transaction() as sess:  # a tampered cookie cannot be made without the key,
+        sess["role"] = "analyst"  # but even a session saying "role" grants nothing without a login
+        sess["uid"] = 999_999
+        sess["fp"] = "0" * 16
+    bodies = [b for key, b in requests_for(app, areas[0]) if "map" in key]
+    assert bodies
+    for body in bodies:
+        resp = post(client, body, {"X-CSRFToken": "whatever"})
+        assert not leaks(resp.get_data(as_text=True), incidents, suppression_threshold(), None)
+
+
+def test_the_detector_sees_what_an_analyst_gets(world):
+    """Positive control: the same requests as a logged-in analyst do return restricted data."""
+    app, incidents, areas = world
+    client = app.server.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post("/login", data={"csrf_token": token, "username": "ana", "password": PASSWORD}).status_code == 303
+    header = {"X-CSRFToken": client.get_cookie("_csrf_token").value}
+    seen: set[str] = set()
+    for _key, body in requests_for(app, areas[0]):
+        resp = post(client, body, header)
+        if resp.status_code == 200:
+            seen.update(p.split(" ", 1)[-1] for p in leaks(resp.get_data(as_text=True), incidents, 5, None))
+    assert any("incident point" in s for s in seen), f"analysts should see points; saw {seen}"

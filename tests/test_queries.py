@@ -1,0 +1,340 @@
+"""The query layer on both backends: aggregates, filters, access rules (suppression, no points)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+import shapely
+from conftest import make_database
+from shapely.geometry import box
+from sqlalchemy import insert, select, text
+
+from observatory import queries as q
+from observatory.db.models import (
+    BoundaryLayer,
+    CrimeCategory,
+    ImportBatch,
+    Incident,
+    IncidentArea,
+    IndicatorTarget,
+    Intervention,
+    Neighbourhood,
+    RejectedRow,
+)
+from observatory.db.session import get_engine
+from observatory.queries import Filters
+
+# (code, name, district, population, polygon)
+AREAS = [
+    ("A1", "Alameda", "Norte", 1000.0, box(-99.2, 19.4, -99.1, 19.5)),
+    ("A2", "Álamos", "Norte", 2000.0, box(-99.1, 19.4, -99.0, 19.5)),
+    ("B1", "Bosque", "Sur", 500.0, box(-99.2, 19.3, -99.1, 19.4)),
+    ("B2", "Barranca", "Sur", None, box(-99.1, 19.3, -99.0, 19.4)),
+]
+QUADRANTS = [("Q1", "Cuadrante 1", box(-99.2, 19.4, -99.0, 19.5)), ("Q2", "Cuadrante 2", box(-99.2, 19.3, -99.0, 19.4))]
+# (key, source, date, hour, category, count, area, lon, lat, sex, age, address)
+INCIDENTS = [
+    ("p1", "police", "2024-01-05", 10, "robbery_person", 3, "A1", -99.15, 19.45, "F", "18-29", "Calle 1"),
+    ("c1", "complaint", "2024-01-20", None, "robbery_person", 4, "A1", None, None, "M", "30-44", None),
+    ("p2", "police", "2024-02-03", 22, "rape", 2, "A1", -99.14, 19.44, "F", "18-29", "Calle 2"),
+    ("p3", "police", "2024-02-10", 3, "homicide", 1, "A1", -99.13, 19.46, "M", "18-29", None),
+    ("p4", "police", "2024-03-01", 12, "robbery_person", 1, "A2", -99.05, 19.45, None, None, None),
+    ("c2", "complaint", "2024-03-02", 20, "rape", 6, "A2", None, None, "F", "0-17", None),
+    ("p5", "police", "2024-01-10", 18, "robbery_person", 10, "B1", -99.15, 19.35, "M", "45-59", None),
+    ("p6", "police", "2024-03-15", 18, "domestic_violence", 1, "B1", -99.14, 19.34, "F", "30-44", "Calle 6"),
+    ("p7", "police", "2024-02-15", 9, "robbery_person", 2, None, -98.0, 18.0, None, None, None),
+    ("p8", "police", "2024-03-20", None, "unclassified", 1, "B2", None, None, None, None, None),
+]
+QUADRANT_OF = {"A1": "Q1", "A2": "Q1", "B1": "Q2", "B2": "Q2"}
+
+
+def load_fixture(url: str) -> None:
+    """Insert the small city above with SQLAlchemy Core (no importer involved)."""
+    engine = get_engine(url)
+    now = dt.datetime(2024, 4, 1, 12, 0)
+    with engine.begin() as conn:
+        batch = conn.execute(insert(ImportBatch).values(
+            file_name="fixture.csv", sha256="0" * 64, source_kind="police", profile="generic_incidents",
+            started_at=now, finished_at=now, status="done", total=11, loaded=10, rejected=1, user_name="ana",
+        )).inserted_primary_key[0]
+        conn.execute(insert(RejectedRow).values(batch_id=batch, row_number=12, field="occurred_date",
+                                                reason="not a date", raw={"address": "Calle secreta 9"}))
+        ids: dict[str, int] = {}
+        for name, primary, rows in (("barrios", True, [(c, n, d, p, g) for c, n, d, p, g in AREAS]),
+                                    ("cuadrantes", False, [(c, n, None, None, g) for c, n, g in QUADRANTS])):
+            layer = conn.execute(insert(BoundaryLayer).values(name=name, level="neighbourhood", is_primary=primary,
+                                                              version=1)).inserted_primary_key[0]
+            ids[name] = layer
+            for code, area_name, district, pop, geom in rows:
+                ids[code] = conn.execute(insert(Neighbourhood).values(
+                    layer_id=layer, code=code, name=area_name, name_key=area_name.lower(), district=district,
+                    population=pop, area_km2=1.0, geometry_wkb=shapely.to_wkb(geom), active=True,
+                )).inserted_primary_key[0]
+        cats = dict(conn.execute(select(CrimeCategory.code, CrimeCategory.id)).all())
+        sens = dict(conn.execute(select(CrimeCategory.code, CrimeCategory.sensitive)).all())
+        for key, source, date, hour, cat, count, area, lon, lat, sex, age, address in INCIDENTS:
+            day = dt.date.fromisoformat(date)
+            incident = conn.execute(insert(Incident).values(
+                source_kind=source, record_key=key, source_id=key, content_hash=key, batch_id=batch,
+                profile="generic_incidents", occurred_on=day, occurred_month=day.replace(day=1),
+                occurred_time=dt.time(hour) if hour is not None else None, hour=hour, weekday=day.weekday(),
+                category_id=cats[cat], original_label="Robo raro" if cat == "unclassified" else cat, count=count,
+                sensitive=sens[cat], lon=lon, lat=lat, neighbourhood_id=ids[area] if area else None,
+                assignment="point" if area else None, victim_sex=sex, victim_age_group=age, address=address,
+                description="texto libre" if address else None,
+            )).inserted_primary_key[0]
+            if area:
+                conn.execute(insert(IncidentArea).values(incident_id=incident, layer_id=ids["cuadrantes"],
+                                                         neighbourhood_id=ids[QUADRANT_OF[area]]))
+        conn.execute(insert(Intervention).values(name="Patrullaje", started_on=dt.date(2024, 2, 1),
+                                                 area_codes=["A1", "A2"], description="more patrols"))
+        conn.execute(insert(IndicatorTarget).values(indicator="rate_per_100k:homicide", scope="city",
+                                                    baseline_value=20.0, baseline_on=dt.date(2023, 1, 1),
+                                                    target_value=10.0, target_on=dt.date(2026, 1, 1)))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def url(request, tmp_path_factory):
+    """The fixture city in a fresh database of each backend, shared by the tests of this module."""
+    db, cleanup = make_database(request.param, tmp_path_factory.mktemp(request.param))
+    load_fixture(db)
+    yield db
+    cleanup()
+
+
+def engine_of(url: str):
+    return get_engine(url)
+
+
+def by_code(frame: pd.DataFrame, column: str = "count") -> dict:
+    return {code: (None if pd.isna(v) else int(v)) for code, v in zip(frame["code"], frame[column], strict=True)}
+
+
+# --- filters -----------------------------------------------------------------------------------------------
+
+
+def test_filters_round_trip_through_query_string():
+    f = Filters(start="2024-01-01", end=dt.date(2024, 3, 31), categories=["robbery_person", "homicide"],
+                sections={"03"}, source_kinds=["police"], districts=["Norte, Alto", "Sur"], neighbourhoods=["A1"],
+                sex="F,M", age_groups=["18-29"], layer="cuadrantes 2024")
+    qs = f.to_query_string()
+    back = Filters.from_query_string("?" + qs)
+    assert back == f
+    assert back.cache_key() == f.cache_key()
+    assert Filters.from_query_string("") == Filters()
+    assert Filters(categories=["b", "a", "a"]).categories == ("a", "b")
+    assert Filters(categories=["a"]).cache_key() != Filters(categories=["b"]).cache_key()
+
+
+def test_filters_reject_bad_values():
+    with pytest.raises(ValueError, match="source kind"):
+        Filters(source_kinds=["rumour"])
+    with pytest.raises(ValueError, match="after end"):
+        Filters(start="2024-02-01", end="2024-01-01")
+    with pytest.raises(ValueError, match="ISO date"):
+        Filters(start="yesterday")
+
+
+# --- aggregates ----------------------------------------------------------------------------------------------
+
+
+def test_counts_by_area_analyst_sums_counts_and_lists_zeros(url):
+    frame = q.counts_by_area(engine_of(url), Filters(), role="analyst")
+    assert by_code(frame) == {"A1": 10, "A2": 7, "B1": 11, "B2": 1}
+    assert not frame["suppressed"].any()
+    assert list(frame.columns) == ["neighbourhood_id", "code", "name", "district", "population", "count",
+                                   "sensitive_withheld", "suppressed"]
+    later = q.counts_by_area(engine_of(url), Filters(start="2024-02-01"), role="analyst")
+    assert by_code(later) == {"A1": 3, "A2": 7, "B1": 1, "B2": 1}
+
+
+def test_counts_by_area_public_suppresses_and_withholds_sensitive(url):
+    frame = q.counts_by_area(engine_of(url), Filters(), role="public")
+    # A1: rape 2 < k withheld (8 left); A2: rape 6 >= k shown; B1: domestic violence 1 withheld; B2: 1 < k.
+    assert by_code(frame) == {"A1": 8, "A2": 7, "B1": 10, "B2": None}
+    assert by_code(frame, "sensitive_withheld") == {"A1": 1, "A2": 0, "B1": 1, "B2": 0}
+    assert frame["suppressed"].tolist() == [False, False, False, True]
+    shown = frame["count"].dropna()
+    assert (shown >= 5).all()
+    later = q.counts_by_area(engine_of(url), Filters(start="2024-02-01"), role="public")
+    assert by_code(later) == {"A1": None, "A2": 7, "B1": None, "B2": None}
+
+
+def test_secondary_layer_uses_incident_areas(url):
+    frame = q.counts_by_area(engine_of(url), Filters(layer="cuadrantes"), role="analyst")
+    assert by_code(frame) == {"Q1": 17, "Q2": 12}
+    with pytest.raises(KeyError, match="unknown boundary layer"):
+        q.counts_by_area(engine_of(url), Filters(layer="nope"), role="analyst")
+
+
+def test_counts_by_district_keeps_sensitive_at_district_level(url):
+    frame = q.counts_by_district(engine_of(url), Filters(), role="public")
+    assert dict(zip(frame["district"], frame["count"].astype(int), strict=True)) == {"Norte": 17, "Sur": 12}
+
+
+def test_counts_by_month_fills_months_and_filters(url):
+    eng = engine_of(url)
+    frame = q.counts_by_month(eng, Filters(), role="public")
+    assert frame["month"].dt.strftime("%Y-%m").tolist() == ["2024-01", "2024-02", "2024-03"]
+    assert frame["count"].tolist() == [17, 5, 9]  # city-wide: unassigned and sensitive included
+    padded = q.counts_by_month(eng, Filters(start="2023-11-15", end="2024-04-30"), role="analyst")
+    assert padded["count"].tolist() == [0, 0, 17, 5, 9, 0]
+    police = q.counts_by_month(eng, Filters(source_kinds=["police"]), role="analyst")
+    assert police["count"].sum() == 31 - 4 - 6
+    women = q.counts_by_month(eng, Filters(sex=["F"]), role="analyst")
+    assert women["count"].sum() == 3 + 2 + 6 + 1
+    sexual = q.counts_by_month(eng, Filters(sections=["03"]), role="analyst")
+    assert sexual["count"].sum() == 8
+    union = q.counts_by_month(eng, Filters(sections=["03"], categories=["homicide"]), role="analyst")
+    assert union["count"].sum() == 9
+    north = q.counts_by_month(eng, Filters(districts=["Norte"]), role="analyst")
+    assert north["count"].sum() == 17
+    nothing = q.counts_by_month(eng, Filters(categories=["no_such_code"]), role="analyst")
+    assert nothing["count"].sum() == 0
+
+
+def test_counts_by_month_for_one_neighbourhood_is_a_small_area_table(url):
+    frame = q.counts_by_month(engine_of(url), Filters(neighbourhoods=["A1"]), role="public")
+    # January 3 + 4; February only rape 2 (withheld) + homicide 1 -> 1 < k.
+    assert frame["count"].tolist()[0] == 7
+    assert frame["suppressed"].tolist() == [False, True]
+    analyst = q.counts_by_month(engine_of(url), Filters(neighbourhoods=["A1"]), role="analyst")
+    assert analyst["count"].tolist() == [7, 3]
+    assert q.total(engine_of(url), Filters(neighbourhoods=["B2"]), role="public") is None
+    assert q.total(engine_of(url), Filters(), role="public") == 31
+
+
+def test_counts_by_month_by_category(url):
+    frame = q.counts_by_month(engine_of(url), Filters(), role="analyst", by_category=True)
+    robbery = frame[frame["category"] == "robbery_person"]
+    assert robbery["count"].tolist() == [17, 2, 1]
+    assert len(frame) == 3 * 5  # 3 months x 5 categories present
+
+
+def test_counts_by_area_month(url):
+    frame = q.counts_by_area_month(engine_of(url), Filters(), role="analyst")
+    assert len(frame) == 4 * 3
+    a1 = frame[frame["code"] == "A1"]["count"].tolist()
+    assert a1 == [7, 3, 0]
+    public = q.counts_by_area_month(engine_of(url), Filters(), role="public")
+    assert (public["count"].dropna() >= 5).all()
+    assert public.loc[public["code"] == "B1", "count"].tolist()[0] == 10
+
+
+def test_counts_by_category_and_hour_weekday_and_day(url):
+    eng = engine_of(url)
+    cats = q.counts_by_category(eng, Filters(), role="public").set_index("code")
+    assert cats.loc["robbery_person", "count"] == 20
+    assert cats.loc["rape", "count"] == 8 and bool(cats.loc["rape", "sensitive"])
+    assert cats.loc["fraud", "count"] == 0
+    grid = q.counts_by_hour_weekday(eng, Filters(), role="public")
+    assert len(grid) == 7 * 25
+    assert grid["count"].sum() == 31
+    friday10 = grid[(grid["weekday"] == 4) & (grid["hour"] == 10)]
+    assert friday10["count"].tolist() == [3]
+    unknown = grid[grid["hour"].isna()]["count"].sum()
+    assert unknown == 4 + 1
+    days = q.counts_by_day(eng, Filters(end="2024-01-31"), role="public")
+    assert days["occurred_on"].dt.day.tolist() == [5, 10, 20]
+    assert days["count"].tolist() == [3, 10, 4]
+
+
+# --- restricted data ------------------------------------------------------------------------------------------
+
+
+def test_points_never_for_the_public(url):
+    eng = engine_of(url)
+    public = q.points(eng, Filters(), role="public")
+    assert public.empty
+    assert "lon" in public.columns
+    analyst = q.points(eng, Filters(), role="analyst")
+    assert len(analyst) == 7  # every incident with coordinates, sensitive ones included
+    assert analyst["sensitive"].sum() == 2
+    boxed = q.points(eng, Filters(), role="analyst", bbox=(-99.2, 19.4, -99.1, 19.5))
+    assert sorted(boxed["category"]) == ["homicide", "rape", "robbery_person"]
+    assert len(q.points(eng, Filters(), role="admin", limit=2)) == 2
+    with pytest.raises(ValueError, match="unknown role"):
+        q.points(eng, Filters(), role="hacker")
+    with pytest.raises(PermissionError):
+        q.incident_records(eng, Filters(), role="public")
+    records = q.incident_records(eng, Filters(), role="analyst")
+    assert "Calle 1" in set(records["address"])
+
+
+def test_reference_tables(url):
+    eng = engine_of(url)
+    gdf = q.areas(eng)
+    assert gdf.crs.to_epsg() == 4326
+    assert gdf["code"].tolist() == ["A1", "A2", "B1", "B2"]
+    assert gdf.geometry.iloc[0].equals(AREAS[0][4])
+    assert q.areas(eng, layer="cuadrantes")["code"].tolist() == ["Q1", "Q2"]
+    assert q.date_bounds(eng) == (dt.date(2024, 1, 5), dt.date(2024, 3, 20))
+    d = q.districts(eng).set_index("district")
+    assert d.loc["Norte", "population"] == 3000 and pd.isna(d.loc["Sur", "population"])
+    labels = q.unknown_labels(eng)
+    assert labels[["label", "count"]].values.tolist() == [["Robo raro", 1]]
+    unassigned = q.unassigned_summary(eng)
+    assert unassigned[["source_kind", "reason", "records", "count"]].values.tolist() == [
+        ["police", "outside_areas", 1, 2]]
+    history = q.import_history(eng)
+    assert "user_name" not in history.columns and history["loaded"].tolist() == [10]
+    assert q.import_history(eng, role="admin")["user_name"].tolist() == ["ana"]
+    assert "raw" not in q.rejected_rows(eng).columns
+    assert q.rejected_rows(eng, role="analyst")["raw"].iloc[0] == {"address": "Calle secreta 9"}
+    assert q.interventions(eng)["area_codes"].tolist() == [["A1", "A2"]]
+    assert q.targets(eng)["target_value"].tolist() == [10.0]
+    assert set(q.layers(eng)["n_areas"]) == {4, 2}
+
+
+def test_data_version_changes_when_an_import_finishes(url):
+    eng = engine_of(url)
+    before = q.data_version(eng)
+    assert q.data_version(eng) == before
+    with eng.begin() as conn:
+        conn.execute(insert(ImportBatch).values(file_name="x.csv", sha256="1" * 64, source_kind="police",
+                                                profile="p", started_at=dt.datetime(2024, 5, 1),
+                                                finished_at=dt.datetime(2024, 5, 1, 0, 1), status="done"))
+    after = q.data_version(eng)
+    assert after != before
+    with eng.begin() as conn:
+        conn.execute(text("DELETE FROM import_batches WHERE file_name = 'x.csv'"))
+
+
+QUERIES = {
+    "area": lambda e: q.counts_by_area(e, Filters(), role="public"),
+    "area_analyst": lambda e: q.counts_by_area(e, Filters(start="2024-01-10"), role="analyst"),
+    "area_q": lambda e: q.counts_by_area(e, Filters(layer="cuadrantes"), role="public"),
+    "district": lambda e: q.counts_by_district(e, Filters(), role="public"),
+    "area_month": lambda e: q.counts_by_area_month(e, Filters(end="2024-02-29"), role="public"),
+    "month": lambda e: q.counts_by_month(e, Filters(sex=["F", "M"]), role="public", by_category=True),
+    "category": lambda e: q.counts_by_category(e, Filters(districts=["Sur"]), role="public"),
+    "hour": lambda e: q.counts_by_hour_weekday(e, Filters(source_kinds=["police"]), role="public"),
+    "day": lambda e: q.counts_by_day(e, Filters(), role="analyst"),
+    "points": lambda e: q.points(e, Filters(), role="analyst"),
+    "categories": lambda e: q.categories(e),
+    "unassigned": lambda e: q.unassigned_summary(e),
+    "unknown": lambda e: q.unknown_labels(e),
+    "areas": lambda e: q.areas(e).drop(columns="geometry"),
+}
+
+
+def test_identical_results_on_sqlite_and_postgresql(tmp_path):
+    """The same fixture gives the same DataFrames (values and dtypes) on both backends."""
+    results = {}
+    for kind in ("sqlite", "postgresql"):
+        db, cleanup = make_database(kind, tmp_path)
+        try:
+            load_fixture(db)
+            eng = get_engine(db)
+            results[kind] = {name: fn(eng) for name, fn in QUERIES.items()}
+        finally:
+            cleanup()
+    for name in QUERIES:
+        lite, pg = results["sqlite"][name], results["postgresql"][name]
+        if name == "points":  # ids differ only if sequences differ; compare without them
+            lite, pg = lite.drop(columns="id"), pg.drop(columns="id")
+        if "neighbourhood_id" in lite.columns:
+            lite, pg = lite.drop(columns="neighbourhood_id"), pg.drop(columns="neighbourhood_id")
+        pd.testing.assert_frame_equal(lite, pg, obj=name)
