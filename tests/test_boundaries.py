@@ -172,17 +172,19 @@ def test_missing_and_duplicate_ids_are_rejected_with_reasons(tmp_path, sqlite_ur
     gdf = gpd.GeoDataFrame(
         gdf.to_dict("list") | {"geometry": list(gdf.geometry)}, crs="EPSG:4326")
     extra = gdf.iloc[[3]]  # an exact copy of feature 4: a duplicate, not an error
-    gdf = gpd.GeoDataFrame(gpd.pd.concat([gdf, extra], ignore_index=True), crs="EPSG:4326")
+    point = gpd.GeoDataFrame({"code": ["P"], "name": ["A point"]}, geometry=[shapely.Point(X0, Y0)], crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame(gpd.pd.concat([gdf, extra, point], ignore_index=True), crs="EPSG:4326")
     path = write(gdf, tmp_path / "dups.geojson")
     report = import_boundaries(path, layer="dups", id_field="code", name_field="name", engine=engine)
-    assert (report.total, report.loaded, report.rejected, report.duplicates) == (5, 2, 2, 1)
+    assert (report.total, report.loaded, report.rejected, report.duplicates) == (6, 2, 3, 1)
     reasons = {r.row_number: (r.field, r.reason) for r in report.rejections}
     assert reasons[2][0] == "code" and "dups.geojson, feature 2: missing id" in reasons[2][1]
     assert reasons[3][0] == "code" and "duplicate id 'A'" in reasons[3][1] and "feature 1" in reasons[3][1]
+    assert reasons[6][0] == "geometry" and "feature 6 (id P): a Point with no polygon" in reasons[6][1]
     with engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(RejectedRow)
                               .where(RejectedRow.batch_id == report.batch_id)).scalar()
-    assert stored == 2
+    assert stored == 3
     assert set(layer_areas(engine, "dups")) == {"A", "D"}
 
 

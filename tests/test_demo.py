@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 
 import geopandas as gpd
 import numpy as np
@@ -26,8 +27,10 @@ from observatory.demo import (
     CITY_NAME,
     INTERVENTION_NAME,
     build_demo,
+    existing_demo,
     is_demo,
     planted_hotspots,
+    summary,
     write_demo_files,
 )
 from observatory.demo_city.city import adult_share, build_city, far_from_hotspots
@@ -83,14 +86,16 @@ def area_totals(demo) -> gpd.GeoDataFrame:
 # --------------------------------------------------------------------------- the synthetic city
 
 
-def test_files_are_reproducible_from_the_seed(tmp_path):
-    a = write_demo_files(tmp_path / "a", seed=SEED, today=TODAY)["paths"]
-    b = write_demo_files(tmp_path / "b", seed=SEED, today=TODAY)["paths"]
-    other = write_demo_files(tmp_path / "c", seed=SEED + 1, today=TODAY)["paths"]
-    assert {k: _sha(p) for k, p in a.items()} == {k: _sha(p) for k, p in b.items()}
-    assert _sha(a["police"]) != _sha(other["police"])
+def test_files_are_reproducible_from_the_seed(demo, tmp_path):
+    again = write_demo_files(tmp_path / "again", seed=SEED, today=TODAY)["paths"]
+    assert {k: _sha(p) for k, p in again.items()} == {k: _sha(demo["files"] / p.name) for k, p in again.items()}
+    other = write_demo_files(tmp_path / "other", seed=SEED + 1, today=TODAY)["paths"]
+    assert _sha(other["police"]) != _sha(again["police"])
     assert planted_hotspots(SEED) == planted_hotspots(SEED)
     assert planted_hotspots(SEED) != planted_hotspots(SEED + 1)
+    text = summary(demo["first"])
+    assert CITY_NAME in text and all(code in text for code in planted_hotspots(SEED))
+    json.dumps(demo["first"])  # the result is JSON-ready for `--json` output
 
 
 def test_city_geography_is_plausible_and_labelled_synthetic():
@@ -140,6 +145,7 @@ def test_every_import_is_balanced_and_loaded(demo):
     assert {"Raponazo", "Cosquilleo"} <= unknown
     assert unknown <= {"Raponazo", "Cosquilleo", "Fleteo"}  # every canonical label was recognised
     assert 2_800 <= first["survey_respondents"] <= 3_200
+    assert first["warnings"] == []
 
 
 def test_second_build_adds_nothing(demo):
@@ -214,7 +220,8 @@ def test_intervention_drop_is_visible_in_counts(demo):
             "JOIN neighbourhoods n ON n.id = i.neighbourhood_id GROUP BY n.code, i.occurred_month")).all())
         stored = conn.execute(select(Intervention.area_codes, Intervention.started_on)
                               .where(Intervention.name == INTERVENTION_NAME)).one()
-        target = conn.execute(select(IndicatorTarget.baseline_value, IndicatorTarget.target_value)).one()
+        targets = conn.execute(select(IndicatorTarget.indicator, IndicatorTarget.baseline_value,
+                                      IndicatorTarget.target_value)).all()
     monthly["month"] = pd.to_datetime(monthly["month"].astype(str))
     treated = monthly["code"].isin(codes)
     # Twelve whole months before the start and after the two-month ramp, so seasonality cancels.
@@ -227,7 +234,8 @@ def test_intervention_drop_is_visible_in_counts(demo):
     control_ratio = monthly.loc[~treated & after, "n"].sum() / monthly.loc[~treated & before, "n"].sum()
     assert treated_ratio < 0.7 < 0.95 < control_ratio
     assert sorted(stored.area_codes) == sorted(codes) and str(stored.started_on)[:10] == start.isoformat()
-    assert 0 < target.target_value < target.baseline_value
+    assert {t.indicator for t in targets} == {"rate_per_100k:robbery_person", "rate_per_100k:homicide"}
+    assert all(0 < t.target_value < t.baseline_value for t in targets)
 
 
 def test_two_survey_waves_weighted_to_the_adult_population(demo):
@@ -260,15 +268,34 @@ def test_is_demo_marks_only_the_demo_database(demo, sqlite_url):
     assert not is_demo(get_engine(sqlite_url))
 
 
-def test_same_counts_on_postgresql(db_url, demo, tmp_path):
-    if db_url.startswith("sqlite"):
-        pytest.skip("the SQLite build is the module fixture; this compares PostgreSQL with it")
-    engine = get_engine(db_url)
-    result = build_demo(engine, seed=SEED, out_dir=tmp_path / "files", today=TODAY)
-    for kind, rep in result["imports"].items():
-        sqlite_rep = demo["first"]["imports"][kind]
-        assert {k: rep[k] for k in ("total", "loaded", "rejected", "unassigned")} == {
-            k: sqlite_rep[k] for k in ("total", "loaded", "rejected", "unassigned")}, kind
-    assert _table_counts(engine) == demo["counts"][0]
-    with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(ImportBatch)).scalar_one() == 5
+def test_rebuild_keeps_the_stored_period_and_refuses_another_seed(demo, tmp_path):
+    assert existing_demo(demo["engine"]) == (SEED, dt.date(2026, 11, 1))
+    with pytest.raises(ValueError, match="seed 2024"):
+        build_demo(demo["engine"], seed=SEED + 1, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="another period"):
+        build_demo(demo["engine"], seed=SEED, out_dir=tmp_path, today=dt.date(2027, 3, 5))
+    assert period_bounds(existing_demo(demo["engine"])[1]) == period_bounds(TODAY)
+
+
+def test_same_counts_on_postgresql(demo, tmp_path):
+    # The conftest helper behind ``db_url``: skips without a server locally, fails under CI.
+    url, cleanup = make_database("postgresql", tmp_path)
+    try:
+        engine = get_engine(url)
+        result = build_demo(engine, seed=SEED, out_dir=tmp_path / "files", today=TODAY)
+        keys = ("total", "loaded", "rejected", "duplicates", "unassigned")
+        for kind, rep in result["imports"].items():
+            assert {k: rep[k] for k in keys} == {k: demo["first"]["imports"][kind][k] for k in keys}, kind
+        assert _table_counts(engine) == demo["counts"][0]
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(ImportBatch)).scalar_one() == 5
+            by_area = conn.execute(text(
+                "SELECT n.code, SUM(i.count) FROM incidents i JOIN neighbourhoods n ON n.id = i.neighbourhood_id "
+                "GROUP BY n.code")).all()
+        with demo["engine"].connect() as conn:
+            sqlite_by_area = conn.execute(text(
+                "SELECT n.code, SUM(i.count) FROM incidents i JOIN neighbourhoods n ON n.id = i.neighbourhood_id "
+                "GROUP BY n.code")).all()
+        assert dict(by_area) == dict(sqlite_by_area)
+    finally:
+        cleanup()

@@ -73,7 +73,7 @@ def test_builtin_profile_loads_its_fixture_and_reimport_adds_nothing(db_url, pro
     stored = incident_frame(engine)
     assert len(stored) == report.loaded
     assert stored["occurred_on"].notna().all()
-    assert (stored["weekday"] == pd.to_datetime(stored["occurred_on"]).dt.dayofweek).all()
+    assert (stored["weekday"] == pd.to_datetime(stored["occurred_on"]).dt.day_of_week).all()
     again = ingest_incidents(path, source_kind=kind, profile=profile, engine=engine)
     assert again.loaded == 0 and again.duplicates == again.total == report.total
     assert count(engine, Incident) == report.loaded
@@ -154,7 +154,7 @@ BROKEN_ROWS = [
     ("B8,2024-03-04,16:00,,,,theft,95.0,200.0,N01,Centro,,,1,,", "latitude"),
     ("B9,2024-03-05,17:00,,,,theft,-99.1400,19.4300,,,,,1,,", None),  # swapped lat/lon: fixed
     ("B10,2024-03-05,18:00,,,,theft,0,0,N02,,,,1,,", None),  # (0,0): no coordinates, assigned by code
-    ("B11,2024-03-06,19:00,,,,theft,,,,Roma Nte.,,,1,,", None),  # by a close name
+    ("B11,2024-03-06,19:00,,,,theft,,,,Roma Nortte,,,1,,", None),  # by a close name
     ("B12,2024-03-06,,,,,,19.4300,-99.1400,N01,Centro,,,1,,", "category"),
     ("B13,2024-03-07,20:00,,,,theft,19.4300,-99.1400,N01,Centro,,,-2,,", "count"),
     ("B14,2024-03-07,21:00,,,,theft,19.43", "truncated"),  # truncated last line
@@ -197,7 +197,7 @@ def test_broken_rows_load_the_good_ones_and_report_each_bad_one(db_url, broken_f
     assert stored.loc["B11", "assignment"] == "fuzzy_name"
     assert pd.isna(stored.loc["B5", "neighbourhood_id"]) and report.unassigned == 1
     with engine.connect() as conn:
-        batch = conn.execute(select(ImportBatch).where(ImportBatch.id == report.batch_id)).scalar_one()
+        batch = conn.execute(select(ImportBatch.__table__).where(ImportBatch.id == report.batch_id)).one()
         stored_rejects = conn.execute(select(func.count()).select_from(RejectedRow)
                                       .where(RejectedRow.batch_id == report.batch_id)).scalar_one()
     assert (batch.total, batch.loaded, batch.rejected) == (report.total, report.loaded, report.rejected)
@@ -225,7 +225,7 @@ def test_revisions_update_rows_and_keep_history(db_url, tmp_path):
     assert stored.loc["R2", "category"] == "assault" and stored.loc["R2", "revision"] == 2
     assert stored.loc["R2", "batch_id"] == report.batch_id and str(stored.loc["R2", "occurred_on"]) == "2024-01-06"
     with engine.connect() as conn:
-        history = conn.execute(select(IncidentRevision)).scalars().all()
+        history = conn.execute(select(IncidentRevision.__table__)).all()
     assert len(history) == 1 and history[0].revision == 1 and history[0].previous["original_label"] == "homicide"
     assert count(engine, Incident) == 3
 
@@ -282,7 +282,8 @@ def test_profile_aliases_are_stored_and_user_profile_works(db_url):
     assert stored.loc["1004", "category"] == "domestic_violence" and stored.loc["1004", "sensitive"]
     assert stored.loc["1002", "hour"] is None  # S/D is a missing marker
     with engine.connect() as conn:
-        keys = set(conn.scalars(select(CategoryAlias.label_key).where(CategoryAlias.profile == "ciudad_ejemplo_policia")))
+        keys = set(conn.scalars(select(CategoryAlias.label_key)
+                                .where(CategoryAlias.profile == "ciudad_ejemplo_policia")))
     assert {"hurto callejero", "vif"} <= keys
 
 

@@ -22,9 +22,12 @@ from observatory.db.models import (
     Intervention,
     Neighbourhood,
     RejectedRow,
+    SurveyResponse,
+    SurveyWave,
 )
 from observatory.db.session import get_engine
 from observatory.queries import Filters
+from observatory.queries.planner import refresh_statistics
 
 # (code, name, district, population, polygon)
 AREAS = [
@@ -88,6 +91,19 @@ def load_fixture(url: str) -> None:
             if area:
                 conn.execute(insert(IncidentArea).values(incident_id=incident, layer_id=ids["cuadrantes"],
                                                          neighbourhood_id=ids[QUADRANT_OF[area]]))
+        wave = conn.execute(insert(SurveyWave).values(name="2024", profile="generic_survey",
+                                                      reference_months=12)).inserted_primary_key[0]
+        conn.execute(insert(SurveyResponse), [
+            {"wave_id": wave, "batch_id": batch, "unit": "person", "respondent_key": "r1", "household_key": "h1",
+             "weight": 10.5, "neighbourhood_id": ids["A1"], "district": "Norte", "sex": "F", "age_group": "18-29",
+             "items": {"victim_any": 1, "unsafe_city": 1, "fear_home_night": 3}},
+            {"wave_id": wave, "batch_id": batch, "unit": "person", "respondent_key": "r2", "household_key": "h2",
+             "weight": 20.0, "neighbourhood_id": None, "district": None, "sex": "M", "age_group": "60+",
+             "items": {"victim_any": 0, "unsafe_city": None}},
+            {"wave_id": wave, "batch_id": batch, "unit": "event", "respondent_key": "e1", "household_key": "h1",
+             "weight": 5.0, "neighbourhood_id": None, "district": None, "sex": None, "age_group": None,
+             "items": {"crime_type": "robbery_person", "reported": 0}},
+        ])
         conn.execute(insert(Intervention).values(name="Patrullaje", started_on=dt.date(2024, 2, 1),
                                                  area_codes=["A1", "A2"], description="more patrols"))
         conn.execute(insert(IndicatorTarget).values(indicator="rate_per_100k:homicide", scope="city",
@@ -100,6 +116,7 @@ def url(request, tmp_path_factory):
     """The fixture city in a fresh database of each backend, shared by the tests of this module."""
     db, cleanup = make_database(request.param, tmp_path_factory.mktemp(request.param))
     load_fixture(db)
+    refresh_statistics(get_engine(db))  # exercised on both backends
     yield db
     cleanup()
 
@@ -148,6 +165,16 @@ def test_counts_by_area_analyst_sums_counts_and_lists_zeros(url):
                                    "sensitive_withheld", "suppressed"]
     later = q.counts_by_area(engine_of(url), Filters(start="2024-02-01"), role="analyst")
     assert by_code(later) == {"A1": 3, "A2": 7, "B1": 1, "B2": 1}
+
+
+def test_date_bounds_are_inclusive_whether_or_not_on_month_boundaries(url):
+    eng = engine_of(url)
+    whole_months = q.counts_by_area(eng, Filters(start="2024-01-01", end="2024-02-29"), role="analyst")
+    assert by_code(whole_months) == {"A1": 10, "A2": 0, "B1": 10, "B2": 0}
+    odd_days = q.counts_by_area(eng, Filters(start="2024-01-06", end="2024-03-01"), role="analyst")
+    assert by_code(odd_days) == {"A1": 7, "A2": 1, "B1": 10, "B2": 0}
+    days = q.counts_by_day(eng, Filters(start="2024-02-01", end="2024-02-29"), role="analyst", by_category=False)
+    assert days["count"].tolist() == [2, 1, 2]
 
 
 def test_counts_by_area_public_suppresses_and_withholds_sensitive(url):
@@ -288,6 +315,37 @@ def test_reference_tables(url):
     assert set(q.layers(eng)["n_areas"]) == {4, 2}
 
 
+def test_survey_microdata_expands_items(url):
+    eng = engine_of(url)
+    waves = q.survey_waves(eng)
+    assert waves[["name", "persons", "households", "events"]].values.tolist() == [["2024", 2, 0, 1]]
+    persons = q.survey_responses(eng, wave="2024")
+    assert persons["respondent_key"].tolist() == ["r1", "r2"]
+    assert persons["weight"].tolist() == [10.5, 20.0]
+    assert persons["neighbourhood"].tolist()[0] == "A1" and pd.isna(persons["neighbourhood"].tolist()[1])
+    assert persons["victim_any"].tolist() == [1.0, 0.0]
+    assert persons["unsafe_city"].iloc[0] == 1.0 and pd.isna(persons["unsafe_city"].iloc[1])
+    assert persons["fear_home_night"].iloc[0] == 3.0 and pd.isna(persons["fear_home_night"].iloc[1])
+    events = q.survey_responses(eng, unit="event")
+    assert events["crime_type"].tolist() == ["robbery_person"] and events["reported"].tolist() == [0.0]
+    assert q.survey_responses(eng, wave="1999").empty
+
+
+def test_empty_database_gives_empty_tables_not_errors(sqlite_url):
+    eng = get_engine(sqlite_url)
+    month = Filters(start="2024-01-01", end="2024-03-31")
+    for role in ("public", "analyst"):
+        assert q.counts_by_area(eng, month, role).empty
+        assert q.counts_by_month(eng, month, role)["count"].tolist() == [0, 0, 0]
+        assert q.counts_by_month(eng, Filters(), role).empty
+        assert q.counts_by_area_month(eng, month, role).empty
+        assert q.counts_by_category(eng, month, role)["count"].sum() == 0
+        assert q.counts_by_hour_weekday(eng, month, role)["count"].sum() == 0
+        assert q.points(eng, month, role).empty
+    assert q.areas(eng).empty and q.date_bounds(eng) == (None, None)
+    assert q.total(eng, Filters(), "public") == 0
+
+
 def test_data_version_changes_when_an_import_finishes(url):
     eng = engine_of(url)
     before = q.data_version(eng)
@@ -338,3 +396,49 @@ def test_identical_results_on_sqlite_and_postgresql(tmp_path):
         if "neighbourhood_id" in lite.columns:
             lite, pg = lite.drop(columns="neighbourhood_id"), pg.drop(columns="neighbourhood_id")
         pd.testing.assert_frame_equal(lite, pg, obj=name)
+
+
+def captured_sql(eng, fn) -> list[tuple[str, tuple]]:
+    """The aggregate statements (SQL, parameters) that ``fn()`` sends to the database."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, tuple]] = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany):
+        if "sum(incidents.count)" in statement:
+            seen.append((statement, tuple(parameters)))
+
+    event.listen(eng, "before_cursor_execute", grab)
+    try:
+        fn()
+    finally:
+        event.remove(eng, "before_cursor_execute", grab)
+    return seen
+
+
+@pytest.mark.parametrize(("name", "call"), [
+    ("area, whole months", lambda e: q.counts_by_area(e, Filters(start="2024-01-01", end="2024-03-31"), "public")),
+    ("area, days", lambda e: q.counts_by_area(e, Filters(start="2024-01-06", end="2024-03-12"), "analyst")),
+    ("area x month", lambda e: q.counts_by_area_month(e, Filters(start="2024-01-01", end="2024-02-29"), "public")),
+    ("month", lambda e: q.counts_by_month(e, Filters(categories=["rape"]), "public", by_category=True)),
+    ("category", lambda e: q.counts_by_category(e, Filters(start="2024-02-01"), "public")),
+    ("day", lambda e: q.counts_by_day(e, Filters(start="2024-01-01", end="2024-03-31"), "analyst")),
+])
+def test_dashboard_aggregates_read_covering_indexes(tmp_path, name, call):
+    """EXPLAIN QUERY PLAN on SQLite: the main aggregates never read the incidents table itself."""
+    import sqlite3
+
+    db, cleanup = make_database("sqlite", tmp_path)
+    try:
+        load_fixture(db)
+        eng = get_engine(db)
+        refresh_statistics(eng)
+        statements = captured_sql(eng, lambda: call(eng))
+        assert statements, name
+        raw = sqlite3.connect(eng.url.database)
+        for sql, params in statements:
+            plan = " | ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql, params))
+            assert "COVERING INDEX ix_incidents_" in plan, (name, plan)
+        raw.close()
+    finally:
+        cleanup()

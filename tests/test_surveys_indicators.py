@@ -67,6 +67,44 @@ def test_weighted_proportion_groups_and_reliability_rule():
     assert (out.loc["b", "ci_low"], out.loc["b", "ci_high"]) == pytest.approx((low, high))
 
 
+def test_design_based_variance_by_hand():
+    # Two strata (A with PSUs a1, a2; B with b1, b2, b3); domains D and E cut across PSUs.
+    frame = pd.DataFrame({
+        "stratum": ["A", "A", "A", "B", "B", "B"],
+        "psu": ["a1", "a1", "a2", "b1", "b2", "b3"],
+        "weight": [1.0, 1.0, 2.0, 1.0, 2.0, 3.0],
+        "y": [1, 0, 1, 0, 0, 1],
+        "domain": ["D", "E", "D", "E", "D", "E"],
+    })
+    row = survey.weighted_proportion(frame, "y", psu="psu", strata="stratum").iloc[0]
+    p = 6 / 10
+    # z per PSU = sum of w (y - p) / sum w
+    z_a1, z_a2 = (1 * 0.4 + 1 * -0.6) / 10, 2 * 0.4 / 10
+    z_b1, z_b2, z_b3 = 1 * -0.6 / 10, 2 * -0.6 / 10, 3 * 0.4 / 10
+    var_a = 2 / 1 * ((z_a1**2 + z_a2**2) - (z_a1 + z_a2) ** 2 / 2)
+    var_b = 3 / 2 * ((z_b1**2 + z_b2**2 + z_b3**2) - (z_b1 + z_b2 + z_b3) ** 2 / 3)
+    assert row["estimate"] == pytest.approx(p)
+    assert row["se"] == pytest.approx(math.sqrt(var_a + var_b))  # sqrt(0.01 + 0.0468)
+    n_design = min(p * (1 - p) / (var_a + var_b), 6)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson(p, n_design))
+    assert row["n_eff"] == pytest.approx(10**2 / 20)  # Kish n_eff is still reported
+    # Domains keep every PSU of the design: PSUs without units of the domain count as z = 0.
+    out = survey.weighted_proportion(frame, "y", by="domain", psu="psu", strata="stratum").set_index("domain")
+    d = {"a1": 1 * 0.4 / 5, "a2": 2 * 0.4 / 5, "b1": 0.0, "b2": 2 * -0.6 / 5, "b3": 0.0}
+    var_d = (2 * ((d["a1"] ** 2 + d["a2"] ** 2) - (d["a1"] + d["a2"]) ** 2 / 2)
+             + 1.5 * ((d["b1"] ** 2 + d["b2"] ** 2 + d["b3"] ** 2) - (d["b1"] + d["b2"] + d["b3"]) ** 2 / 3))
+    e = {"a1": 1 * -0.6 / 5, "a2": 0.0, "b1": 1 * -0.6 / 5, "b2": 0.0, "b3": 3 * 0.4 / 5}
+    var_e = (2 * ((e["a1"] ** 2 + e["a2"] ** 2) - (e["a1"] + e["a2"]) ** 2 / 2)
+             + 1.5 * ((e["b1"] ** 2 + e["b2"] ** 2 + e["b3"] ** 2) - (e["b1"] + e["b2"] + e["b3"]) ** 2 / 3))
+    assert out.loc["D", "se"] == pytest.approx(math.sqrt(var_d))  # sqrt(0.064)
+    assert out.loc["E", "se"] == pytest.approx(math.sqrt(var_e))  # sqrt(0.1152)
+    # A stratum with one PSU adds nothing (R survey's lonely.psu = "certainty").
+    single = frame.assign(stratum=["A", "A", "A", "B", "B", "C"])
+    var_b2 = 2 * ((z_b1**2 + z_b2**2) - (z_b1 + z_b2) ** 2 / 2)
+    assert survey.weighted_proportion(single, "y", psu="psu", strata="stratum")["se"].iloc[0] == pytest.approx(
+        math.sqrt(var_a + var_b2))
+
+
 def test_reporting_dark_figure_and_revictimisation():
     events = pd.DataFrame({
         "weight": [10.0, 20.0, 30.0, 40.0, 50.0],
@@ -181,6 +219,11 @@ def test_envipe_2021_reporting_and_dark_figure(envipe_events):
     by_type = survey.reporting_rate(envipe_events, by="crime_type").set_index("crime_type")["estimate"]
     assert by_type.idxmax() == "vehicle_theft" and by_type.max() > 0.6
     assert survey.dark_figure(envipe_events, "dane")["estimate"].iloc[0] == pytest.approx(1 - reported["estimate"])
+    # With INEGI's strata (EST_DIS) and PSUs (UPM_DIS) the error grows: the design effect of clustering.
+    design = survey.dark_figure(envipe_events, psu="psu", strata="stratum").iloc[0]
+    assert design["estimate"] == pytest.approx(dark["estimate"])
+    assert 1.1 < design["se"] / dark["se"] < 2.0
+    assert design["ci_low"] < dark["ci_low"] and design["ci_high"] > dark["ci_high"]
 
 
 @pytest.mark.realdata
@@ -217,6 +260,13 @@ def test_ecsc_2020_personal_theft_reporting_in_13_cities():
     per_city = survey.reporting_rate(cities, by="area_code")
     assert len(per_city) == 13 and per_city["estimate"].between(0.15, 0.6).all()
     assert survey.dark_figure(cities, "dane")["estimate"].iloc[0] == pytest.approx(1 - overall["estimate"])
+    burglary_path = realdata("colombia", "ecsc_2020", "ecsc2020_06_hurto_a_residencia.csv")
+    burglary = survey.flatten_items(normalise_survey(burglary_path, load_survey_profile("ecsc_hurto_residencia")).frame)
+    both = pd.concat([events, burglary], ignore_index=True)
+    by_type = survey.reporting_rate(both[both["area_code"] != "00000"], by="crime_type").set_index("crime_type")
+    assert by_type.loc["theft_person", "estimate"] == pytest.approx(overall["estimate"])
+    assert by_type.loc["burglary_residential", "n"] == 653
+    assert by_type.loc["burglary_residential", "estimate"] == pytest.approx(0.322, abs=0.001)
 
 
 @pytest.mark.realdata

@@ -124,6 +124,7 @@ FIXTURE_CASES = [
     ("ensu", "conjunto_de_datos_cb_ensu_01_2015.csv", "ENSU 2015 Q1", 6),
     ("ecsc", "ecsc/ecsc2020_01_datos_de_la_vivienda.csv", "ECSC 2020", 5),
     ("ecsc_hurto_personas", "ecsc/ecsc2020_09_hurto_a_personas.csv", "ECSC 2020", 4),
+    ("ecsc_hurto_residencia", "ecsc/ecsc2020_06_hurto_a_residencia.csv", "ECSC 2020", 1),
 ]
 
 
@@ -169,8 +170,12 @@ def test_fixture_values_are_mapped_as_the_codebooks_say(sqlite_url):
     dwelling = rows[("household", "501434")]
     assert dwelling.items["victim_burglary_residential"] == 1 and dwelling.area_code == "11001"
     assert rows[("household", "501448")].weight == pytest.approx(102.027982509886)  # scientific notation
-    theft = rows[("event", "501461-1-5-5")]
+    theft = rows[("event", "hurto_personas:501461-1-5-5")]
     assert theft.items == {"crime_type": "theft_person", "reported": 1} and theft.area_code == "00000"
+    # The same person's events in two modules of one wave are two rows, not duplicates.
+    assert rows[("event", "hurto_personas:501434-1-1-1")].items["crime_type"] == "theft_person"
+    burglary = rows[("event", "hurto_residencia:501434-1-1-1")]
+    assert burglary.items == {"crime_type": "burglary_residential", "reported": 1}
 
 
 def test_wave_periods():
@@ -275,15 +280,25 @@ def test_real_survey_files_import_as_waves(sqlite_url):
     theft = ingest_survey(realdata("colombia", "ecsc_2020", "ecsc2020_09_hurto_a_personas.csv"),
                           profile="ecsc_hurto_personas", engine=engine)
     assert (theft.total, theft.loaded) == (5135, 5135)
+    modules = {"ecsc_hurto_residencia": ("ecsc2020_06_hurto_a_residencia.csv", 817),
+               "ecsc_hurto_ganado": ("ecsc2020_07_hurto_de_ganado_semovientes_o_aves_de_corral.csv", 143),
+               "ecsc_hurto_vehiculos": ("ecsc2020_08_hurto_a_vehiculos.csv", 1284),
+               "ecsc_rinas": ("ecsc2020_10_rinas_y_peleas.csv", 636),
+               "ecsc_extorsion": ("ecsc2020_11_extorsion.csv", 1251)}
+    for profile, (name, rows) in modules.items():
+        report = ingest_survey(realdata("colombia", "ecsc_2020", name), profile=profile, engine=engine)
+        assert (report.total, report.loaded, report.duplicates) == (rows, rows, 0), profile
     with engine.connect() as conn:
         waves = dict(conn.execute(
             select(SurveyWave.name, func.count(SurveyResponse.id)).join(SurveyResponse).group_by(SurveyWave.name)
         ).all())
         weights = conn.execute(select(func.sum(SurveyResponse.weight)).join(SurveyWave).where(
             SurveyWave.name == "ENVIPE 2021", SurveyResponse.unit == "event")).scalar_one()
-        households = conn.execute(select(SurveyResponse.items).where(SurveyResponse.unit == "household")).scalars()
+        households = conn.execute(select(SurveyResponse.items).join(SurveyWave).where(
+            SurveyResponse.unit == "household", SurveyWave.name == "ECSC 2020")).scalars()
         burgled = sum(items["victim_burglary_residential"] for items in households)
     assert waves == {"ENVIPE 2021": 37_156 + 5831 + 5831, "ENSU 2015 Q1": 2025, "ENSU 2015 Q2": 2059,
-                     "ENSU 2015 Q3": 2040, "ENSU 2015 Q4": 2024, "ECSC 2020": 39_791 + 5135}
+                     "ENSU 2015 Q3": 2040, "ENSU 2015 Q4": 2024,
+                     "ECSC 2020": 39_791 + 5135 + 817 + 143 + 1284 + 636 + 1251}
     assert weights == pytest.approx(29_446_752)  # the FAC_DEL total: 29.4 million crimes in 2020
     assert burgled == 817  # the households of the burglary module (one row each)

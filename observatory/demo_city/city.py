@@ -209,13 +209,13 @@ def _dense_centres(population: np.ndarray, role: np.ndarray, rng: np.random.Gene
     """Give hotspot and halo areas the larger populations (busy, dense centres), others the rest.
 
     The set of populations is unchanged, only who gets which: hotspot members draw from the top
-    12%, halo areas from the top 45% of what is left. Then the hotspots stand out in raw counts
+    12%, halo areas from the top 70% of what is left. Then the hotspots stand out in raw counts
     too, not only in rates, as they do in real cities where crime gathers in dense commercial areas.
     """
     values = np.sort(population)[::-1].copy()
     out = np.empty_like(population)
     pool = list(values)
-    for wanted, top in (("hotspot", 0.12), ("halo", 0.45)):
+    for wanted, top in (("hotspot", 0.12), ("halo", 0.7)):
         idx = np.flatnonzero(role == wanted)
         chosen = rng.choice(max(len(idx), int(len(pool) * top)), size=len(idx), replace=False)
         picked = [pool[i] for i in chosen]

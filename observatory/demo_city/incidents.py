@@ -203,7 +203,7 @@ def draw_incidents(city: City, today: dt.date, seed: int) -> pd.DataFrame:
                           np.isin(code, ["homicide", "attempted_homicide"])], [0.85, 0.1], 0.45)
     sex = np.where(rng.random(n) < female_p, "F", "M").astype(object)
     young = np.isin(code, ["sexual_assault", "rape"])
-    age = np.where(young, rng.normal(22, 8, n), rng.normal(36, 13, n)).round().clip(12, 90).astype(int)
+    age = np.where(young, rng.normal(22, 8, n), rng.normal(37, 12, n)).round().clip(12, 90).astype(int)
     sex[~person] = None
     victim_age = pd.array(np.where(person, age, 0), dtype="Int64")
     victim_age[~person] = pd.NA

@@ -33,7 +33,7 @@ REPORTING_RATE = {
     "assault": 0.15,
 }
 FILE_OPENED_RATE = 0.65
-WAVE2_HOTSPOT_FEAR = 0.9  # extra latent fear in hotspot and halo areas in the second wave
+WAVE2_HOTSPOT_FEAR = 0.6  # extra latent fear in hotspot and halo areas in the second wave
 
 
 def wave_names(today: dt.date) -> list[str]:
@@ -96,7 +96,7 @@ def draw_wave(city: City, today: dt.date, seed: int, wave: int) -> pd.DataFrame:
 
     risk = areas["risk"].to_numpy(float)[area]
     hot = areas["role"].isin(["hotspot", "halo"]).to_numpy()[area]
-    latent = (-0.4 + 0.8 * np.log(risk) + 0.9 * any_victim + 0.35 * (sex == "F") + 0.25 * (age >= 60)
+    latent = (-0.4 + 0.45 * np.log(risk) + 0.9 * any_victim + 0.35 * (sex == "F") + 0.25 * (age >= 60)
               + (WAVE2_HOTSPOT_FEAR * hot if wave == 1 else 0) + rng.normal(0, 0.8, n))
     out = pd.DataFrame({
         "respondent_id": [f"W{wave + 1}-{i + 1:05d}" for i in range(n)],

@@ -10,8 +10,9 @@ Estimation (see ``docs/indicators-survey.md``):
 
 * estimate: weighted proportion ``p = sum(w*y) / sum(w)`` over the units whose answer is known;
 * ``se``: Taylor-linearised standard error of that ratio, treating the units as a
-  with-replacement sample (no strata/PSU: the open microdata of most cities do not carry them),
-  ``se^2 = n/(n-1) * sum(w^2 (y-p)^2) / (sum w)^2``;
+  with-replacement sample, ``se^2 = n/(n-1) * sum(w^2 (y-p)^2) / (sum w)^2``; or, when the
+  caller names the ``psu`` (and ``strata``) columns, the stratified cluster (PSUs with
+  replacement) linearised variance, with the interval on the design's effective sample size;
 * ``n_eff``: Kish's effective sample size ``(sum w)^2 / sum(w^2)``;
 * 95% interval: Wilson score interval computed with ``n_eff`` in place of ``n`` (stays inside
   [0, 1] and behaves for proportions near 0 or 1, unlike p +- 1.96 se);
@@ -64,7 +65,8 @@ def _as_list(by: str | Sequence[str] | None) -> list[str]:
 
 def weighted_proportion(frame: pd.DataFrame, value: str | pd.Series, *, weight: str = "weight",
                         by: str | Sequence[str] | None = None, level: float = 0.95, min_n: int = MIN_N,
-                        max_cv: float = MAX_CV) -> pd.DataFrame:
+                        max_cv: float = MAX_CV, psu: str | None = None,
+                        strata: str | None = None) -> pd.DataFrame:
     """Weighted share of units with ``value == 1``, overall or per group of ``by``.
 
     ``value`` is a column name or a Series aligned with ``frame`` holding 1, 0 or NaN (NaN:
@@ -73,12 +75,22 @@ def weighted_proportion(frame: pd.DataFrame, value: str | pd.Series, *, weight: 
     in [0, 1]), ``ci_low``, ``ci_high``, ``se``, ``cv``, ``n`` (units with a known answer),
     ``n_eff``, ``weighted_n`` (sum of weights), ``weighted_count`` (sum of weights of units
     with y = 1, an estimated population total) and ``unreliable``.
+
+    With ``psu`` (and optionally ``strata``) column names, ``se`` is the design-based
+    linearised error of a stratified cluster sample (PSUs drawn with replacement within strata;
+    groups estimated as domains of the whole design; a stratum with a single PSU adds nothing)
+    and the interval uses the design's effective sample size ``p(1-p)/se^2`` (capped at ``n``).
     """
     keys = _as_list(by)
     y = frame[value] if isinstance(value, str) else value
     data = frame[keys].copy() if keys else pd.DataFrame(index=frame.index)
     data["_y"] = pd.to_numeric(y, errors="coerce").astype(float)
     data["_w"] = pd.to_numeric(frame[weight], errors="coerce").astype(float)
+    design = None
+    if psu is not None:
+        design = pd.DataFrame({"_h": frame[strata].astype(str) if strata else "all", "_psu": frame[psu].astype(str)},
+                              index=frame.index)[data["_w"].notna() & (data["_w"] > 0)]
+        data["_h"], data["_psu"] = design["_h"], design["_psu"]
     data = data[data["_y"].notna() & data["_w"].notna() & (data["_w"] > 0)]
     if keys:
         data = data.dropna(subset=keys)
@@ -94,10 +106,46 @@ def weighted_proportion(frame: pd.DataFrame, value: str | pd.Series, *, weight: 
     else:
         agg = pd.DataFrame([data[sums].sum()])
         agg["n"] = len(data)
-    return _finish(agg, keys, level, min_n, max_cv)
+    design_var = _design_variance(data, agg, keys, design) if design is not None else None
+    return _finish(agg, keys, level, min_n, max_cv, design_var)
 
 
-def _finish(agg: pd.DataFrame, keys: list[str], level: float, min_n: int, max_cv: float) -> pd.DataFrame:
+def _design_variance(data: pd.DataFrame, agg: pd.DataFrame, keys: list[str], design: pd.DataFrame) -> np.ndarray:
+    """Stratified with-replacement PSU variance of each group's ratio ``p`` (Taylor linearisation).
+
+    ``var = sum_h n_h/(n_h-1) * (sum_i z_hi^2 - (sum_i z_hi)^2 / n_h)`` with ``z_hi`` the sum over
+    PSU i of ``w (y - p) / sum w``; ``n_h`` counts every PSU of stratum h in the whole design
+    (PSUs without units of the group have z = 0), as for domain estimation.
+    """
+    n_h = design.groupby("_h")["_psu"].nunique()
+    p = agg.set_index(keys)["_wy"] / agg.set_index(keys)["_w"] if keys else None
+    sw = agg.set_index(keys)["_w"] if keys else None
+    if keys:
+        index = pd.MultiIndex.from_frame(data[keys]) if len(keys) > 1 else pd.Index(data[keys[0]])
+        p_row = p.reindex(index).to_numpy()
+        sw_row = sw.reindex(index).to_numpy()
+    else:
+        p_row = float(agg["_wy"].iloc[0] / agg["_w"].iloc[0])
+        sw_row = float(agg["_w"].iloc[0])
+    z = data[keys].copy() if keys else pd.DataFrame(index=data.index)
+    z["_h"], z["_psu"] = data["_h"], data["_psu"]
+    z["_z"] = data["_w"].to_numpy() * (data["_y"].to_numpy() - p_row) / sw_row
+    per_psu = z.groupby([*keys, "_h", "_psu"], sort=False, observed=True)["_z"].sum().reset_index()
+    per_psu["_z2"] = per_psu["_z"] ** 2
+    per_h = per_psu.groupby([*keys, "_h"], sort=False, observed=True)[["_z", "_z2"]].sum().reset_index()
+    nh = per_h["_h"].map(n_h).to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(nh > 1, nh / (nh - 1) * (per_h["_z2"] - per_h["_z"] ** 2 / nh), 0.0)
+    per_h["_v"] = term
+    if keys:
+        total = per_h.groupby(keys, sort=True, observed=True)["_v"].sum()
+        order = pd.MultiIndex.from_frame(agg[keys]) if len(keys) > 1 else pd.Index(agg[keys[0]])
+        return total.reindex(order).fillna(0.0).to_numpy(dtype=float)
+    return np.array([per_h["_v"].sum()], dtype=float)
+
+
+def _finish(agg: pd.DataFrame, keys: list[str], level: float, min_n: int, max_cv: float,
+            design_var: np.ndarray | None = None) -> pd.DataFrame:
     sw, swy, sw2, sw2y, sw2y2 = (agg[c].to_numpy(dtype=float) for c in ("_w", "_wy", "_w2", "_w2y", "_w2y2"))
     n = agg["n"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -105,10 +153,15 @@ def _finish(agg: pd.DataFrame, keys: list[str], level: float, min_n: int, max_cv
         # sum w^2 (y - p)^2 expanded so it can be summed per group first.
         resid = sw2y2 - 2 * p * sw2y + p**2 * sw2
         var = np.where(n > 1, n / (n - 1) * np.maximum(resid, 0) / sw**2, np.nan)
+        if design_var is not None:
+            var = np.maximum(design_var, 0)
         se = np.sqrt(var)
         n_eff = sw**2 / sw2
         cv = np.where(p > 0, se / p, np.nan)
-    low, high = wilson_interval(p, n_eff, level)
+        # The interval's sample size: Kish's n_eff, or with a design the size whose binomial
+        # variance equals the design variance (Korn & Graubard's effective sample size).
+        n_ci = n_eff if design_var is None else np.where(var > 0, np.minimum(p * (1 - p) / var, n), n_eff)
+    low, high = wilson_interval(p, n_ci, level)
     out = agg[keys].copy() if keys else pd.DataFrame(index=range(len(agg)))
     out["estimate"] = p
     out["ci_low"] = low
@@ -170,8 +223,8 @@ def households_victimised(frame: pd.DataFrame, crime: str | None = None, *, hous
         raise KeyError(f"the survey data has no item {column!r}")
     weight = options.get("weight", "weight")
     if household in frame.columns and frame[household].notna().all() and frame[household].duplicated().any():
-        frame = collapse_to_households(frame, [column], household=household, weight=weight,
-                                       by=_as_list(options.get("by")))
+        keep = _as_list(options.get("by")) + [c for c in (options.get("psu"), options.get("strata")) if c]
+        frame = collapse_to_households(frame, [column], household=household, weight=weight, by=keep)
     return indicator(frame, column, [1], **options)
 
 

@@ -366,7 +366,8 @@ def _write_areas(conn: Connection, layer_id: int, areas: pd.DataFrame, report: I
         conn.execute(insert(Neighbourhood), inserts)
     for values in updates:
         conn.execute(update(Neighbourhood).where(Neighbourhood.id == values.pop("b_id")).values(**values))
-    vanished = [row.id for code, row in existing.items() if row.active and code not in set(areas["code"])]
+    new_codes = set(areas["code"])
+    vanished = [row.id for code, row in existing.items() if row.active and code not in new_codes]
     if vanished:
         conn.execute(update(Neighbourhood).where(Neighbourhood.id.in_(vanished)).values(active=False))
         spatial_change = True

@@ -134,7 +134,8 @@ def map_columns(frame: pd.DataFrame, profile: Profile, path: Path) -> tuple[pd.D
             parts = [nz.clean(frame.iloc[:, p], profile.na_values) for p in positions]
             joined = parts[0]
             if len(parts) > 1:
-                joined = pd.Series(["-".join(v) if None not in v else None for v in zip(*parts, strict=True)],
+                joined = pd.Series([profile.join_with.join(v) if None not in v else None
+                                    for v in zip(*parts, strict=True)],
                                    index=frame.index, dtype=object)
             values = joined if values is None else values.where(values.notna(), joined)
             names.append("+".join(frame.columns[p] for p in positions))
@@ -168,7 +169,7 @@ class _Rejections:
         if values is None:
             self.reason[new] = reason
         else:
-            self.reason[new] = [reason.format(value=str(v)[:60]) for v in values[new]]
+            self.reason[new] = [reason.format(value=str(v)[:200]) for v in values[new]]
 
     @property
     def mask(self) -> pd.Series:
@@ -448,6 +449,13 @@ def build_rows(prepared: pd.DataFrame, *, ids: np.ndarray, batch_id: int, source
     return list(zip(*(columns[c] for c in WRITE_COLUMNS), strict=True))
 
 
+def tune_connection(conn: Connection) -> None:
+    """Settings for a bulk write on this connection: on SQLite a large page cache, because the
+    incidents table carries several indexes and the default 2 MB cache makes a big insert thrash."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA cache_size = -262144")  # KiB: 256 MB
+
+
 def write_chunk(conn: Connection, rows: list[tuple], table: str = "incidents",
                 columns: tuple[str, ...] = WRITE_COLUMNS) -> None:
     """Insert prepared tuples: COPY on PostgreSQL, one executemany on SQLite (the raw-insert path)."""
@@ -593,7 +601,7 @@ def ingest_incidents(path: str | Path, *, source_kind: str, profile: str, engine
         clash = good[conflict]
         reasons = ("record id " + clash["source_id"] + " already appears on line "
                    + clash["record_key"].map(first_row).astype("string") + " with different values")
-        rej.flag(pd.Series(prepared.index.isin(clash.index), index=prepared.index), "record_id",
+        rej.flag(pd.Series(prepared.index.isin(clash.index), index=prepared.index), "record_id", "{value}",
                  reasons.reindex(prepared.index))
     in_file_dupes = int((~first & same).sum())
     good = good[first]
@@ -601,8 +609,10 @@ def ingest_incidents(path: str | Path, *, source_kind: str, profile: str, engine
     for idx in prepared.index[rej.mask]:
         report.reject(int(prepared.at[idx, "row"]), str(rej.field[idx]), str(rej.reason[idx]),
                       frame.loc[idx].to_dict())
+    report.rejections.sort(key=lambda r: r.row_number)  # in file order, reader and value rejections mixed
 
     with engine.begin() as conn:
+        tune_connection(conn)
         open_batch(conn, report, user_name=user_name)
         categories = {code: cid for code, cid in conn.execute(select(CrimeCategory.code, CrimeCategory.id))}
         _store_profile_aliases(conn, prof, categories)

@@ -12,6 +12,7 @@ canonical incident fields. Built-in profiles are the ``*.toml`` files beside thi
     encoding = "cp1252"                # optional: detected otherwise (UTF-8, BOM, cp1252)
     delimiter = ";"                    # optional: sniffed from the header otherwise
     skip_lines = 0                     # title lines above the header
+    join_with = "-"                    # separator when a variant joins several columns
     date_formats = ["%d/%m/%Y"]        # optional: tried after ISO 8601 (d/m/Y is always tried)
     decimal_comma = true               # optional: "1.234,5" numbers
     crs = "EPSG:4326"                  # CRS of the coordinates (reprojected with pyproj)
@@ -78,6 +79,7 @@ FIELDS: dict[str, str] = {
 TOP_LEVEL_KEYS = {
     "kind", "name", "description", "source_kind", "encoding", "delimiter", "skip_lines", "date_formats",
     "decimal_comma", "crs", "na_values", "required", "columns", "defaults", "file_labels", "aliases", "values",
+    "join_with",
 }
 SEX_VALUES = ("F", "M", "X")
 AGE_GROUPS = ("0-17", "18-29", "30-44", "45-59", "60+")
@@ -104,6 +106,7 @@ class Profile:
     decimal_comma: bool = False
     crs: str = "EPSG:4326"
     na_values: tuple[str, ...] = ()
+    join_with: str = "-"  # separator of the columns a composite variant joins
     required: tuple[str, ...] = ("occurred_date",)
     defaults: dict[str, str] = field(default_factory=dict)
     file_labels: dict[str, str] = field(default_factory=dict)  # folded file-name fragment -> label
@@ -218,6 +221,9 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
     skip_lines = data.get("skip_lines", 0)
     if not isinstance(skip_lines, int) or skip_lines < 0:
         raise _fail(where, f"skip_lines must be a whole number >= 0, not {skip_lines!r}")
+    join_with = data.get("join_with", "-")
+    if not isinstance(join_with, str):
+        raise _fail(where, f"join_with must be a string (the separator of joined columns), not {join_with!r}")
     na_values = data.get("na_values", [])
     if not isinstance(na_values, list):
         raise _fail(where, "na_values must be a list of strings")
@@ -225,7 +231,7 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
         name=name.strip(), source=source, columns=columns, description=str(data.get("description", "")),
         source_kind=source_kind, encoding=data.get("encoding"), delimiter=data.get("delimiter"),
         skip_lines=skip_lines, date_formats=tuple(date_formats), decimal_comma=bool(data.get("decimal_comma", False)),
-        crs=crs, na_values=tuple(str(v) for v in na_values), required=required,
+        crs=crs, na_values=tuple(str(v) for v in na_values), join_with=join_with, required=required,
         defaults={k: str(v) for k, v in defaults.items()},
         file_labels={fold(k).replace("-", "_").replace(" ", "_"): str(v) for k, v in file_labels.items()},
         aliases={str(k): str(v) for k, v in aliases.items()}, values=values,

@@ -94,6 +94,16 @@ def sniff_delimiter(header_line: str) -> str:
     return best if counts[best] > 0 else ","
 
 
+def _normalise_line_ends(text: str) -> str:
+    """CRLF and old-Mac CR line ends become LF; a lone CR elsewhere (inside a quoted field) is dropped.
+
+    Without this, ``csv`` counts INEGI's ``"01\\r"`` codes as extra lines and row numbers drift.
+    """
+    if "\n" not in text:
+        return text.replace("\r", "\n")
+    return text.replace("\r\n", "\n").replace("\r", "")
+
+
 def _clean(value: str) -> str:
     # INEGI's open-data CSVs carry a carriage return inside quoted codes ("01\r").
     return value.replace("\r", "").strip()
@@ -110,13 +120,14 @@ def read_table(path: str | Path, *, encoding: str | None = None, delimiter: str 
     if not path.exists():
         raise InputFileError(f"{path}: file not found")
     text, used = decode(read_bytes(path), path, encoding)
+    text = _normalise_line_ends(text)
     lines = text.splitlines(keepends=True)
     body = "".join(lines[skip_lines:])
     first = body.split("\n", 1)[0]
     if not first.strip():
         raise InputFileError(f"{path}: the file is empty or has no header line")
     sep = delimiter or sniff_delimiter(first)
-    reader = csv.reader(io.StringIO(body, newline=""), delimiter=sep)
+    reader = csv.reader(io.StringIO(body, newline="\n"), delimiter=sep)
     try:
         header = [_clean(h) for h in next(reader)]
     except (csv.Error, StopIteration) as exc:

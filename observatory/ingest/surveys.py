@@ -18,6 +18,7 @@ Profile keys (see ``docs/indicators-survey.md`` and the README for a worked exam
     unit = "person"                      # person | household | event
     delimiter = ";"                      # optional: sniffed otherwise; also encoding, skip_lines
     respondent_id = ["FOLIO", "PERSONA"] # one or more columns, joined with "-"
+    key_prefix = "burglary"              # optional: keeps keys of several module files of one wave apart
     household_id = ["FOLIO"]             # optional
     weight = ["FACTOR", "FAC"]           # the first column present in the file
     area_code = ["MUN"]                  # optional, columns concatenated (e.g. state + municipality)
@@ -137,6 +138,7 @@ class SurveyProfile:
     period: str | None = None  # reference period rule: year | previous_year | quarter
     reference_months: int | None = None
     victim_any_from_items: bool = False
+    key_prefix: str | None = None  # prepended to respondent keys ("<prefix>:<key>")
     canonical_columns: bool = False  # columns named like canonical items are read as such
     joins: tuple[Join, ...] = ()
 
@@ -277,6 +279,7 @@ def parse_survey_profile(data: dict[str, Any], source: str) -> SurveyProfile:
         reference_months=data.get("reference_months"),
         victim_any_from_items=bool(data.get("victim_any_from_items", False)),
         canonical_columns=bool(data.get("canonical_columns", False)), joins=joins,
+        key_prefix=str(data["key_prefix"]) if data.get("key_prefix") else None,
     )
 
 
@@ -309,7 +312,7 @@ def load_survey_profile(name_or_path: str | Path) -> SurveyProfile:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         else:
             raise SurveyProfileError(f"{path}: a survey profile must be a .toml or .yaml file")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise SurveyProfileError(f"{path}: cannot be parsed ({exc})") from None
     source = path.stem if path.parent == PROFILES_DIR else str(path)
     return parse_survey_profile(data, source)
@@ -566,6 +569,8 @@ def normalise_survey(path: str | Path, profile: SurveyProfile, wave: str | None 
 
     weight_col = _require(header, profile.weight, profile, "weight", path)
     key = _composite(frame, header, profile.respondent_id, "-", profile, "respondent_id", path)
+    if profile.key_prefix:
+        key = key.map(lambda k: None if k is None else f"{profile.key_prefix}:{k}").astype(object)
     waves, periods = _wave_names(frame, header, profile, wave, path)
     weights = parse_number(frame[weight_col])
     raw_weight = frame[weight_col].astype(str).str.strip()

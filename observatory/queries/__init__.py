@@ -21,6 +21,7 @@ from observatory.queries.incidents import (
     unsuppressed_counts_by_area,
     unsuppressed_counts_by_area_month,
 )
+from observatory.queries.planner import refresh_statistics
 from observatory.queries.reference import (
     areas,
     categories,
@@ -59,6 +60,7 @@ __all__ = [
     "is_restricted",
     "layers",
     "points",
+    "refresh_statistics",
     "rejected_rows",
     "survey_responses",
     "survey_waves",

@@ -84,7 +84,7 @@ def sensitive_category_ids(conn: Connection) -> list[int]:
             .scalars()]
 
 
-def date_clauses(filters: Filters) -> list[ColumnElement[bool]]:
+def date_clauses(filters: Filters, month_bounds: bool = True) -> list[ColumnElement[bool]]:
     """Date bounds; a bound on a month boundary is written on ``occurred_month`` instead.
 
     ``occurred_on >= 1 March`` is exactly ``occurred_month >= 1 March`` (and an end on the
@@ -95,19 +95,19 @@ def date_clauses(filters: Filters) -> list[ColumnElement[bool]]:
     inc = INCIDENTS.c
     clauses: list[ColumnElement[bool]] = []
     if filters.start:
-        if filters.start.day == 1:
+        if month_bounds and filters.start.day == 1:
             clauses.append(inc.occurred_month >= filters.start)
         else:
             clauses.append(inc.occurred_on >= filters.start)
     if filters.end:
-        if (filters.end + dt.timedelta(days=1)).day == 1:
+        if month_bounds and (filters.end + dt.timedelta(days=1)).day == 1:
             clauses.append(inc.occurred_month <= filters.end.replace(day=1))
         else:
             clauses.append(inc.occurred_on <= filters.end)
     return clauses
 
 
-def filter_clauses(conn: Connection, filters: Filters) -> list[ColumnElement[bool]]:
+def filter_clauses(conn: Connection, filters: Filters, month_bounds: bool = True) -> list[ColumnElement[bool]]:
     """WHERE clauses on the incidents table for ``filters``.
 
     Category and area selections are resolved to ids first so the predicates are plain
@@ -116,7 +116,7 @@ def filter_clauses(conn: Connection, filters: Filters) -> list[ColumnElement[boo
     """
     inc = INCIDENTS.c
     clauses: list[ColumnElement[bool]] = []
-    clauses.extend(date_clauses(filters))
+    clauses.extend(date_clauses(filters, month_bounds))
     if filters.categories or filters.sections:
         cat_pred = or_(CATEGORIES.c.code.in_(filters.categories), CATEGORIES.c.iccs_section.in_(filters.sections))
         ids = [int(i) for i in conn.execute(select(CATEGORIES.c.id).where(cat_pred)).scalars()]

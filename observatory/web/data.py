@@ -39,7 +39,8 @@ def version() -> str:
     """Data version: changes whenever an import finishes (cache invalidation)."""
     from observatory import queries
 
-    return str(queries.data_version(engine()))
+    # The URL is part of the key: one process may serve (or test) several databases.
+    return f"{engine().url!r}|{queries.data_version(engine())}"
 
 
 def _memo(key: tuple, build):

@@ -44,8 +44,12 @@ def palette(kind: str, present: bool) -> tuple[str, ...]:
     return table[kind][1 if present else 0]
 
 
-def base_layout(fig: go.Figure, present: bool = False, height: int | None = None) -> go.Figure:
-    """Common look: compact margins; large type and thick lines in presentation mode."""
+def base_layout(fig: go.Figure, present: bool = False, height: int | None = None, lang: str | None = None
+                ) -> go.Figure:
+    """Common look: compact margins; large type and thick lines in presentation mode; the
+    locale's decimal and thousands separators on the axes (``lang``)."""
+    if lang is not None:
+        fig.update_layout(separators=",." if lang == "es" else ".,")
     fig.update_layout(
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         font={"size": 22 if present else 13, "family": "system-ui, sans-serif"},
@@ -58,6 +62,18 @@ def base_layout(fig: go.Figure, present: bool = False, height: int | None = None
         fig.update_layout(font_color="#ffffff")
         fig.update_xaxes(gridcolor="#444444")
         fig.update_yaxes(gridcolor="#444444")
+    return fig
+
+
+def month_axis(fig: go.Figure, months: Sequence, lang: str, max_ticks: int = 8) -> go.Figure:
+    """Month ticks written by Babel in ``lang`` (Plotly's own date labels are English only)."""
+    stamps = sorted(pd.to_datetime(pd.Series(list(months))).dropna().unique())
+    if not stamps:
+        return fig
+    step = max(1, math.ceil(len(stamps) / max_ticks))
+    ticks = stamps[::step]
+    labels = [fmt_month(pd.Timestamp(m).date(), lang) for m in ticks]
+    fig.update_xaxes(tickmode="array", tickvals=ticks, ticktext=labels)
     return fig
 
 
@@ -90,13 +106,14 @@ def geojson_of(areas: pd.DataFrame, simplify: float = 0.0) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def map_view(bounds: Sequence[float] | None) -> dict:
-    """Centre and zoom that fit ``bounds`` (minx, miny, maxx, maxy in degrees) in a ~600 px map."""
+def map_view(bounds: Sequence[float] | None, small: bool = False) -> dict:
+    """Centre and zoom that fit ``bounds`` (minx, miny, maxx, maxy in degrees) in a ~600 px map
+    (``small``: a ~400 px card map)."""
     if bounds is None or any(b is None or not math.isfinite(b) for b in bounds):
         return {"center": {"lon": 0.0, "lat": 0.0}, "zoom": 1}
     minx, miny, maxx, maxy = bounds
     span = max(maxx - minx, (maxy - miny) * 1.4, 1e-4)
-    zoom = max(1.0, min(16.0, math.log2(360.0 / span) + 0.4))
+    zoom = max(1.0, min(16.0, math.log2(360.0 / span) + (-0.4 if small else 0.4)))
     return {"center": {"lon": (minx + maxx) / 2, "lat": (miny + maxy) / 2}, "zoom": zoom}
 
 
@@ -245,8 +262,9 @@ def monthly_figure(series: pd.DataFrame, lang: str, *, present: bool = False, he
                                      name=t("trends.flagged", lang), hoverinfo="skip",
                                      marker={"size": 16 if present else 11, "symbol": "diamond-open",
                                              "color": colours[1], "line": {"width": 3}}))
-    fig.update_layout(legend={"orientation": "h", "y": -0.15}, hovermode="x unified")
-    return base_layout(fig, present, height)
+    fig.update_layout(legend={"orientation": "h", "y": -0.15}, hovermode="closest")
+    month_axis(fig, months, lang)
+    return base_layout(fig, present, height, lang)
 
 
 def hour_weekday_figure(
@@ -268,7 +286,7 @@ def hour_weekday_figure(
     )
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title=t("col.hour", lang), dtick=3)
-    return base_layout(fig, present, height)
+    return base_layout(fig, present, height, lang)
 
 
 def bars_figure(
@@ -297,7 +315,7 @@ def bars_figure(
     fig = go.Figure(go.Bar(marker=marker, **kwargs))
     if horizontal:
         fig.update_yaxes(autorange="reversed")
-    return base_layout(fig, present, height)
+    return base_layout(fig, present, height, lang)
 
 
 def stacked_area_figure(
@@ -320,7 +338,8 @@ def stacked_area_figure(
         fig.add_trace(go.Scatter(x=pd.to_datetime(pivot.index), y=pivot[cat], stackgroup="one", name=label,
                                  line={"color": colours[i % len(colours)]}))
     fig.update_layout(legend={"orientation": "h", "y": -0.15})
-    return base_layout(fig, present, height)
+    month_axis(fig, pivot.index, lang)
+    return base_layout(fig, present, height, lang)
 
 
 def shares_figure(frame: pd.DataFrame, lang: str, *, present: bool = False, height: int | None = 320) -> go.Figure:
@@ -334,4 +353,4 @@ def shares_figure(frame: pd.DataFrame, lang: str, *, present: bool = False, heig
                              marker={"color": colour}, hovertemplate="%{y}: %{x:.1f}%<extra></extra>"))
     fig.update_layout(barmode="stack", legend={"orientation": "h", "y": -0.2})
     fig.update_xaxes(range=[0, 100], ticksuffix="%")
-    return base_layout(fig, present, height)
+    return base_layout(fig, present, height, lang)

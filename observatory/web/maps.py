@@ -47,7 +47,7 @@ def hover_text(stats: pd.DataFrame, lang: str, class_labels: pd.Series | None = 
 def map_figure(state: ViewState, role: str = "public", small: bool = False):
     """The map for ``state.layer`` (pure function of the view state; used by the callback)."""
     lang, present = state.lang, state.present
-    view = figures.map_view(data.areas_bounds())
+    view = figures.map_view(data.areas_bounds(), small=small)
     geojson = data.areas_geojson()
     if not geojson["features"]:
         return figures.empty_figure(t("nodata", lang), present)
@@ -56,8 +56,8 @@ def map_figure(state: ViewState, role: str = "public", small: bool = False):
     if layer in ("counts", "rates", "smoothed"):
         column, digits = {"counts": ("count", 0), "rates": ("rate", 1), "smoothed": ("smoothed", 1)}[layer]
         classes = _class_frame(stats, stats[column], lang, present, digits)
-        if classes is None:
-            return figures.empty_figure(t("nodata", lang), present)
+        if classes is None:  # every value suppressed or unknown: draw the areas, all "na"
+            classes = (pd.Series("na", index=stats.index, dtype=object), [], {}, [])
         cls, keys, labels, colours = classes
         labels["na"] = f"< {suppression_threshold()}" if layer == "counts" else t("kpi.na", lang)
         frame = pd.DataFrame({"id": stats["id"], "cls": cls})

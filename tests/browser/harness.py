@@ -146,11 +146,16 @@ def settle(driver, timeout: float = 40.0) -> None:
 
 
 def figure_data(driver, graph_id: str) -> list:
-    """The traces Plotly drew in ``#graph_id`` (empty list when not drawn)."""
+    """The traces Plotly drew in ``#graph_id`` (empty list when not drawn).
+
+    Read from ``_fullData``: Plotly decodes the base64 typed arrays of the JSON there.
+    """
     return driver.execute_script(
         "const el = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
-        "return el && el.data ? el.data.map(t => ({type: t.type, name: t.name || null, "
-        "n: (t.locations || t.x || t.lon || t.z || []).length, "
-        "y: (t.y ? Array.from(t.y).slice(-48) : null), z: (t.z ? Array.from(t.z).flat().slice(0, 400) : null)})) : [];",
+        "const arr = v => (v === undefined || v === null) ? null : Array.from(v).flat();"
+        "return el && el._fullData ? el._fullData.map(t => ({type: t.type, name: t.name || null, "
+        "n: (arr(t.locations) || arr(t.x) || arr(t.lon) || []).length, "
+        "y: (t.y ? arr(t.y).slice(-48) : null), text: (t.text && typeof t.text !== 'string' ? "
+        "arr(t.text).slice(0, 400) : null), z: (t.z ? arr(t.z).slice(0, 400) : null)})) : [];",
         graph_id,
     )

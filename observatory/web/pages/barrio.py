@@ -89,7 +89,8 @@ def profile_outputs(state: ViewState, role: str = "public") -> tuple:
         ])
         fig_m.update_yaxes(title=t("kpi.rate", lang))
         fig_m.update_layout(legend={"orientation": "h", "y": -0.15})
-        figures.base_layout(fig_m, present)
+        figures.month_axis(fig_m, months, lang)
+        figures.base_layout(fig_m, present, lang=lang)
     cats = data.area_categories(state, role)
     if cats.empty:
         fig_c = figures.empty_figure(t("nodata", lang), present)
@@ -105,7 +106,7 @@ def profile_outputs(state: ViewState, role: str = "public") -> tuple:
         fig_c.update_xaxes(ticksuffix="%")
         fig_c.update_yaxes(autorange="reversed")
         fig_c.update_layout(barmode="group", legend={"orientation": "h", "y": -0.15})
-        figures.base_layout(fig_c, present)
+        figures.base_layout(fig_c, present, lang=lang)
     return kpis, fig_m, fig_c
 
 

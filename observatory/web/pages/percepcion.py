@@ -93,7 +93,7 @@ def fear_map(state: ViewState):
                           "text": "<b>" + frame["name"].astype(str) + "</b><br>"
                           + frame["estimate"].map(lambda v: fmt_percent(v, lang))})
     colours = [figures.palette("sequential", present)[i] for i in (0, 2, 3, 5, 6)]
-    view = figures.map_view(data.areas_bounds())
+    view = figures.map_view(data.areas_bounds(), small=not present)
     return figures.class_map(geojson, frame, [*keys, "na"], labels, [*colours, "#d9d9d9"], view, present=present,
                              height=None, legend_below=not present)
 

@@ -50,7 +50,8 @@ def significance_label(p: float | None, lang: str) -> str:
     if p is None or pd.isna(p):
         return t("kpi.na", lang)
     word = t("kpi.change_sig", lang) if p < 0.05 else t("kpi.change_nosig", lang)
-    return f"p = {fmt_number(p, lang, 3)} · {word}"
+    shown = f"p < {fmt_number(0.001, lang, 3)}" if p < 0.001 else f"p = {fmt_number(p, lang, 3)}"
+    return f"{shown} · {word}"
 
 
 def kpi_cards(state: ViewState, role: str = "public") -> dbc.Row:

@@ -1,0 +1,217 @@
+"""Dashboard benchmark: every callback against the bare SQL aggregate it needs.
+
+Generates (once; reused with ``--reuse``) a SQLite database of 2,000,000 incidents over
+2,000 neighbourhoods with raw ``sqlite3.executemany`` inserts, then for at least 30 varied
+filter sets times each page's callback function (what the Dash callback runs, with the
+response cache OFF so each call computes) and, in the same run, the bare SQL aggregate that
+callback needs. Prints p50/p95 of both and the ratio; targets p95 <= 250 ms and <= 3x.
+
+    python bench/dashboard.py [--db PATH] [--incidents 2000000] [--areas 2000] [--sets 30] [--reuse]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("OBSERVATORY_CACHE", "null")  # measure the computation, not the cache
+
+END = dt.date(2024, 6, 30)
+MONTHS = 36
+
+
+def generate(path: Path, n_incidents: int, n_areas: int, seed: int = 11) -> None:
+    """Write the benchmark database: a grid of ``n_areas`` squares, ``n_incidents`` incidents."""
+    import shapely
+    from sqlalchemy import insert, select
+
+    from observatory.db.models import BoundaryLayer, CrimeCategory, ImportBatch, Neighbourhood
+    from observatory.db.session import get_engine, upgrade_to_head
+
+    url = f"sqlite:///{path}"
+    upgrade_to_head(url)
+    engine = get_engine(url)
+    rng = np.random.default_rng(seed)
+    nx = int(np.ceil(np.sqrt(n_areas * 1.25)))
+    cell = 0.004
+    with engine.begin() as conn:
+        now = dt.datetime(2024, 7, 1)
+        batch = conn.execute(insert(ImportBatch).values(file_name="bench.csv", sha256="0" * 64, source_kind="police",
+                                                        profile="bench", started_at=now, finished_at=now,
+                                                        status="done", total=n_incidents, loaded=n_incidents)
+                             ).inserted_primary_key[0]
+        layer = conn.execute(insert(BoundaryLayer).values(name="bench", level="neighbourhood", is_primary=True,
+                                                          batch_id=batch)).inserted_primary_key[0]
+        rows = []
+        for k in range(n_areas):
+            i, j = k % nx, k // nx
+            x0, y0 = -99.2 + i * cell, 19.3 + j * cell
+            rows.append({"layer_id": layer, "code": f"N{k:05d}", "name": f"Barrio {k}", "name_key": f"barrio {k}",
+                         "district": f"D{(i * 8) // nx}", "population": float(rng.integers(2000, 40000)),
+                         "area_km2": 0.2, "centroid_lon": x0 + cell / 2, "centroid_lat": y0 + cell / 2,
+                         "geometry_wkb": shapely.to_wkb(shapely.box(x0, y0, x0 + cell, y0 + cell)), "active": True})
+        conn.execute(insert(Neighbourhood), rows)
+        area_ids = np.array(list(conn.execute(select(Neighbourhood.id).order_by(Neighbourhood.code)).scalars()))
+        cats = list(conn.execute(select(CrimeCategory.id, CrimeCategory.code, CrimeCategory.sensitive)))
+    engine.dispose()
+    cat_ids = np.array([c[0] for c in cats])
+    sensitive = np.array([bool(c[2]) for c in cats])
+    p_cat = rng.dirichlet(np.ones(len(cats)) * 0.6)
+    weight = rng.gamma(2.0, 1.0, n_areas)
+    weight /= weight.sum()
+    start = (END.replace(day=1) - dt.timedelta(days=31 * (MONTHS - 1))).replace(day=1)
+    span = (END - start).days + 1
+    days = [start + dt.timedelta(days=d) for d in range(span)]
+    iso = np.array([d.isoformat() for d in days])
+    month = np.array([d.replace(day=1).isoformat() for d in days])
+    weekday = np.array([d.weekday() for d in days])
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+    sql = ("INSERT INTO incidents (source_kind, record_key, content_hash, revision, batch_id, profile, occurred_on,"
+           " occurred_month, hour, weekday, category_id, original_label, count, sensitive, lon, lat,"
+           " neighbourhood_id, assignment, victim_sex, victim_age_group) VALUES"
+           " (?,?,?,1,?,'bench',?,?,?,?,?,'x',?,?,?,?,?,'point',?,?)")
+    chunk = 200_000
+    sexes = np.array(["F", "M", "X"])
+    ages = np.array(["0-17", "18-29", "30-44", "45-59", "60+"])
+    for offset in range(0, n_incidents, chunk):
+        m = min(chunk, n_incidents - offset)
+        a = rng.choice(n_areas, m, p=weight)
+        d = rng.integers(0, span, m)
+        c = rng.choice(len(cats), m, p=p_cat)
+        i, j = a % nx, a // nx
+        lon = -99.2 + (i + rng.random(m)) * cell
+        lat = 19.3 + (j + rng.random(m)) * cell
+        keys = np.arange(offset, offset + m)
+        con.executemany(sql, zip(
+            np.where(keys % 2 == 0, "police", "complaint").tolist(), keys.astype(str).tolist(),
+            keys.astype(str).tolist(), [1] * m, iso[d].tolist(), month[d].tolist(),
+            rng.integers(0, 24, m).tolist(), weekday[d].tolist(), cat_ids[c].tolist(),
+            np.where(rng.random(m) < 0.05, 2, 1).tolist(), sensitive[c].astype(int).tolist(), lon.tolist(),
+            lat.tolist(), area_ids[a].tolist(), sexes[rng.integers(0, 3, m)].tolist(),
+            ages[rng.integers(0, 5, m)].tolist(), strict=True))
+        con.commit()
+    con.execute("ANALYZE")
+    con.commit()
+    con.close()
+
+
+def filter_sets(n: int, seed: int = 3) -> list:
+    """``n`` varied view states: periods, category groups, sources, districts, sexes, ages."""
+    from observatory.web.state import ViewState
+
+    rnd = random.Random(seed)
+    cats = [(), ("s04",), ("s05",), ("robbery_person",), ("s01", "s02"), ("theft", "vehicle_theft"), ("s05", "s04")]
+    states = []
+    for k in range(n):
+        months_back = rnd.choice([3, 6, 12, 24, 36])
+        end = END - dt.timedelta(days=rnd.randint(0, 60))
+        start = end - dt.timedelta(days=30 * months_back)
+        states.append(ViewState(
+            date_from=start.isoformat(), date_to=end.isoformat(), categories=rnd.choice(cats),
+            source=rnd.choice(["both", "both", "police", "complaint"]),
+            district=rnd.choice([None, None, "D1", "D5"]), sex=rnd.choice([None, None, "F"]),
+            age=rnd.choice([None, None, "18-29"]), area=str(rnd.randint(1, 2000)),
+            layer=("counts", "gi", "rates", "smoothed")[k % 4]))
+    return states
+
+
+def bare_sql(con: sqlite3.Connection, state, group: str) -> float:  # noqa: ANN001
+    """Time the bare aggregate ``SELECT <group>, SUM(count) ... GROUP BY <group>`` for ``state``."""
+    where, args = ["occurred_on BETWEEN ? AND ?"], [state.date_from, state.date_to]
+    if state.categories:
+        secs = [c[1:] for c in state.categories if c.startswith("s") and c[1:].isdigit()]
+        codes = [c for c in state.categories if c not in {f"s{s}" for s in secs}]
+        where.append("category_id IN (SELECT id FROM crime_categories WHERE code IN (%s) OR iccs_section IN (%s))"
+                     % (",".join("?" * len(codes)) or "''", ",".join("?" * len(secs)) or "''"))
+        args += codes + secs
+    if state.source != "both":
+        where.append("source_kind = ?")
+        args.append(state.source)
+    if state.district:
+        where.append("neighbourhood_id IN (SELECT id FROM neighbourhoods WHERE district = ?)")
+        args.append(state.district)
+    if state.sex:
+        where.append("victim_sex = ?")
+        args.append(state.sex)
+    if state.age:
+        where.append("victim_age_group = ?")
+        args.append(state.age)
+    sql = f"SELECT {group}, SUM(count) FROM incidents WHERE {' AND '.join(where)} GROUP BY {group}"
+    started = time.perf_counter()
+    con.execute(sql, args).fetchall()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", type=Path, default=Path("/tmp/observatory-bench-dashboard.db"))
+    parser.add_argument("--incidents", type=int, default=2_000_000)
+    parser.add_argument("--areas", type=int, default=2000)
+    parser.add_argument("--sets", type=int, default=30)
+    parser.add_argument("--reuse", action="store_true", help="reuse an existing database at --db")
+    args = parser.parse_args()
+    if not (args.reuse and args.db.exists()):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{args.db}{suffix}").unlink(missing_ok=True)
+        started = time.perf_counter()
+        generate(args.db, args.incidents, args.areas)
+        print(f"generated {args.incidents:,} incidents over {args.areas:,} areas in {time.perf_counter() - started:.1f} s")
+
+    from observatory.web import data
+    from observatory.web.maps import map_figure
+    from observatory.web.state import replace_state
+
+    url = f"sqlite:///{args.db}"
+    data.configure(url)
+    import importlib.util
+
+    def page(name: str):  # noqa: ANN202 - page modules register Dash callbacks: load them with Dash pages
+        spec = importlib.util.spec_from_file_location(f"bench_pages.{name}", REPO / "observatory/web/pages" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    import dash
+
+    dash.Dash(__name__, use_pages=True, pages_folder="")  # lets the page modules call register_page
+    overview, trends, profile = page("resumen"), page("tendencias"), page("barrio")
+    callbacks = {
+        # callback name: (function of the state, bare aggregate GROUP BY)
+        "map (choropleth / Gi*)": (lambda s: map_figure(s), "neighbourhood_id"),
+        "overview": (lambda s: overview._update_overview(s.to_dict()), "occurred_on"),
+        "trends": (lambda s: trends.trends_figures(s), "occurred_month"),
+        "neighbourhood profile": (lambda s: profile.profile_outputs(s), "occurred_month, category_id"),
+    }
+    states = filter_sets(args.sets)
+    # Warm the per-process objects that do not depend on filters (areas, GeoJSON, weights).
+    map_figure(replace_state(states[0], layer="gi"))
+    con = sqlite3.connect(args.db)
+    print(f"\n{'callback':<24} {'p50 ms':>8} {'p95 ms':>8} {'SQL p50':>8} {'SQL p95':>8} {'ratio p95':>9}")
+    for name, (fn, group) in callbacks.items():
+        times, sql_times = [], []
+        for state in states:
+            started = time.perf_counter()
+            fn(state)
+            times.append(time.perf_counter() - started)
+            sql_times.append(bare_sql(con, state, group))
+        p50, p95 = statistics.median(times), float(np.percentile(times, 95))
+        s50, s95 = statistics.median(sql_times), float(np.percentile(sql_times, 95))
+        print(f"{name:<24} {p50 * 1e3:8.0f} {p95 * 1e3:8.0f} {s50 * 1e3:8.0f} {s95 * 1e3:8.0f} {p95 / s95:9.1f}")
+    print("\ntargets: p95 <= 250 ms and <= 3x the bare aggregate")
+
+
+if __name__ == "__main__":
+    main()

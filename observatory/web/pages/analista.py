@@ -1,0 +1,194 @@
+"""Analista / Analyst: geomasked points, microdata downloads, file uploads and (admins) the audit log.
+
+Restricted: the layout and every callback check :func:`observatory.web.auth.current_role`; the
+public gets a login link and callbacks that return nothing. The filters come from the URL query
+string (the same keys as every page, see ``observatory.web.state``).
+
+- Points: the incidents of the selection, displaced at random within the chosen radius
+  (``observatory.privacy.geomask``; 0 = exact positions) with a fixed seed so the map is
+  stable while the analyst works.
+- Microdata: the incident records of the selection (address, free text, victim attributes)
+  as CSV with spreadsheet formulas neutralised; coordinates geomasked when asked. Logged in
+  the audit log.
+- Upload: a police, complaint, survey or boundary file goes through the same importers as the
+  command line, after the size, type and zip-bomb checks of ``observatory.uploads``; the
+  import report is shown. Logged in the audit log.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, State, callback, dcc, html
+
+from observatory import audit
+from observatory.privacy import DEFAULT_MASK_RADIUS_M, geomask_frame, neutralise_frame
+from observatory.uploads import UploadRejected, decode_dash_contents, store_upload
+from observatory.web import data
+from observatory.web.auth import current_role, current_user
+from observatory.web.figures import empty_figure, map_view, points_map
+from observatory.web.state import ViewState, parse_query, to_query
+
+dash.register_page(__name__, path="/analista", name="Analista", title="Observatorio · Analista", order=9)
+
+MASK_SEED = 20240601  # fixed: the masked map does not jump between refreshes
+UPLOAD_KINDS = {"police": "Informes policiales / Police reports", "complaint": "Denuncias / Complaints",
+                "survey": "Encuesta / Survey", "boundaries": "Límites / Boundaries"}
+DEFAULT_PROFILES = {"police": "generic_incidents", "complaint": "generic_complaints", "survey": "generic_survey",
+                    "boundaries": ""}
+
+
+def _restricted() -> bool:
+    return current_role() in ("analyst", "admin")
+
+
+def layout(**query) -> html.Div:
+    state = parse_query(query)
+    if not _restricted():
+        return dbc.Container([
+            html.H1("Acceso restringido / Restricted", className="h4 mt-4"),
+            html.P("Esta página es para analistas. / This page is for analysts."),
+            html.A("Ingresar / Log in", href="/login?next=/analista" + to_query(state), className="btn btn-primary"),
+        ])
+    admin = current_role() == "admin"
+    return dbc.Container([
+        dcc.Store(id="an-state", data=state.to_dict()),
+        html.H1(f"Analista · {current_user()}", className="h4 mt-3"),
+        html.P(html.A("← Observatorio", href="/" + to_query(state))),
+        dbc.Row([
+            dbc.Col([
+                dbc.Label("Radio de enmascaramiento (m) / Geomask radius (m)"),
+                dcc.Slider(id="an-radius", min=0, max=1000, step=50, value=DEFAULT_MASK_RADIUS_M,
+                           marks={0: "0", 250: "250", 500: "500", 1000: "1000"}),
+                html.P("Cada punto se desplaza al azar dentro del radio (0 = posición exacta). / "
+                       "Each point moves at random within the radius (0 = exact position).",
+                       className="small text-muted"),
+                dbc.Checklist(id="an-mask-export", options=[{"label": "Enmascarar también la descarga / "
+                                                             "Mask the download too", "value": "mask"}],
+                              value=["mask"]),
+                dbc.Button("Descargar microdatos (CSV) / Download microdata", id="an-dl-btn", className="mt-2"),
+                dcc.Download(id="an-dl"),
+            ], xs=12, lg=3),
+            dbc.Col(dcc.Loading(dcc.Graph(id="an-points", style={"height": "560px"})), xs=12, lg=9),
+        ]),
+        html.H2("Importar un archivo / Import a file", className="h5 mt-4"),
+        dbc.Row([
+            dbc.Col(dcc.Dropdown(id="an-kind", options=[{"label": v, "value": k} for k, v in UPLOAD_KINDS.items()],
+                                 value="police", clearable=False), lg=3),
+            dbc.Col(dbc.Input(id="an-profile", placeholder="perfil / profile", value="generic_incidents"), lg=3),
+            dbc.Col(dbc.Input(id="an-layer", placeholder="capa / layer (límites)"), lg=2),
+            dbc.Col(dbc.Input(id="an-id-field", placeholder="campo id / id field"), lg=2),
+            dbc.Col(dbc.Input(id="an-name-field", placeholder="campo nombre / name field"), lg=2),
+        ]),
+        dcc.Upload(id="an-upload", children=html.Div("Arrastre o elija un archivo / Drop or choose a file "
+                                                     "(.csv, .txt, .gz, .zip, .geojson, .gpkg)"),
+                   className="border rounded p-4 my-2 text-center", multiple=False),
+        dcc.Loading(html.Div(id="an-report")),
+        *([html.H2("Registro de auditoría / Audit log", className="h5 mt-4"),
+           dbc.Button("Actualizar / Refresh", id="an-audit-btn", size="sm"),
+           html.Div(id="an-audit", className="mt-2")] if admin else []),
+    ], fluid=True)
+
+
+@callback(Output("an-profile", "value"), Input("an-kind", "value"), prevent_initial_call=True)
+def _default_profile(kind):
+    return DEFAULT_PROFILES.get(kind or "", "")
+
+
+@callback(Output("an-points", "figure"), Input("an-radius", "value"), State("an-state", "data"))
+def _points(radius, state_dict):
+    if not _restricted():
+        return empty_figure("")
+    state = ViewState.from_dict(state_dict)
+    pts = data.points(state, current_role())
+    if pts.empty:
+        return empty_figure("Sin puntos en la selección / No points in the selection")
+    if radius and float(radius) > 0:
+        pts = geomask_frame(pts, float(radius), seed=MASK_SEED)
+    return points_map(pts, map_view(data.areas_bounds()), outline=data.areas_geojson())
+
+
+@callback(Output("an-dl", "data"), Input("an-dl-btn", "n_clicks"), State("an-state", "data"),
+          State("an-radius", "value"), State("an-mask-export", "value"), prevent_initial_call=True)
+def _download(_n, state_dict, radius, mask):
+    if not _restricted():
+        return dash.no_update
+    from observatory import queries
+
+    state = ViewState.from_dict(state_dict)
+    records = queries.incident_records(data.engine(), data.to_filters(state), current_role())
+    masked = bool(mask) and bool(radius) and float(radius) > 0
+    if masked and not records.empty:
+        records = geomask_frame(records, float(radius), seed=MASK_SEED)
+    audit.record("export", user_name=current_user(), engine=data.engine(),
+                 detail={"what": "incident_records", "rows": len(records), "filters": to_query(state),
+                         "geomask_m": float(radius) if masked else 0})
+    return {"content": neutralise_frame(records).to_csv(index=False), "filename": "microdatos.csv",
+            "type": "text/csv"}
+
+
+def run_import(kind: str, path, profile: str, layer: str | None, id_field: str | None, name_field: str | None,
+               user: str | None):
+    """Import ``path`` with the importer of ``kind``; returns the :class:`ImportReport`."""
+    engine = data.engine()
+    if kind in ("police", "complaint"):
+        from observatory.ingest.incidents import ingest_incidents
+
+        return ingest_incidents(path, source_kind=kind, profile=profile, engine=engine, user_name=user)
+    if kind == "survey":
+        from observatory.ingest.surveys import ingest_survey
+
+        return ingest_survey(path, profile=profile, engine=engine, user_name=user)
+    from observatory.ingest.boundaries import import_boundaries
+
+    if not (layer and id_field and name_field):
+        raise UploadRejected("boundaries need a layer name, an id field and a name field")
+    return import_boundaries(path, layer=layer, id_field=id_field, name_field=name_field, engine=engine,
+                             user_name=user)
+
+
+@callback(Output("an-report", "children"), Input("an-upload", "contents"), State("an-upload", "filename"),
+          State("an-kind", "value"), State("an-profile", "value"), State("an-layer", "value"),
+          State("an-id-field", "value"), State("an-name-field", "value"), prevent_initial_call=True)
+def _upload(contents, filename, kind, profile, layer, id_field, name_field):
+    from observatory.ingest.readers import InputFileError
+    from observatory.ingest.report import ImportFailed
+
+    if not _restricted() or not contents:
+        return dash.no_update
+    filename = filename or "upload"
+    user = current_user()
+    folder = None
+    try:
+        purpose = {"police": "incidents", "complaint": "incidents"}.get(kind, kind)
+        path = store_upload(filename, decode_dash_contents(contents, filename), purpose)
+        folder = path.parent
+        report = run_import(kind, path, (profile or DEFAULT_PROFILES.get(kind, "")).strip(), layer, id_field,
+                            name_field, user)
+    except (UploadRejected, ImportFailed, InputFileError, ValueError) as exc:
+        audit.record("import_refused", user_name=user, engine=data.engine(),
+                     detail={"file": filename, "kind": kind, "reason": str(exc)[:500]})
+        return dbc.Alert(str(exc), color="danger")
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    audit.record("import", user_name=user, engine=data.engine(),
+                 detail={"file": filename, "kind": kind, "profile": profile, "batch_id": report.batch_id,
+                         "total": report.total, "loaded": report.loaded, "rejected": report.rejected})
+    colour = "warning" if report.rejected else "success"
+    return dbc.Alert(html.Pre(report.summary(), className="mb-0"), color=colour)
+
+
+@callback(Output("an-audit", "children"), Input("an-audit-btn", "n_clicks"))
+def _audit(_n):
+    if current_role() != "admin":
+        return dash.no_update
+    events = audit.list_events(data.engine(), limit=200)
+    if events.empty:
+        return html.P("Sin eventos / No events")
+    events = events.assign(detail=events["detail"].map(lambda d: ", ".join(f"{k}={v}" for k, v in (d or {}).items())))
+    return dbc.Table.from_dataframe(pd.DataFrame(events[["at", "user_name", "action", "detail"]]), size="sm",
+                                    striped=True, bordered=False)
