@@ -34,6 +34,15 @@ def _print_report(report: Any, as_json: bool) -> None:
         print(report.summary())
 
 
+def _audit_import(report: Any, args: argparse.Namespace, kind: str) -> None:
+    # The audit log (admins read it) records command-line imports like browser uploads.
+    from observatory import audit
+
+    audit.record("import", user_name=args.user or "cli", engine=_engine(),
+                 detail={"kind": kind, "file": str(args.file), "batch_id": report.batch_id, "total": report.total,
+                         "loaded": report.loaded, "rejected": report.rejected, "via": "cli"})
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from observatory.config import database_url
 
@@ -49,6 +58,7 @@ def cmd_boundaries_import(args: argparse.Namespace) -> int:
         args.file, layer=args.layer, id_field=args.id_field, name_field=args.name_field,
         population_field=args.population_field, district_field=args.district_field, crs=args.crs,
         level=args.level, primary=args.primary, engine=_engine(), user_name=args.user)
+    _audit_import(report, args, "boundaries")
     _print_report(report, args.json)
     return 0
 
@@ -67,6 +77,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             args.file, source_kind="police" if args.kind == "police" else "complaint", profile=args.profile,
             engine=engine, rejects_path=args.rejects, user_name=args.user, progress=not args.json and not args.quiet,
             label=args.label)
+    _audit_import(report, args, args.kind)
     _print_report(report, args.json)
     return 0
 

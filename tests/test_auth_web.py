@@ -187,3 +187,19 @@ def test_secret_key_from_environment(monkeypatch):
     other = Flask("random")
     web_auth.init_auth(other, "sqlite://")
     assert other.secret_key and len(other.secret_key) >= 32
+
+
+def test_request_bodies_are_capped(monkeypatch, sqlite_url):
+    monkeypatch.setenv("OBSERVATORY_MAX_UPLOAD_MB", "1")
+    server = make_server(sqlite_url)
+    assert server.config["MAX_CONTENT_LENGTH"] < 3 << 20
+
+    @server.route("/echo", methods=["POST"])
+    def echo():
+        from flask import request
+
+        return str(len(request.get_data()))
+
+    client = server.test_client()
+    assert client.post("/echo", data=b"x" * 1000).get_data(as_text=True) == "1000"
+    assert client.post("/echo", data=b"x" * (3 << 20)).status_code == 413

@@ -88,10 +88,11 @@ def world(tmp_path_factory):
                 "longitude": round(point.x, 6), "neighbourhood_code": "", "neighbourhood_name": "",
                 "victim_sex": "FM"[j % 2], "victim_age": str(18 + j % 60), "count": 1,
                 "address": f"ZZADDR-{j} Calle", "description": f"ZZDESC-{j} relato",
+                "quadrant": quadrants.loc[i, "cuadrante"],
             })
     incidents = pd.DataFrame(rows)
     bad = dict(rows[0], record_id="BAD1", occurred_date="not a date", address="ZZADDR-REJECTED")
-    pd.concat([incidents, pd.DataFrame([bad])]).to_csv(folder / "incidents.csv", index=False)
+    pd.concat([incidents, pd.DataFrame([bad])]).drop(columns="quadrant").to_csv(folder / "incidents.csv", index=False)
     report = ingest_incidents(folder / "incidents.csv", source_kind="police", profile="generic_incidents",
                               engine=engine)
     assert report.rejected == 1 and report.loaded == len(incidents)
@@ -261,21 +262,28 @@ def leaks(text: str, incidents: pd.DataFrame, k: int, state: dict | None) -> lis
     for node in walk(payload):
         if node.get("type") != "choroplethmap":
             continue
-        z = [v for v in numbers(node.get("z")) or [] if isinstance(v, int | float)]
-        # Class maps draw one constant-z trace per class; only a continuous trace carries values in z.
-        if state and state.get("layer") == "counts" and len(set(z)) > 1 and any(0 < v < k for v in z):
-            problems.append("counts choropleth with an area below k")
-    for node in walk(payload):
-        if node.get("type") == "densitymap":
-            z = [v for v in numbers(node.get("z")) or [] if isinstance(v, int | float)]
-            if any(0 < v < k for v in z):  # the public heat layer weighs areas by published counts only
-                problems.append("heat layer weighted by a count below k")
+        z = numbers(node.get("z")) or []
+        if state and state == default_state() and isinstance(node.get("locations"), list) and len(z):
+            # A choropleth whose z equals the true count of nearly every small area publishes those
+            # counts (class maps carry class indices in z, which do not match counts this way).
+            true = incidents.groupby("quadrant").size()
+            small = {code: n for code, n in true.items() if 0 < n < k}
+            shown = dict(zip(node["locations"], z, strict=False))
+            matches = [code for code, n in small.items() if code in shown and shown[code] == n]
+            if len(small) >= 5 and len(matches) >= 0.8 * len(small):
+                problems.append(f"choropleth z equals the counts of {len(matches)} areas below k")
         for label in node.get("text") or []:
             # Hover text like "<b>N-2.1.3</b><br>Delitos: 3": a whole number after a colon below k.
             for number in COLON_NUMBER.findall(str(label)):
                 if 0 < int(number) < k and state and state.get("layer") == "counts":
                     problems.append(f"hover text with a count below k: {label!r}")
     return problems
+
+
+def default_state() -> dict:
+    from observatory.web.state import ViewState
+
+    return ViewState().to_dict()
 
 
 def post(client, body: dict, headers: dict | None = None):
@@ -336,3 +344,17 @@ def test_the_detector_sees_what_an_analyst_gets(world):
         if resp.status_code == 200:
             seen.update(p.split(" ", 1)[-1] for p in leaks(resp.get_data(as_text=True), incidents, 5, None))
     assert any("incident point" in s for s in seen), f"analysts should see points; saw {seen}"
+
+
+def test_the_detector_flags_small_counts_in_maps_and_tables(world):
+    """The count checks themselves: a figure or table publishing small-area counts is caught."""
+    _, incidents, _ = world
+    true = incidents.groupby("quadrant").size()
+    fig = {"data": [{"type": "choroplethmap", "locations": list(true.index), "z": [int(v) for v in true]}]}
+    assert any("equals the counts" in p for p in leaks(json.dumps(fig), incidents, 5, default_state()))
+    small = true[true < 5].index[0]
+    hover = {"data": [{"type": "choroplethmap", "text": [f"<b>{small}</b><br>Delitos: {int(true[small])}"]}]}
+    assert leaks(json.dumps(hover), incidents, 5, default_state())
+    rows = {"rowData": [{"code": small, "count": int(true[small])}]}
+    assert leaks(json.dumps(rows), incidents, 5, None)
+    assert not leaks(json.dumps({"rowData": [{"code": small, "count": None, "suppressed": True}]}), incidents, 5, None)

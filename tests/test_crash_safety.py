@@ -70,7 +70,7 @@ def incident_file(path: Path, n: int, seed: int = 1, bad: int = 3) -> Path:
     return path
 
 
-def state(engine) -> dict:  # noqa: ANN001
+def state(engine) -> dict:
     with engine.connect() as conn:
         one = conn.execute(text(
             "SELECT (SELECT COUNT(*) FROM import_batches), (SELECT COUNT(*) FROM incidents), "

@@ -143,7 +143,8 @@ def test_dash_contents_decoding():
         uploads.decode_dash_contents(contents, "a.csv", tiny)
 
 
-@settings(max_examples=60, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, derandomize=True, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.binary(max_size=4096), purpose=st.sampled_from(uploads.PURPOSES),
        name=st.text(max_size=40))
 def test_random_bytes_are_accepted_or_rejected_cleanly(data, purpose, name, tmp_path_factory):
@@ -156,7 +157,7 @@ def test_random_bytes_are_accepted_or_rejected_cleanly(data, purpose, name, tmp_
     assert path.exists() and folder in path.parents
 
 
-@settings(max_examples=40, derandomize=True, deadline=None)
+@settings(max_examples=40, derandomize=True, deadline=None, database=None)
 @given(data=st.data())
 def test_mutated_archives_never_crash(data, tmp_path_factory):
     kind = data.draw(st.sampled_from(["zip", "gzip"]))

@@ -361,3 +361,24 @@ def test_unknown_source_kind_and_label_option(sqlite_url, tmp_path):
     report = ingest_incidents(path, source_kind="police", profile="uk_police", engine=engine, label="Robbery")
     assert report.loaded == 1 and not report.unknown_labels
     assert incident_frame(engine)["category"].tolist() == ["robbery_person"]
+
+
+@pytest.mark.parametrize("text", [
+    '\ufeffa,b,c\n1,"x, y",3\n4,"say ""hi""",6\n',  # BOM, quoted delimiter, escaped quotes: fast path
+    'a;b;c\r\n1;2;3\r\n\r\n4;5;6\r\n',  # CRLF and a blank line: read_table
+    'a,b,c\n1,"two\nlines",3\n4,5,6\n',  # a line break inside quotes: read_table
+    'a,b,c\n1,2\n4,5,6,7\n8,9,10\n',  # too few and too many fields: read_table reports them
+])
+def test_fast_reader_agrees_with_read_table(tmp_path, monkeypatch, text):
+    from observatory.ingest.readers import read_table
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode("utf-8"))
+    fallbacks = []
+    monkeypatch.setattr(inc, "read_table", lambda *a, **k: fallbacks.append(1) or read_table(*a, **k))
+    fast = inc.read_incident_table(path, load_profile("generic_incidents"))
+    assert bool(fallbacks) == ("\ufeff" not in text)  # only the clean file takes the C parser
+    slow = read_table(path)
+    assert fast.columns == slow.columns and fast.row_numbers == slow.row_numbers
+    assert fast.frame.astype(str).values.tolist() == slow.frame.astype(str).values.tolist()
+    assert [(b.row_number, b.reason) for b in fast.bad_rows] == [(b.row_number, b.reason) for b in slow.bad_rows]

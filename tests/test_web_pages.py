@@ -142,8 +142,8 @@ def test_changing_a_filter_changes_the_map_and_the_series(seeded):
     all_counts = data.area_stats(everything)["count"].sum()
     robbery_counts = data.area_stats(robbery)["count"].sum()
     assert 0 < robbery_counts < all_counts
-    hover_all = [t for trace in map_figure(everything).data for t in trace.text]
-    hover_robbery = [t for trace in map_figure(robbery).data for t in trace.text]
+    hover_all = list(map_figure(everything).data[0].text)
+    hover_robbery = list(map_figure(robbery).data[0].text)
     assert hover_all != hover_robbery
     from observatory import queries
 
@@ -183,8 +183,12 @@ def test_public_view_never_gets_points_or_small_counts(seeded):
     assert (stats["count"].dropna() >= 5).all()
     from observatory.web.maps import map_figure
 
-    hover = " ".join(t for trace in map_figure(narrow).data for t in trace.text)
+    hover = " ".join(map_figure(narrow).data[0].text)
     assert "< 5" in hover
+    # Rates would give the suppressed counts back (rate x population): withheld too.
+    assert stats.loc[stats["count"].isna(), ["rate", "smoothed"]].isna().all().all()
+    table = page_module("map").map_table(narrow, "public")
+    assert "gi_z" not in table.columns and table["rate"].notna().sum() == stats["count"].notna().sum()
 
 
 def test_map_click_opens_the_profile(seeded):

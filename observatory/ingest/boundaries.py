@@ -96,6 +96,9 @@ def read_boundary_file(path: str | Path, encoding: str | None = None) -> tuple[g
             continue
         except Exception as exc:  # GDAL errors come in many classes; name the file
             raise ImportFailed(f"{path.name}: cannot read as GeoJSON, GeoPackage or Shapefile ({exc})") from exc
+        if not isinstance(frame, gpd.GeoDataFrame) or frame._geometry_column_name not in frame.columns:
+            # GDAL also reads CSV and other tables without geometries: not a boundary file.
+            raise ImportFailed(f"{path.name}: the file has no geometries (GeoJSON, GeoPackage or Shapefile expected)")
         if enc is not None and enc != encoding:
             warnings.append(f"text decoded as {enc} (the declared encoding failed)")
         if path.suffix.lower() == ".shp" and enc is None and not path.with_suffix(".cpg").exists():

@@ -85,14 +85,17 @@ def withhold_sensitive(frame: pd.DataFrame, role: str) -> pd.DataFrame:
     Input: a table with ``count`` (all incidents of the cell) and ``sensitive_count`` (those
     of sensitive categories). For the public, a cell whose sensitive count is between 1 and
     ``k - 1`` loses it (those incidents stay in the district totals of ``counts_by_district``).
-    Output: a copy without ``sensitive_count`` and with ``sensitive_withheld`` (bool).
+    Output: a copy without ``sensitive_count`` and with ``sensitive_withheld`` (bool), the
+    SAME value on every row: True when any cell of the table lost sensitive incidents. A
+    per-cell flag would itself tell the public that a cell had 1 to k-1 such incidents.
     """
     k = threshold(role)
     out = frame.copy()
     sens = out.pop("sensitive_count").fillna(0).astype("int64")
     hide = (sens > 0) & (sens < k)
     out["count"] = (out["count"] - sens.where(hide, 0)).astype("int64")
-    out["sensitive_withheld"] = hide.astype(bool)
+    out["sensitive_withheld"] = bool(hide.any())
+    out["sensitive_withheld"] = out["sensitive_withheld"].astype(bool)
     return out
 
 

@@ -76,14 +76,18 @@ def _aggregate(engine: Engine | None, filters: Filters, keys: dict, split_sensit
     return frame
 
 
-def _finish(frame: pd.DataFrame, role: str, small_area: bool) -> pd.DataFrame:
-    """Add ``suppressed`` (masking counts < k for the public in small-area tables)."""
-    if small_area:
-        return access.suppress_small(frame, role)
-    out = frame.copy()
-    out["count"] = out["count"].astype("Int64")
-    out["suppressed"] = False
+def _finish(frame: pd.DataFrame, role: str, small_area: bool, withheld: bool = False) -> pd.DataFrame:
+    """Add ``suppressed`` (counts < k masked for the public in small-area tables) and the
+    table-level ``sensitive_withheld`` flag (same value on every row, see ``access``)."""
+    out = frame.drop(columns=["sensitive_withheld"], errors="ignore")
+    out = access.suppress_small(out, role) if small_area else out.assign(
+        count=out["count"].astype("Int64"), suppressed=False)
+    out["sensitive_withheld"] = bool(withheld)
     return out
+
+
+def _any_withheld(frame: pd.DataFrame) -> bool:
+    return bool(len(frame)) and bool(frame["sensitive_withheld"].any())
 
 
 def _month_column(values: pd.Series) -> pd.Series:
@@ -153,8 +157,7 @@ def counts_by_area(engine: Engine | None, filters: Filters, role: str = "public"
     layer = _layer_for(engine, filters)
     areas = _areas_of(engine, layer)[["neighbourhood_id", "code", "name", "district", "population"]]
     if layer is None:
-        return _finish(areas.assign(count=pd.Series(dtype="int64"), sensitive_withheld=pd.Series(dtype=bool)),
-                       role, True)
+        return _finish(areas.assign(count=pd.Series(dtype="int64")), role, True)
     split = not access.is_restricted(role)
     raw = _aggregate(engine, filters, {"neighbourhood_id": _area_key(layer)}, split, layer, need_area=True)
     raw = raw.dropna(subset=["neighbourhood_id"])
@@ -162,8 +165,7 @@ def counts_by_area(engine: Engine | None, filters: Filters, role: str = "public"
     combined = access.withhold_sensitive(raw, role).set_index("neighbourhood_id")
     out = areas.copy()
     out["count"] = out["neighbourhood_id"].map(combined["count"]).fillna(0).astype("int64")
-    out["sensitive_withheld"] = out["neighbourhood_id"].map(combined["sensitive_withheld"]).fillna(False).astype(bool)
-    return _finish(out, role, True).reset_index(drop=True)
+    return _finish(out, role, True, _any_withheld(combined)).reset_index(drop=True)
 
 
 def counts_by_district(engine: Engine | None, filters: Filters, role: str = "public") -> pd.DataFrame:
@@ -221,10 +223,9 @@ def counts_by_area_month(engine: Engine | None, filters: Filters, role: str = "p
     out = out.merge(areas, on="neighbourhood_id", how="left")
     keyed = out.set_index(["neighbourhood_id", "month"]).index
     out["count"] = indexed["count"].reindex(keyed).fillna(0).astype("int64").to_numpy()
-    out["sensitive_withheld"] = indexed["sensitive_withheld"].reindex(keyed).fillna(False).astype(bool).to_numpy()
-    out = out[["neighbourhood_id", "code", "month", "count", "sensitive_withheld"]]
+    out = out[["neighbourhood_id", "code", "month", "count"]]
     out = out.sort_values(["code", "month"]).reset_index(drop=True)
-    return _finish(out, role, True)
+    return _finish(out, role, True, _any_withheld(combined))
 
 
 def unsuppressed_counts_by_area_month(engine: Engine | None, filters: Filters) -> pd.DataFrame:
@@ -276,9 +277,8 @@ def counts_by_month(engine: Engine | None, filters: Filters, role: str = "public
         cols = ["month"]
     out = pd.DataFrame(index=grid).reset_index()
     out["count"] = indexed["count"].reindex(grid).fillna(0).astype("int64").to_numpy()
-    out["sensitive_withheld"] = indexed["sensitive_withheld"].reindex(grid).fillna(False).astype(bool).to_numpy()
     out = out.sort_values(cols).reset_index(drop=True)
-    return _finish(out, role, filters.is_area_restricted)
+    return _finish(out, role, filters.is_area_restricted, _any_withheld(raw))
 
 
 def counts_by_category(engine: Engine | None, filters: Filters, role: str = "public") -> pd.DataFrame:
@@ -309,11 +309,10 @@ def counts_by_hour_weekday(engine: Engine | None, filters: Filters, role: str = 
     raw["weekday"] = raw["weekday"].astype("int64")
     grid = pd.DataFrame([(w, h) for w in range(7) for h in [*range(24), None]], columns=["weekday", "hour"])
     grid["hour"] = grid["hour"].astype("Int64")
-    out = grid.merge(raw, on=["weekday", "hour"], how="left")
+    out = grid.merge(raw.drop(columns=["sensitive_withheld"]), on=["weekday", "hour"], how="left")
     out["count"] = out["count"].fillna(0).astype("int64")
-    out["sensitive_withheld"] = out["sensitive_withheld"].fillna(False).astype(bool)
     out = out.sort_values(["weekday", "hour"], na_position="last").reset_index(drop=True)
-    return _finish(out, role, filters.is_area_restricted)
+    return _finish(out, role, filters.is_area_restricted, _any_withheld(raw))
 
 
 def counts_by_day(engine: Engine | None, filters: Filters, role: str = "public",
@@ -335,8 +334,8 @@ def counts_by_day(engine: Engine | None, filters: Filters, role: str = "public",
         raw["category"] = raw["category_id"].map(codes)
         raw = raw.drop(columns=["category_id"])
         cols.append("category")
-    out = raw[[*cols, "count", "sensitive_withheld"]].sort_values(cols).reset_index(drop=True)
-    return _finish(out, role, filters.is_area_restricted)
+    out = raw[[*cols, "count"]].sort_values(cols).reset_index(drop=True)
+    return _finish(out, role, filters.is_area_restricted, _any_withheld(raw))
 
 
 def total(engine: Engine | None, filters: Filters, role: str = "public") -> int | None:

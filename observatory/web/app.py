@@ -46,6 +46,7 @@ def create_app(database_url: str | None = None) -> dash.Dash:
     )
     app.layout = html.Div(dash.page_container)
     init_cache(app.server)
+    _register_geojson_route(app.server)
     init_auth(app.server, database_url)  # /login, /logout, /health, session cookies
     _register_shared_callbacks()
     if os.environ.get("OBSERVATORY_SECRET_KEY"):
@@ -78,6 +79,18 @@ def nav_hrefs(state_dict: dict) -> list[str]:
     """Hrefs of the page links, language switch and presentation toggle for a view state."""
     state = ViewState.from_dict(state_dict)
     return [page_href(name, state) for name in PAGES]
+
+
+def _register_geojson_route(server) -> None:
+    """Serve the primary areas' GeoJSON once per data version (maps reference it by URL)."""
+    import flask
+
+    @server.route(data.GEOJSON_ROUTE)
+    def _areas_geojson():
+        response = flask.jsonify(data.areas_geojson())
+        # The URL carries the data version: the browser may keep it until the next import.
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
 
 
 _REGISTERED = {"done": False}

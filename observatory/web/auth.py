@@ -41,6 +41,7 @@ from sqlalchemy import text
 
 from observatory import audit, auth
 from observatory.db.session import get_engine
+from observatory.uploads import default_limits
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ def init_auth(server: Flask, database_url: str | None = None) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=os.environ.get("OBSERVATORY_SECURE_COOKIES") == "1",
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=float(os.environ.get("OBSERVATORY_SESSION_HOURS", "8"))),
+        # No request body may exceed the largest upload (base64 adds a third) plus room for the JSON around it.
+        MAX_CONTENT_LENGTH=default_limits().max_bytes * 4 // 3 + (1 << 20),
     )
     hops = int(os.environ.get("OBSERVATORY_PROXY_HOPS", "0"))
     if hops > 0:

@@ -173,6 +173,16 @@ def areas_geojson() -> dict:
     return _memo(("geojson",), build)
 
 
+GEOJSON_ROUTE = "/_observatory/areas.geojson"
+
+
+def areas_geojson_ref() -> str:
+    """URL of the areas GeoJSON served by the app, versioned so a boundary import busts caches."""
+    import hashlib
+
+    return f"{GEOJSON_ROUTE}?v={hashlib.sha1(version().encode()).hexdigest()[:12]}"
+
+
 def areas_bounds() -> tuple[float, float, float, float] | None:
     """Bounds of the primary areas (degrees) or None without areas."""
     gdf = areas()
@@ -186,7 +196,7 @@ def _weights():
 
 
 @cached(version)
-def _area_stats(state_json: dict, role: str) -> pd.DataFrame:
+def _area_stats(state_json: dict, role: str, with_moran: bool) -> pd.DataFrame:
     from observatory import geo, queries
 
     state = ViewState.from_dict(state_json)
@@ -206,10 +216,15 @@ def _area_stats(state_json: dict, role: str) -> pd.DataFrame:
         gi = geo.gi_star(stat, "n", weights=_weights())
         frame["gi_z"] = gi["gi_z"].to_numpy()
         frame["gi_class"] = gi["hotspot_class"].to_numpy()
-        # Moran on rates when populations are known (counts otherwise): clusters of risk, not of size.
-        column = "v" if frame["population"].fillna(0).gt(0).all() else "n"
-        mo = geo.local_moran(stat, column, weights=_weights(), permutations=199, seed=1)
-        frame["moran"] = mo["cluster"].to_numpy()
+        if with_moran:
+            # Moran on rates when populations are known (counts otherwise): clusters of risk, not of size.
+            column = "v" if frame["population"].fillna(0).gt(0).all() else "n"
+            mo = geo.local_moran(stat, column, weights=_weights(), permutations=199, seed=1)
+            frame["moran"] = mo["cluster"].to_numpy()
+    # A rate times the (public) population gives the count back: where the role's count is
+    # suppressed, rates are withheld too. Classes (Gi*, Moran) stay: they reveal no count.
+    hidden = frame["count"].isna()
+    frame.loc[hidden, ["rate", "smoothed"]] = np.nan
     return frame
 
 
@@ -224,10 +239,11 @@ def _full_counts(state: ViewState) -> pd.Series:
     return frame.set_index("neighbourhood_id")["count"].astype(float)
 
 
-def area_stats(state: ViewState, role: str = "public") -> pd.DataFrame:
+def area_stats(state: ViewState, role: str = "public", with_moran: bool = False) -> pd.DataFrame:
     """Per area: id, code, name, district, population, count (role-filtered), rate per 100k,
-    smoothed (EB) rate, gi_z, gi_class (Esri classes), moran (cluster label)."""
-    return _area_stats(_key(state), role)
+    smoothed (EB) rate, gi_z, gi_class (Esri classes), moran (local Moran cluster label, only
+    computed ``with_moran``: 199 permutations cost more than everything else together)."""
+    return _area_stats(_key(state), role, with_moran)
 
 
 def _key(state: ViewState) -> dict:
@@ -411,11 +427,12 @@ def _risers(state_json: dict, role: str) -> pd.DataFrame:
         return out
     out["current"], out["previous"] = out["current"].astype(int), out["previous"].astype(int)
     out["change"] = out["current"] - out["previous"]
+    # Rank by the size of the rise; the exact test is run only for the ten shown.
+    out = out[out["change"] > 0].sort_values(["change", "code"], ascending=[False, True]).head(10).copy()
     out["pct_change"] = [percent_change(c, p) for c, p in zip(out["current"], out["previous"], strict=True)]
     out["p_value"] = [change_test(c, p) for c, p in zip(out["current"], out["previous"], strict=True)]
     out["significant"] = out["p_value"] < 0.05
-    out = out.sort_values(["change", "p_value"], ascending=[False, True])
-    return out[out["change"] > 0].head(10).reset_index(drop=True)
+    return out.reset_index(drop=True)
 
 
 def risers(state: ViewState, role: str = "public") -> pd.DataFrame:
@@ -423,13 +440,16 @@ def risers(state: ViewState, role: str = "public") -> pd.DataFrame:
     return _risers(_key(state), role)
 
 
-def kpis(state: ViewState, role: str = "public") -> dict:
-    """Key figures: total, rate per 100k, change vs last year (pct, p), high fear, victimisation."""
+def kpis(state: ViewState, role: str = "public", cs: pd.DataFrame | None = None) -> dict:
+    """Key figures: total, rate per 100k, change vs last year (pct, p), high fear, victimisation.
+
+    ``cs`` is the CompStat table when the caller already has it (the year-to-date row is used).
+    """
     from observatory import queries
 
     total = queries.total(engine(), to_filters(state), role)
     population = areas()["population"].sum() if len(areas()) else 0
-    cs = compstat(state, role)
+    cs = compstat(state, role) if cs is None else cs
     ytd = cs[cs["period"] == "ytd"] if not cs.empty else cs
     survey = survey_headline(state)
     return {

@@ -130,7 +130,7 @@ def _map_layout(fig: go.Figure, view: dict, present: bool, height: int | None, l
 
 
 def class_map(
-    geojson: dict,
+    geojson: dict | str,
     frame: pd.DataFrame,
     classes: Sequence[str],
     labels: Mapping[str, str],
@@ -141,33 +141,32 @@ def class_map(
     height: int | None = None,
     legend_below: bool = False,
 ) -> go.Figure:
-    """A categorical choropleth: one trace per class so the legend lists every class.
+    """A categorical choropleth: ONE map trace coloured by class, plus a legend entry per class.
 
+    ``geojson`` is a FeatureCollection or the URL the app serves it from (then the browser
+    downloads and caches the polygons once instead of receiving them with every figure).
     ``frame`` has columns ``id`` (matching the GeoJSON ids), ``cls`` (one of ``classes``) and
     ``text`` (hover text). Classes absent from ``frame`` still get a legend entry, except the
     ``"na"`` class (suppressed / unreliable), which is listed only when some area has it.
     """
+    present_classes = set(frame["cls"])
+    shown = [(c, col) for c, col in zip(classes, colours, strict=True) if c != "na" or "na" in present_classes]
+    index = {c: i for i, (c, _col) in enumerate(shown)}
+    n = max(len(shown), 1)
+    scale = []
+    for i, (_c, colour) in enumerate(shown):
+        scale += [[i / n, colour], [(i + 1) / n, colour]]
     fig = go.Figure()
-    ids = frame["id"].astype(str)
-    for cls, colour in zip(classes, colours, strict=True):
-        mask = (frame["cls"] == cls).to_numpy()
-        if cls == "na" and not mask.any():
-            continue
-        fig.add_trace(
-            go.Choroplethmap(
-                geojson=geojson,
-                locations=ids[mask].tolist() or ["__none__"],
-                z=[1] * max(int(mask.sum()), 1),
-                customdata=frame.loc[mask, ["id"]].to_numpy().tolist() or [[None]],
-                text=frame.loc[mask, "text"].tolist() or [""],
-                hovertemplate="%{text}<extra></extra>",
-                colorscale=[[0, colour], [1, colour]],
-                showscale=False,
-                showlegend=True,
-                name=labels.get(cls, cls),
-                marker={"line": {"width": 0.6, "color": "#555555"}, "opacity": 0.85},
-            )
-        )
+    fig.add_trace(go.Choroplethmap(
+        geojson=geojson, locations=frame["id"].astype(str).tolist(),
+        z=[index.get(c, 0) for c in frame["cls"]], zmin=-0.5, zmax=n - 0.5,
+        colorscale=scale or [[0, "#ccc"], [1, "#ccc"]],
+        text=frame["text"].tolist(), hovertemplate="%{text}<extra></extra>", showscale=False, showlegend=False,
+        marker={"line": {"width": 0.6, "color": "#555555"}, "opacity": 0.85}, name="areas",
+    ))
+    for cls, colour in shown:
+        fig.add_trace(go.Scattermap(lon=[None], lat=[None], mode="markers", name=labels.get(cls, cls),
+                                    marker={"size": 14, "color": colour}, showlegend=True, hoverinfo="skip"))
     return _map_layout(fig, view, present, height, legend_below)
 
 
@@ -182,15 +181,15 @@ def class_bounds_labels(bins: Sequence[float], lang: str, digits: int = 0, lower
 
 def points_map(
     frame: pd.DataFrame, view: dict, *, colour: str = "#1f4e79", present: bool = False, height: int | None = None,
-    outline: dict | None = None,
+    outline: dict | str | None = None, outline_ids: Sequence[str] = (),
 ) -> go.Figure:
     """Incident points (columns ``lon``, ``lat``, ``text``) on the plain background.
 
-    ``outline`` is an optional GeoJSON of the areas drawn underneath as thin boundaries.
+    ``outline`` is an optional GeoJSON (or its URL) of the areas ``outline_ids`` drawn underneath.
     """
     fig = go.Figure()
-    if outline is not None:
-        fig.add_trace(_outline_trace(outline))
+    if outline is not None and len(outline_ids):
+        fig.add_trace(_outline_trace(outline, outline_ids))
     fig.add_trace(
         go.Scattermap(
             lon=frame["lon"], lat=frame["lat"], mode="markers", text=frame.get("text"),
@@ -203,12 +202,12 @@ def points_map(
 
 def density_map(
     frame: pd.DataFrame, view: dict, *, radius: int = 12, present: bool = False, height: int | None = None,
-    outline: dict | None = None,
+    outline: dict | str | None = None, outline_ids: Sequence[str] = (),
 ) -> go.Figure:
     """A kernel heat layer from points (``lon``, ``lat``, optional ``weight``) over area outlines."""
     fig = go.Figure()
-    if outline is not None:
-        fig.add_trace(_outline_trace(outline))
+    if outline is not None and len(outline_ids):
+        fig.add_trace(_outline_trace(outline, outline_ids))
     fig.add_trace(
         go.Densitymap(
             lon=frame["lon"], lat=frame["lat"], z=frame["weight"] if "weight" in frame else None,
@@ -218,8 +217,8 @@ def density_map(
     return _map_layout(fig, view, present, height)
 
 
-def _outline_trace(geojson: dict) -> go.Choroplethmap:
-    ids = [f["id"] for f in geojson["features"]]
+def _outline_trace(geojson: dict | str, ids: Sequence[str]) -> go.Choroplethmap:
+    ids = [str(i) for i in ids]
     return go.Choroplethmap(
         geojson=geojson, locations=ids, z=[0] * len(ids), colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]],
         showscale=False, marker={"line": {"width": 0.6, "color": "#777777"}}, hoverinfo="skip", showlegend=False,

@@ -11,7 +11,8 @@ import datetime as dt
 import math
 
 from babel.dates import format_date as _babel_date
-from babel.numbers import format_decimal as _babel_decimal
+from babel.numbers import get_decimal_symbol, get_group_symbol
+from pandas import NA as PD_NA
 
 LANGUAGES: tuple[str, ...] = ("es", "en")
 DEFAULT_LANGUAGE = "es"
@@ -446,13 +447,28 @@ def t(key: str, lang: str | None = None, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def _separators(lang: str) -> tuple[str, str]:
+    """(decimal, group) symbols of ``lang`` from Babel's CLDR data."""
+    locale = _LOCALES[lang]
+    return get_decimal_symbol(locale), get_group_symbol(locale)
+
+
+_SEPARATORS = {lang: _separators(lang) for lang in LANGUAGES}
+
+
 def fmt_number(value: float | int | None, lang: str | None = None, digits: int = 0) -> str:
-    """``value`` with the locale's separators and at most ``digits`` decimals; ``n/a`` for missing."""
+    """``value`` with the locale's separators and ``digits`` decimals; ``n/a`` / ``s/d`` for missing.
+
+    Separators come from Babel (CLDR); grouping is always applied (``1.234`` in Spanish too,
+    so that columns of numbers line up). Formatting itself is Python's, fast enough for
+    thousands of map hover labels.
+    """
     lang = lang_or_default(lang)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is PD_NA or (isinstance(value, float) and math.isnan(value)):
         return t("kpi.na", lang)
-    pattern = "#,##0" + ("." + "0" * digits if digits else "")
-    return _babel_decimal(value, format=pattern, locale=_LOCALES[lang])
+    decimal, group = _SEPARATORS[lang]
+    text = f"{float(value):,.{digits}f}"
+    return text.replace(",", "\x00").replace(".", decimal).replace("\x00", group)
 
 
 def fmt_percent(share: float | None, lang: str | None = None, digits: int = 1) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 
 from observatory.config import suppression_threshold
@@ -20,9 +22,11 @@ def _class_frame(stats: pd.DataFrame, values: pd.Series, lang: str, present: boo
     from observatory.geo import classify
 
     shown = values.dropna()
-    if shown.empty or shown.nunique() < 1:
+    if shown.empty:
         return None
-    result = classify(values, "quantiles", k=min(5, max(1, shown.nunique())))
+    with warnings.catch_warnings():  # mapclassify warns when ties leave fewer classes: expected here
+        warnings.simplefilter("ignore", UserWarning)
+        result = classify(values, "quantiles", k=min(5, max(1, shown.nunique())))
     labels = figures.class_bounds_labels(result.bins, lang, digits, lower=result.lower[0])
     keys = [f"c{i}" for i in range(len(labels))]
     cls = result.classes.map(lambda c: keys[int(c)] if pd.notna(c) else "na").astype(object)
@@ -48,11 +52,21 @@ def map_figure(state: ViewState, role: str = "public", small: bool = False):
     """The map for ``state.layer`` (pure function of the view state; used by the callback)."""
     lang, present = state.lang, state.present
     view = figures.map_view(data.areas_bounds(), small=small)
-    geojson = data.areas_geojson()
-    if not geojson["features"]:
-        return figures.empty_figure(t("nodata", lang), present)
-    stats = data.area_stats(state, role)
+    if data.areas().empty:
+        # An analyst's point layer needs no boundaries (e.g. a city loaded before its areas).
+        pts = data.points(state, role) if state.layer in ("points", "density") else pd.DataFrame()
+        if pts.empty:
+            return figures.empty_figure(t("nodata", lang), present)
+        bounds = (pts["lon"].quantile(0.001), pts["lat"].quantile(0.001), pts["lon"].quantile(0.999),
+                  pts["lat"].quantile(0.999))
+        view = figures.map_view(tuple(float(b) for b in bounds), small=small)
+        if state.layer == "density":
+            return figures.density_map(pts.assign(weight=1.0), view, present=present)
+        return figures.points_map(pts, view, present=present)
+    geojson = data.areas_geojson_ref()
+    stats = data.area_stats(state, role, with_moran=state.layer == "moran")
     layer = state.layer
+    ids = stats["id"].astype(str).tolist()
     if layer in ("counts", "rates", "smoothed"):
         column, digits = {"counts": ("count", 0), "rates": ("rate", 1), "smoothed": ("smoothed", 1)}[layer]
         classes = _class_frame(stats, stats[column], lang, present, digits)
@@ -85,21 +99,23 @@ def map_figure(state: ViewState, role: str = "public", small: bool = False):
                                  height=None)
     if layer == "density":
         return figures.density_map(data.density_points(state, role), view, present=present, outline=geojson,
-                                   radius=25 if present else 18)
+                                   outline_ids=ids, radius=25 if present else 18)
     pts = data.points(state, role)
     if pts.empty:
         fig = figures.points_map(pts.assign(text=[]) if "text" not in pts else pts, view, present=present,
-                                 outline=geojson)
+                                 outline=geojson, outline_ids=ids)
         fig.add_annotation(text=t("map.points_restricted", lang) if role == "public" else t("nodata", lang),
                            showarrow=False, x=0.5, y=0.02, xref="paper", yref="paper", bgcolor="#ffffff")
         return fig
-    return figures.points_map(pts, view, present=present, outline=geojson)
+    return figures.points_map(pts, view, present=present, outline=geojson, outline_ids=ids)
 
 
 def map_table(state: ViewState, role: str = "public") -> pd.DataFrame:
     """The data behind the map: one row per area (public counts below k are left out)."""
-    stats = data.area_stats(state, role)
-    cols = ["code", "name", "district", "population", "count", "rate", "smoothed", "gi_z", "gi_class", "moran"]
+    stats = data.area_stats(state, role, with_moran=state.layer == "moran")
+    cols = ["code", "name", "district", "population", "count", "rate", "smoothed", "gi_class", "moran"]
+    if role != "public":
+        cols.insert(7, "gi_z")  # z-scores with the published counts could narrow down suppressed ones
     out = stats[[c for c in cols if c in stats]]
     if state.layer == "points":
         return data.points(state, role).drop(columns=["text"], errors="ignore")

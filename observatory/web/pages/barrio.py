@@ -54,7 +54,7 @@ def profile_outputs(state: ViewState, role: str = "public") -> tuple:
     if row is None:
         empty = figures.empty_figure(t("neighbourhood.none", lang), present)
         return html.Div(t("neighbourhood.none", lang), className="alert alert-info"), empty, empty
-    stats = data.area_stats(state, role)
+    stats = data.area_stats(state, role, with_moran=True)
     mine = stats[stats["id"] == row["id"]].iloc[0]
     city_total = pd.to_numeric(stats["count"], errors="coerce").sum()
     population = stats["population"].sum()

@@ -77,8 +77,8 @@ def fear_map(state: ViewState):
     """High-fear share by neighbourhood (newest wave), classes of the estimate; unreliable greyed."""
     lang, present = state.lang, state.present
     levels = data.fear_levels(state, "area")
-    geojson = data.areas_geojson()
-    if levels.empty or not geojson["features"]:
+    geojson = data.areas_geojson_ref()
+    if levels.empty or data.areas().empty:
         return figures.empty_figure(t("perception.nosurvey", lang), present)
     high = levels[levels["fear_level"] == "high"]
     areas = data.areas()[["id", "code", "name"]]

@@ -54,10 +54,10 @@ def significance_label(p: float | None, lang: str) -> str:
     return f"{shown} · {word}"
 
 
-def kpi_cards(state: ViewState, role: str = "public") -> dbc.Row:
+def kpi_cards(state: ViewState, role: str = "public", cs: pd.DataFrame | None = None) -> dbc.Row:
     """The KPI cards (total, rate, change with significance, high fear, victimisation)."""
     lang = state.lang
-    k = data.kpis(state, role)
+    k = data.kpis(state, role, cs)
     change = k.get("change_pct")
     change_text = t("kpi.na", lang) if change is None or pd.isna(change) else (
         ("+" if change > 0 else "") + fmt_number(change, lang, 1) + " %")
@@ -99,11 +99,12 @@ def hotspot_figure(state: ViewState, role: str = "public"):
 def _update_overview(state_dict):
     state, role = ViewState.from_dict(state_dict), current_role()
     lang = state.lang
-    compstat = compstat_display(data.compstat(state, role), lang)
+    table_cs = data.compstat(state, role)
+    compstat = compstat_display(table_cs, lang)
     risers = data.risers(state, role)
     risers_shown = compstat_display(risers.assign(period="12m"), lang) if not risers.empty else risers
     return (
-        kpi_cards(state, role),
+        kpi_cards(state, role, table_cs),
         hotspot_figure(state, role),
         table(compstat, COMPSTAT_COLUMNS, lang, tid="compstat-table"),
         table(risers_shown, RISER_COLUMNS, lang, tid="risers-table"),
