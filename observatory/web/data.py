@@ -440,14 +440,19 @@ def risers(state: ViewState, role: str = "public") -> pd.DataFrame:
     return _risers(_key(state), role)
 
 
+@cached(version)
+def _total(state_json: dict, role: str) -> int | None:
+    from observatory import queries
+
+    return queries.total(engine(), to_filters(ViewState.from_dict(state_json)), role)
+
+
 def kpis(state: ViewState, role: str = "public", cs: pd.DataFrame | None = None) -> dict:
     """Key figures: total, rate per 100k, change vs last year (pct, p), high fear, victimisation.
 
     ``cs`` is the CompStat table when the caller already has it (the year-to-date row is used).
     """
-    from observatory import queries
-
-    total = queries.total(engine(), to_filters(state), role)
+    total = _total(_key(state), role)
     population = areas()["population"].sum() if len(areas()) else 0
     cs = compstat(state, role) if cs is None else cs
     ytd = cs[cs["period"] == "ytd"] if not cs.empty else cs
