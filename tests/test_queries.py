@@ -25,9 +25,9 @@ from observatory.db.models import (
     SurveyResponse,
     SurveyWave,
 )
+from observatory.db.planner import refresh_statistics
 from observatory.db.session import get_engine
 from observatory.queries import Filters
-from observatory.queries.planner import refresh_statistics
 
 # (code, name, district, population, polygon)
 AREAS = [

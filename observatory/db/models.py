@@ -11,7 +11,7 @@ count column is a number of incidents (aggregated sources carry counts above 1).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -45,7 +45,7 @@ BATCH_KINDS = ("complaint", "police", "survey", "boundaries")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class ImportBatch(Base):
@@ -155,8 +155,10 @@ class Incident(Base):
     __tablename__ = "incidents"
     __table_args__ = (
         UniqueConstraint("source_kind", "record_key"),
-        Index("ix_incidents_dashboard", "occurred_on", "category_id", "neighbourhood_id", "count"),
-        Index("ix_incidents_area_month", "neighbourhood_id", "occurred_month", "category_id", "count"),
+        Index("ix_incidents_dashboard", "occurred_on", "category_id", "neighbourhood_id", "source_kind",
+              "weekday", "hour", "count"),
+        Index("ix_incidents_area_month", "neighbourhood_id", "occurred_month", "category_id", "source_kind",
+              "count"),
         Index("ix_incidents_month_cat", "occurred_month", "category_id", "source_kind", "count"),
     )
 

@@ -16,7 +16,7 @@ from observatory.config import PROJECT_ROOT, database_url
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the dashboard read while an import writes; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -58,7 +58,7 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         session.close()
 
 
-def alembic_config(url: str | None = None):  # noqa: ANN201
+def alembic_config(url: str | None = None):
     """Alembic ``Config`` pointing at ``migrations/`` and at ``url``."""
     from alembic.config import Config
 

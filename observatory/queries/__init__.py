@@ -5,6 +5,7 @@ rules for the roles ``public``, ``analyst`` and ``admin`` live in
 :mod:`observatory.queries.access` and are applied here, not in the pages.
 """
 
+from observatory.db.planner import refresh_statistics
 from observatory.queries.access import ROLES, check_role, is_restricted
 from observatory.queries.filters import Filters
 from observatory.queries.incidents import (
@@ -21,7 +22,6 @@ from observatory.queries.incidents import (
     unsuppressed_counts_by_area,
     unsuppressed_counts_by_area_month,
 )
-from observatory.queries.planner import refresh_statistics
 from observatory.queries.reference import (
     areas,
     categories,
