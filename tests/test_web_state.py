@@ -60,11 +60,11 @@ def test_controls_update_the_state():
 
 
 def test_csv_neutralises_spreadsheet_formulas():
-    frame = pd.DataFrame({"name": ["=HYPERLINK(\"http://x\")", "+1", "-cmd", "@SUM(A1)", "ok", None],
+    frame = pd.DataFrame({"name": ["=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0", "-cmd", "@SUM(A1)", "ok", None],
                           "n": [-3, 1, 2, 3, 4, 5]})
     text = to_csv(frame)
     lines = text.splitlines()
-    assert lines[1].startswith("\"'=HYPERLINK(") and lines[2] == "'+1,1" and lines[3] == "'-cmd,2"
+    assert lines[1].startswith("\"'=HYPERLINK(") and lines[2] == "'+cmd|' /C calc'!A0,1" and lines[3] == "'-cmd,2"
     assert lines[4] == "'@SUM(A1),3" and lines[5] == "ok,4"
     assert lines[1].endswith(",-3")  # numbers stay numbers
     assert neutralise(-3) == -3 and neutralise("a=b") == "a=b"
