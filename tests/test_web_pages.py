@@ -22,6 +22,7 @@ PAGES = ("overview", "map", "trends", "perception", "neighbourhood", "data")
 MODULES = {"overview": "resumen", "map": "mapa", "trends": "tendencias", "perception": "percepcion",
            "neighbourhood": "barrio", "data": "datos"}
 KEY_PATTERN = re.compile(r"^(app|nav|filter|kpi|map|trends|perception|neighbourhood|data|level|gi|moran|col|period|"
+                         r"overview|target|intervention|"
                          r"weekday|def|unit|survey|emerging|sex|role|download)\.[A-Za-z0-9_.]+$")
 
 

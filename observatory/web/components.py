@@ -26,6 +26,11 @@ PAGES: dict[str, tuple[str, str]] = {
     "data": ("/datos", "nav.data"),
 }
 
+# The restricted analysis page (pages/analista.py) is linked only for the roles that may open it;
+# it is a full page load (html.A) because it lives outside the shared shell.
+ANALYSIS_PATH = "/analista"
+ANALYSIS_ROLES: frozenset[str] = frozenset({"analyst", "admin"})
+
 
 def page_href(page: str, state: ViewState) -> str:
     """Link to ``page`` that keeps the whole view state (filters, language, presentation)."""
@@ -33,7 +38,8 @@ def page_href(page: str, state: ViewState) -> str:
 
 
 def navbar(page: str, state: ViewState, role: str = "public") -> dbc.Navbar:
-    """Top bar: page links, language switch, presentation toggle, role and login link."""
+    """Top bar: page links, language switch, presentation toggle, the analysis link (analysts and
+    admins only), role and login link."""
     lang = state.lang
     links = [
         dbc.NavItem(
@@ -58,6 +64,9 @@ def navbar(page: str, state: ViewState, role: str = "public") -> dbc.Navbar:
                                                      href=path + to_query(replace_state(state, lang=other)))),
                                 dbc.NavItem(dcc.Link(t("nav.present", lang), id="nav-present", className="nav-link",
                                                      href=path + to_query(replace_state(state, present=True)))),
+                                *([dbc.NavItem(html.A(t("nav.analysis", lang), href=ANALYSIS_PATH + to_query(state),
+                                                      id="nav-analysis", className="nav-link"))]
+                                  if role in ANALYSIS_ROLES else []),
                                 dbc.NavItem(html.Span(t(f"role.{role}", lang), className="navbar-text mx-2")),
                                 dbc.NavItem(html.A(t("nav.login" if role == "public" else "nav.logout", lang),
                                                    href="/login" if role == "public" else "/logout",

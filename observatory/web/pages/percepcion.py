@@ -45,7 +45,8 @@ def layout(**query) -> html.Div:
         ),
         dbc.Row(
             [
-                dbc.Col(card(t("perception.fear_map", lang), graph("perception-map", present, "460px", "80vh"),
+                dbc.Col(card(t("perception.fear_map", lang),
+                             [graph("perception-map", present, "460px", "80vh"), html.Div(id="perception-map-note")],
                              download_id="perception-map-dl", lang=lang), xs=12, lg=half),
                 dbc.Col(card(t("perception.indicators", lang),
                              [graph("perception-indicators", present, "460px", "80vh")],
@@ -74,28 +75,47 @@ def indicator_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 
 def fear_map(state: ViewState):
-    """High-fear share by neighbourhood (newest wave), classes of the estimate; unreliable greyed."""
+    """High-fear share (newest wave), classes of the estimate; unreliable greyed.
+
+    By neighbourhood, or by district when most neighbourhood estimates are unreliable
+    (``data.fear_map_levels``): each neighbourhood is then drawn in its district's class and the
+    hover names the district; :func:`fear_map_note` says why under the map.
+    """
     lang, present = state.lang, state.present
-    levels = data.fear_levels(state, "area")
+    levels, level = data.fear_map_levels(state)
     geojson = data.areas_geojson_ref()
     if levels.empty or data.areas().empty:
         return figures.empty_figure(t("perception.nosurvey", lang), present)
-    high = levels[levels["fear_level"] == "high"]
-    areas = data.areas()[["id", "code", "name"]]
-    frame = areas.merge(high, left_on="code", right_on="area", how="left")
+    areas = data.areas()[["id", "code", "name", "district"]]
+    key = "code" if level == "area" else "district"
+    frame = areas.assign(key=areas[key].astype(str)).merge(levels, left_on="key", right_on="group", how="left")
     bins = [0.1, 0.2, 0.3, 0.4, 1.0]
     keys = ["c0", "c1", "c2", "c3", "c4"]
     labels = dict(zip(keys, figures.class_bounds_labels([b * 100 for b in bins], lang), strict=True))
     labels["na"] = t("perception.unreliable", lang)
     cls = pd.cut(frame["estimate"], [-0.001, *bins], labels=keys).astype(object)
     cls = cls.where(~frame["unreliable"].fillna(True).astype(bool), "na").fillna("na")
+    shown = frame["name"].astype(str) if level == "area" else frame["district"].astype(str)
     frame = pd.DataFrame({"id": frame["id"], "cls": cls,
-                          "text": "<b>" + frame["name"].astype(str) + "</b><br>"
-                          + frame["estimate"].map(lambda v: fmt_percent(v, lang))})
+                          "text": "<b>" + shown + "</b><br>" + frame["estimate"].map(lambda v: fmt_percent(v, lang))})
     colours = [figures.palette("sequential", present)[i] for i in (0, 2, 3, 5, 6)]
     view = figures.map_view(data.areas_bounds(), small=not present)
     return figures.class_map(geojson, frame, [*keys, "na"], labels, [*colours, "#d9d9d9"], view, present=present,
                              height=None, legend_below=not present)
+
+
+def fear_map_note(state: ViewState):
+    """The note under the fear map when it fell back to districts (None otherwise)."""
+    _levels, level = data.fear_map_levels(state)
+    if level != "district":
+        return None
+    return html.P(t("perception.fear_map_district", state.lang), className="small text-muted mb-0 fear-map-note")
+
+
+def fear_map_table(state: ViewState) -> pd.DataFrame:
+    """The map's estimates with a ``level`` column ("area" or "district"), for the CSV download."""
+    frame, level = data.fear_map_levels(state)
+    return frame.assign(level=level)
 
 
 def indicators_figure(frame: pd.DataFrame, lang: str, present: bool):
@@ -119,7 +139,8 @@ def perception_outputs(state: ViewState, role: str = "public") -> tuple:
     nosurvey = figures.empty_figure(t("perception.nosurvey", lang), present)
     if data.survey_persons(state.district).empty:
         note = html.Div(t("perception.nosurvey", lang), className="alert alert-info")
-        return note, nosurvey, nosurvey, nosurvey, nosurvey, nosurvey, table(pd.DataFrame(), SIDE_COLUMNS, lang)
+        return (note, nosurvey, nosurvey, nosurvey, nosurvey, None, nosurvey,
+                table(pd.DataFrame(), SIDE_COLUMNS, lang))
     waves = figures.shares_figure(data.fear_shares(state, "wave"), lang, present=present, height=None)
     sex = data.fear_shares(state, "sex")
     sex["group"] = sex["group"].map(lambda s: t(f"sex.{s}", lang) if s in ("F", "M", "X") else s)
@@ -135,12 +156,13 @@ def perception_outputs(state: ViewState, role: str = "public") -> tuple:
             + side["ci_high"].map(lambda v: fmt_percent(v, lang)),
             reliability=side["unreliable"].map(lambda u: "⚠ " + t("survey.unreliable_short", lang) if u else ""),
         )
-    return (None, waves, by_sex, by_age, fear_map(state), indicators,
+    return (None, waves, by_sex, by_age, fear_map(state), fear_map_note(state), indicators,
             table(side, SIDE_COLUMNS, lang, tid="side-table"))
 
 
 @callback(Output("perception-empty", "children"), Output("perception-waves", "figure"),
           Output("perception-sex", "figure"), Output("perception-age", "figure"), Output("perception-map", "figure"),
+          Output("perception-map-note", "children"),
           Output("perception-indicators", "figure"), Output("perception-side", "children"),
           Input("view-state", "data"))
 def _update_perception(state_dict):
@@ -157,6 +179,6 @@ def _dl(output: str, name: str, make) -> None:
 _dl("perception-waves-dl", "fear_by_wave.csv", lambda s: data.fear_levels(s, "wave"))
 _dl("perception-sex-dl", "fear_by_sex.csv", lambda s: data.fear_levels(s, "sex"))
 _dl("perception-age-dl", "fear_by_age.csv", lambda s: data.fear_levels(s, "age_group"))
-_dl("perception-map-dl", "fear_by_neighbourhood.csv", lambda s: data.fear_levels(s, "area"))
+_dl("perception-map-dl", "fear_map.csv", fear_map_table)
 _dl("perception-indicators-dl", "survey_indicators.csv", data.survey_indicators)
 _dl("perception-side-dl", "recorded_vs_survey.csv", lambda s: data.recorded_vs_survey(s, current_role()))

@@ -1,4 +1,5 @@
-"""Resumen / Overview: key figures, the CompStat table, a small hotspot map, the risers."""
+"""Resumen / Overview: key figures, the CompStat table, a small hotspot map, the risers, the
+plan's targets and the evaluation of interventions."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dash import Input, Output, State, callback, html
 from observatory.web import data
 from observatory.web.components import card, graph, kpi, table
 from observatory.web.export import download_payload
-from observatory.web.i18n import fmt_number, fmt_percent, t
+from observatory.web.i18n import category_name, fmt_date, fmt_number, fmt_percent, t
 from observatory.web.layout import current_role, page
 from observatory.web.maps import map_figure, map_table
 from observatory.web.state import ViewState, parse_query, replace_state
@@ -19,6 +20,13 @@ dash.register_page(__name__, path="/", name="Resumen", title="Observatorio · Re
 
 COMPSTAT_COLUMNS = [("period_label", "col.period"), ("current", "col.current"), ("previous", "col.previous"),
                     ("change_label", "col.change_pct"), ("significance", "col.pvalue")]
+TARGET_TABLE_COLUMNS = [("indicator_label", "col.indicator"), ("scope_label", "col.scope"),
+                        ("baseline_label", "col.baseline"), ("target_label", "col.target"),
+                        ("target_on_label", "col.target_on"), ("current_label", "col.current"),
+                        ("progress_label", "col.progress"), ("status_label", "col.status")]
+INTERVENTION_TABLE_COLUMNS = [("name", "col.intervention"), ("area_codes", "col.areas"),
+                              ("started_label", "col.started"), ("rr_label", "col.ratio"), ("ci_label", "col.ci95"),
+                              ("effect_label", "col.effect"), ("verdict_label", "col.verdict")]
 RISER_COLUMNS = [("name", "col.area"), ("current", "col.current"), ("previous", "col.previous"),
                  ("change_label", "col.change_pct"), ("significance", "col.pvalue")]
 
@@ -41,6 +49,21 @@ def layout(**query) -> html.Div:
         ),
         dbc.Row(dbc.Col(card(t("overview.risers", lang), html.Div(id="overview-risers"),
                              download_id="overview-risers-dl", lang=lang), xs=12), className="g-3 mt-1"),
+        dbc.Row(
+            [
+                dbc.Col(card(t("overview.targets", lang),
+                             [html.Div(id="overview-targets"),
+                              html.P(t("overview.targets_note", lang), className="small text-muted mt-2 mb-0")],
+                             download_id="overview-targets-dl", lang=lang, cid="overview-targets-card"),
+                        xs=12, lg=wide),
+                dbc.Col(card(t("overview.interventions", lang),
+                             [html.Div(id="overview-interventions"),
+                              html.P(t("overview.interventions_note", lang), className="small text-muted mt-2 mb-0")],
+                             download_id="overview-interventions-dl", lang=lang, cid="overview-interventions-card"),
+                        xs=12, lg=wide),
+            ],
+            className="g-3 mt-1",
+        ),
     ]
     return page("overview", state, content)
 
@@ -86,6 +109,50 @@ def compstat_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     return out
 
 
+def targets_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Plan targets (``data.plan_targets``) with translated names and statuses, locale numbers."""
+    if frame.empty:
+        return frame
+    names = {code: (es, en) for code, es, en in
+             data.categories()[["code", "name_es", "name_en"]].itertuples(index=False)}
+    out = frame.copy()
+    digits = out["kind"].map(lambda k: 1 if k == "rate_per_100k" else 0)
+    out["indicator_label"] = [
+        t(f"target.{kind}", lang, category=category_name(cat, lang, names)) if kind in data.TARGET_KINDS else ind
+        for kind, cat, ind in zip(out["kind"], out["category"], out["indicator"], strict=True)]
+    out["scope_label"] = out["scope"].map(lambda s: t("target.scope_city", lang) if s in ("", "city") else s)
+    for col in ("baseline_value", "target_value", "current_value"):
+        out[col.replace("_value", "_label")] = [fmt_number(v, lang, d) for v, d in zip(out[col], digits, strict=True)]
+    out["target_on_label"] = out["target_on"].map(lambda d: fmt_date(d, lang))
+    out["progress_label"] = out["progress"].map(lambda v: fmt_percent(v, lang, 0))
+    out["status_label"] = out["status"].map(lambda s: t(f"target.status.{s}", lang))
+    return out
+
+
+def interventions_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Intervention results (``data.intervention_results``): ratio, 95% CI, effect and verdict."""
+    if frame.empty:
+        return frame
+    out = frame.copy()
+    out["started_label"] = out["started_on"].map(lambda d: fmt_date(d, lang))
+    out["rr_label"] = out["rr"].map(lambda v: fmt_number(v, lang, 2))
+    out["ci_label"] = [t("kpi.na", lang) if pd.isna(lo) else f"{fmt_number(lo, lang, 2)} – {fmt_number(hi, lang, 2)}"
+                       for lo, hi in zip(out["rr_low"], out["rr_high"], strict=True)]
+    out["effect_label"] = out["effect_pct"].map(
+        lambda v: t("kpi.na", lang) if pd.isna(v) else t("intervention.effect", lang, pct=(
+            ("+" if v > 0 else "") + fmt_percent(v / 100, lang, 0))))
+    out["verdict_label"] = out["verdict"].map(lambda v: t(f"intervention.verdict.{v}", lang))
+    return out
+
+
+def plan_tables(state: ViewState, role: str = "public") -> tuple:
+    """The targets table and the interventions table of the overview."""
+    lang = state.lang
+    return (table(targets_display(data.plan_targets(role), lang), TARGET_TABLE_COLUMNS, lang, tid="targets-table"),
+            table(interventions_display(data.intervention_results(), lang), INTERVENTION_TABLE_COLUMNS, lang,
+                  tid="interventions-table"))
+
+
 def hotspot_figure(state: ViewState, role: str = "public"):
     """The small Gi* map of the overview."""
     return map_figure(replace_state(state, layer="gi"), role, small=not state.present)
@@ -93,7 +160,8 @@ def hotspot_figure(state: ViewState, role: str = "public"):
 
 @callback(
     Output("overview-kpis", "children"), Output("overview-map", "figure"), Output("overview-compstat", "children"),
-    Output("overview-risers", "children"),
+    Output("overview-risers", "children"), Output("overview-targets", "children"),
+    Output("overview-interventions", "children"),
     Input("view-state", "data"),
 )
 def _update_overview(state_dict):
@@ -108,6 +176,7 @@ def _update_overview(state_dict):
         hotspot_figure(state, role),
         table(compstat, COMPSTAT_COLUMNS, lang, tid="compstat-table"),
         table(risers_shown, RISER_COLUMNS, lang, tid="risers-table"),
+        *plan_tables(state, role),
     )
 
 
@@ -129,3 +198,15 @@ def _download_hotspots(_n, state_dict):
     state = replace_state(ViewState.from_dict(state_dict), layer="gi")
     return download_payload(map_table(state, current_role()), "hotspots.csv")
 
+
+
+@callback(Output("overview-targets-dl", "data"), Input("overview-targets-dl-btn", "n_clicks"),
+          prevent_initial_call=True)
+def _download_targets(_n):
+    return download_payload(data.plan_targets(current_role()), "plan_targets.csv")
+
+
+@callback(Output("overview-interventions-dl", "data"), Input("overview-interventions-dl-btn", "n_clicks"),
+          prevent_initial_call=True)
+def _download_interventions(_n):
+    return download_payload(data.intervention_results(), "interventions.csv")

@@ -1,0 +1,173 @@
+"""Overview plan panels (targets, intervention evaluation), the analyst link in the navbar and the
+perception map's district fallback, on the demo city (built once for the module)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+
+import pandas as pd
+import pytest
+
+from observatory.web.i18n import CATALOGUE, fmt_number, t
+from observatory.web.state import ViewState
+from tests.conftest import make_database
+from tests.test_auth_analyst_page import login
+from tests.test_callback_leaks import PASSWORD
+
+SEED = 2024
+TODAY = dt.date(2026, 11, 23)  # fixed so the demo's period does not move with the calendar
+
+
+@pytest.fixture(scope="module")
+def demo_app(tmp_path_factory):
+    """The demo city in a fresh SQLite database and the Dash app on it (cache off)."""
+    from observatory import auth
+    from observatory.db.session import get_engine
+    from observatory.demo import build_demo
+
+    folder = tmp_path_factory.mktemp("plan")
+    url, cleanup = make_database("sqlite", folder)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OBSERVATORY_DATABASE_URL", url)
+    mp.setenv("OBSERVATORY_CACHE", "null")
+    engine = get_engine(url)
+    summary = build_demo(engine, seed=SEED, out_dir=folder / "files", today=TODAY)
+    auth.add_user("ana", PASSWORD, "analyst", engine=engine)
+    from observatory.web.app import create_app
+
+    app = create_app(url)
+    yield {"app": app, "engine": engine, "summary": summary}
+    mp.undo()
+    cleanup()
+
+
+def page_module(name: str):
+    return sys.modules[f"pages.{name}"]
+
+
+def body_rows(div) -> list[list[str]]:
+    """Cell texts of the rows of a ``components.table``."""
+    tbody = div.children.children[1]
+    return [[cell.children for cell in row.children] for row in tbody.children]
+
+
+def test_targets_panel_shows_each_demo_target_with_its_progress(demo_app):
+    from observatory import queries
+    from observatory.queries import Filters
+    from observatory.web import data
+
+    stored = queries.targets(demo_app["engine"])
+    progress = data.plan_targets("public")
+    assert len(stored) == 2
+    assert progress["indicator"].tolist() == stored["indicator"].tolist()
+    assert set(progress["status"]) <= {"achieved", "on track", "off track"}
+    # The current value is the last 12 months of recorded incidents per 100,000 inhabitants.
+    last = queries.date_bounds(demo_app["engine"])[1]
+    population = data.areas()["population"].sum()
+    for row in progress.itertuples(index=False):
+        count = queries.total(demo_app["engine"], Filters(start=last - dt.timedelta(days=364), end=last,
+                                                          categories=(row.category,)))
+        assert row.current_value == pytest.approx(count / population * 1e5)
+        assert row.progress == pytest.approx((row.baseline_value - row.current_value)
+                                             / (row.baseline_value - row.target_value))
+    resumen = page_module("resumen")
+    for lang in ("es", "en"):
+        targets_table, _ = resumen.plan_tables(ViewState(lang=lang))
+        rows = body_rows(targets_table)
+        assert len(rows) == 2
+        statuses = {t(f"target.status.{s}", lang) for s in ("achieved", "on track", "off track")}
+        assert all(r[-1] in statuses for r in rows)
+        assert {r[0] for r in rows} == {t("target.rate_per_100k", lang, category=name) for name in
+                                        data.categories().set_index("code").loc[
+                                            ["robbery_person", "homicide"], f"name_{lang}"]}
+
+
+def test_demo_intervention_is_a_significant_drop(demo_app):
+    from observatory.web import data
+
+    results = data.intervention_results()
+    assert len(results) == 1
+    row = results.iloc[0]
+    assert row["area_codes"] == ", ".join(demo_app["summary"]["intervention_codes"])
+    assert row["verdict"] == "drop" and row["significant"]
+    # The demo plants a 45% drop: the whole interval lies below 1 and covers about 0.55.
+    assert row["rr_low"] < 0.55 < row["rr_high"] < 1
+    assert row["months_before"] == 12 and row["months_after"] == 12
+    resumen = page_module("resumen")
+    for lang in ("es", "en"):
+        _, interventions_table = resumen.plan_tables(ViewState(lang=lang))
+        (cells,) = body_rows(interventions_table)
+        assert cells[-1] == t("intervention.verdict.drop", lang)
+        assert cells[3] == fmt_number(row["rr"], lang, 2) and ("," if lang == "es" else ".") in cells[3]
+
+
+def test_verdict_words():
+    from observatory.web.data import intervention_verdict
+
+    assert intervention_verdict(0.6, True) == "drop"
+    assert intervention_verdict(1.4, True) == "rise"
+    assert intervention_verdict(0.6, False) == intervention_verdict(float("nan"), True) == "no_change"
+
+
+def test_analysis_link_only_for_analysts_and_admins(demo_app):
+    from observatory.web.components import navbar
+
+    state = ViewState(lang="en", district="Distrito Centro")
+    assert "nav-analysis" not in str(navbar("overview", state, "public"))
+    for role in ("analyst", "admin"):
+        bar = str(navbar("map", state, role))
+        assert "nav-analysis" in bar and "/analista?" in bar and CATALOGUE["en"]["nav.analysis"] in bar
+    # Through the server: the page layout callback renders the link for a logged-in analyst only.
+    app = demo_app["app"]
+    body = {"output": ".._pages_content.children..._pages_store.data..", "outputs": [
+        {"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+        "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/"},
+                   {"id": "_pages_location", "property": "search", "value": ""}], "state": [],
+        "changedPropIds": ["_pages_location.pathname"]}
+
+    def overview_text(client, headers=None) -> str:
+        resp = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
+                           headers=headers or {})
+        assert resp.status_code == 200
+        return resp.get_data(as_text=True)
+
+    public = overview_text(app.server.test_client())
+    assert "nav-login" in public and "nav-analysis" not in public
+    client, headers = login(app, "ana")
+    assert "nav-analysis" in overview_text(client, headers)
+
+
+def test_perception_map_falls_back_to_districts(demo_app, monkeypatch):
+    from observatory.web import data
+
+    state = ViewState()
+    by_area = data.fear_levels(state, "area")
+    high = by_area[by_area["fear_level"] == "high"]
+    assert high["unreliable"].mean() > data.UNRELIABLE_MAJORITY  # the demo's neighbourhood samples are small
+    levels, level = data.fear_map_levels(state)
+    gdf = data.areas()
+    assert level == "district"
+    assert set(levels["group"]) == set(gdf["district"].astype(str))
+    assert not levels["unreliable"].any() and levels["n"].sum() == high["n"].sum()
+    percepcion = page_module("percepcion")
+    fig = percepcion.fear_map(state)
+    hover = list(fig.data[0].text)
+    assert len(hover) == len(gdf)
+    assert all(h.startswith(f"<b>{d}</b>") for h, d in zip(hover, gdf["district"], strict=True))
+    legend = [trace.name for trace in fig.data[1:]]
+    assert t("perception.unreliable", "es") not in legend  # every district estimate is reliable
+    note = percepcion.fear_map_note(ViewState(lang="en"))
+    assert note is not None and note.children == t("perception.fear_map_district", "en")
+    outputs = percepcion.perception_outputs(ViewState(lang="en"))
+    assert outputs[5] is not None and outputs[5].children == note.children
+
+    # An unreliable district estimate is still marked: its neighbourhoods get the grey class.
+    flagged = levels.assign(unreliable=levels["group"] == levels["group"].iloc[0])
+    monkeypatch.setattr(data, "fear_map_levels", lambda _state: (flagged, "district"))
+    fig = percepcion.fear_map(state)
+    z = pd.Series(list(fig.data[0].z))
+    in_flagged = (gdf["district"].astype(str) == levels["group"].iloc[0]).to_numpy()
+    assert t("perception.unreliable", "es") in [trace.name for trace in fig.data[1:]]
+    assert (z[in_flagged] == z.max()).all() and (z[~in_flagged] < z.max()).all()
