@@ -6,12 +6,12 @@ import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, callback, dcc, html
 
 from observatory.config import suppression_threshold
 from observatory.web import data, figures
 from observatory.web.components import card, graph, kpi
-from observatory.web.export import download_payload
+from observatory.web.export import register_csv_download
 from observatory.web.i18n import fmt_number, fmt_percent, t
 from observatory.web.layout import current_role, page
 from observatory.web.maps import GI_KEYS, MORAN_KEYS
@@ -116,15 +116,8 @@ def _update_profile(state_dict):
     return profile_outputs(ViewState.from_dict(state_dict), current_role())
 
 
-@callback(Output("profile-monthly-dl", "data"), Input("profile-monthly-dl-btn", "n_clicks"),
-          State("view-state", "data"), prevent_initial_call=True)
-def _download_monthly(_n, state_dict):
-    return download_payload(data.area_monthly(ViewState.from_dict(state_dict), current_role()),
-                            "neighbourhood_monthly.csv")
+register_csv_download("profile-monthly-dl", "neighbourhood_monthly.csv", lambda s: data.area_monthly(s, current_role()))
 
 
-@callback(Output("profile-categories-dl", "data"), Input("profile-categories-dl-btn", "n_clicks"),
-          State("view-state", "data"), prevent_initial_call=True)
-def _download_categories(_n, state_dict):
-    return download_payload(data.area_categories(ViewState.from_dict(state_dict), current_role()),
-                            "neighbourhood_categories.csv")
+register_csv_download("profile-categories-dl", "neighbourhood_categories.csv",
+                      lambda s: data.area_categories(s, current_role()))

@@ -6,11 +6,11 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, State, callback, html
+from dash import Input, Output, callback, html
 
 from observatory.web import data
 from observatory.web.components import card, table
-from observatory.web.export import download_payload
+from observatory.web.export import register_csv_download
 from observatory.web.i18n import DEFINITIONS, fmt_date, t
 from observatory.web.layout import page
 from observatory.web.state import ViewState, parse_query
@@ -100,15 +100,9 @@ def _update_data(state_dict):
     )
 
 
-def _dl(output: str, name: str, make) -> None:
-    @callback(Output(output, "data"), Input(f"{output}-btn", "n_clicks"), State("view-state", "data"),
-              prevent_initial_call=True)
-    def _download(_n, state_dict):
-        return download_payload(make(ViewState.from_dict(state_dict)), name)
 
-
-_dl("data-history-dl", "import_history.csv", lambda s: data.import_history())
-_dl("data-rejected-dl", "rejected_rows.csv", lambda s: public_rejected())
-_dl("data-unknown-dl", "unknown_labels.csv", lambda s: data.unknown_labels())
-_dl("data-unassigned-dl", "unassigned.csv", lambda s: data.unassigned_summary())
-_dl("data-definitions-dl", "definitions.csv", lambda s: definitions(s.lang))
+register_csv_download("data-history-dl", "import_history.csv", lambda s: data.import_history())
+register_csv_download("data-rejected-dl", "rejected_rows.csv", lambda s: public_rejected())
+register_csv_download("data-unknown-dl", "unknown_labels.csv", lambda s: data.unknown_labels())
+register_csv_download("data-unassigned-dl", "unassigned.csv", lambda s: data.unassigned_summary())
+register_csv_download("data-definitions-dl", "definitions.csv", lambda s: definitions(s.lang))

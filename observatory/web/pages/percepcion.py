@@ -6,11 +6,11 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, State, callback, html
+from dash import Input, Output, callback, html
 
 from observatory.web import data, figures
 from observatory.web.components import card, graph, table
-from observatory.web.export import download_payload
+from observatory.web.export import register_csv_download
 from observatory.web.i18n import fmt_number, fmt_percent, t
 from observatory.web.layout import current_role, page
 from observatory.web.state import ViewState, parse_query
@@ -169,16 +169,11 @@ def _update_perception(state_dict):
     return perception_outputs(ViewState.from_dict(state_dict), current_role())
 
 
-def _dl(output: str, name: str, make) -> None:
-    @callback(Output(output, "data"), Input(f"{output}-btn", "n_clicks"), State("view-state", "data"),
-              prevent_initial_call=True)
-    def _download(_n, state_dict):
-        return download_payload(make(ViewState.from_dict(state_dict)), name)
 
-
-_dl("perception-waves-dl", "fear_by_wave.csv", lambda s: data.fear_levels(s, "wave"))
-_dl("perception-sex-dl", "fear_by_sex.csv", lambda s: data.fear_levels(s, "sex"))
-_dl("perception-age-dl", "fear_by_age.csv", lambda s: data.fear_levels(s, "age_group"))
-_dl("perception-map-dl", "fear_map.csv", fear_map_table)
-_dl("perception-indicators-dl", "survey_indicators.csv", data.survey_indicators)
-_dl("perception-side-dl", "recorded_vs_survey.csv", lambda s: data.recorded_vs_survey(s, current_role()))
+register_csv_download("perception-waves-dl", "fear_by_wave.csv", lambda s: data.fear_levels(s, "wave"))
+register_csv_download("perception-sex-dl", "fear_by_sex.csv", lambda s: data.fear_levels(s, "sex"))
+register_csv_download("perception-age-dl", "fear_by_age.csv", lambda s: data.fear_levels(s, "age_group"))
+register_csv_download("perception-map-dl", "fear_map.csv", fear_map_table)
+register_csv_download("perception-indicators-dl", "survey_indicators.csv", data.survey_indicators)
+register_csv_download("perception-side-dl", "recorded_vs_survey.csv",
+                      lambda s: data.recorded_vs_survey(s, current_role()))

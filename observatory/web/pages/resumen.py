@@ -10,7 +10,7 @@ from dash import Input, Output, State, callback, html
 
 from observatory.web import data
 from observatory.web.components import card, graph, kpi, table
-from observatory.web.export import download_payload
+from observatory.web.export import download_payload, register_csv_download
 from observatory.web.i18n import category_name, fmt_date, fmt_number, fmt_percent, t
 from observatory.web.layout import current_role, page
 from observatory.web.maps import map_figure, map_table
@@ -180,16 +180,10 @@ def _update_overview(state_dict):
     )
 
 
-@callback(Output("overview-compstat-dl", "data"), Input("overview-compstat-dl-btn", "n_clicks"),
-          State("view-state", "data"), prevent_initial_call=True)
-def _download_compstat(_n, state_dict):
-    return download_payload(data.compstat(ViewState.from_dict(state_dict), current_role()), "compstat.csv")
+register_csv_download("overview-compstat-dl", "compstat.csv", lambda s: data.compstat(s, current_role()))
 
 
-@callback(Output("overview-risers-dl", "data"), Input("overview-risers-dl-btn", "n_clicks"),
-          State("view-state", "data"), prevent_initial_call=True)
-def _download_risers(_n, state_dict):
-    return download_payload(data.risers(ViewState.from_dict(state_dict), current_role()), "risers.csv")
+register_csv_download("overview-risers-dl", "risers.csv", lambda s: data.risers(s, current_role()))
 
 
 @callback(Output("overview-map-dl", "data"), Input("overview-map-dl-btn", "n_clicks"),

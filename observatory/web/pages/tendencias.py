@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, html
+from dash import Input, Output, callback, html
 
 from observatory.web import data, figures
 from observatory.web.components import card, graph
-from observatory.web.export import download_payload
+from observatory.web.export import register_csv_download
 from observatory.web.i18n import t
 from observatory.web.layout import current_role, page
 from observatory.web.state import ViewState, parse_query
@@ -55,20 +55,10 @@ def _update_trends(state_dict):
     return trends_figures(ViewState.from_dict(state_dict), current_role())
 
 
-@callback(Output("trends-monthly-dl", "data"), Input("trends-monthly-dl-btn", "n_clicks"),
-          State("view-state", "data"), prevent_initial_call=True)
-def _download_monthly(_n, state_dict):
-    return download_payload(data.monthly(ViewState.from_dict(state_dict), current_role()), "monthly.csv")
+_download_monthly = register_csv_download("trends-monthly-dl", "monthly.csv", lambda s: data.monthly(s, current_role()))
 
 
-@callback(Output("trends-hourweek-dl", "data"), Input("trends-hourweek-dl-btn", "n_clicks"),
-          State("view-state", "data"), prevent_initial_call=True)
-def _download_hourweek(_n, state_dict):
-    return download_payload(data.hour_weekday(ViewState.from_dict(state_dict), current_role()), "hour_weekday.csv")
+register_csv_download("trends-hourweek-dl", "hour_weekday.csv", lambda s: data.hour_weekday(s, current_role()))
 
 
-@callback(Output("trends-breakdown-dl", "data"), Input("trends-breakdown-dl-btn", "n_clicks"),
-          State("view-state", "data"), prevent_initial_call=True)
-def _download_breakdown(_n, state_dict):
-    return download_payload(data.category_month(ViewState.from_dict(state_dict), current_role()),
-                            "category_month.csv")
+register_csv_download("trends-breakdown-dl", "category_month.csv", lambda s: data.category_month(s, current_role()))
