@@ -1,7 +1,7 @@
 """Keep the database's planner statistics fresh so dashboard aggregates use the covering indexes.
 
 Without statistics SQLite guesses that a range on ``occurred_month`` is selective and reads
-table rows through ``ix_incidents_month_cat`` (0.6 s for a year of 2M incidents by area and
+table rows through a month index (0.6 s for a year of 2M incidents by area and
 month); with them it skip-scans the covering ``ix_incidents_area_month`` (0.04 s). Call
 :func:`refresh_statistics` after every import; on SQLite a sampled ``ANALYZE``
 (``analysis_limit``) takes about 20 ms on 2M rows.
