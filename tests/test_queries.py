@@ -456,6 +456,8 @@ def captured_sql(eng, fn) -> list[tuple[str, tuple]]:
     ("month, victim filters", lambda e: q.counts_by_month(e, Filters(end="2024-03-12", sex=["F"]), "public")),
     ("hour x weekday, victim filters", lambda e: q.counts_by_hour_weekday(e, Filters(age_groups=["18-29"]),
                                                                           "public")),
+    ("hour x weekday, categories", lambda e: q.counts_by_hour_weekday(
+        e, Filters(start="2024-01-03", categories=["rape", "robbery_person"], sex=["F"]), "public")),
 ])
 def test_dashboard_aggregates_read_covering_indexes(tmp_path, name, call):
     """EXPLAIN QUERY PLAN on SQLite: the main aggregates never read the incidents table itself."""
