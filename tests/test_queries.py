@@ -167,6 +167,29 @@ def test_counts_by_area_analyst_sums_counts_and_lists_zeros(url):
     assert by_code(later) == {"A1": 3, "A2": 7, "B1": 1, "B2": 1}
 
 
+@pytest.mark.parametrize("role", ["public", "analyst"])
+@pytest.mark.parametrize("filters", [Filters(), Filters(start="2024-01-06", end="2024-03-12"),
+                                     Filters(start="2024-02-01", sex=["F"]), Filters(neighbourhoods=["A1", "B1"])])
+def test_area_counts_is_the_three_separate_queries(url, role, filters):
+    """One aggregate gives exactly counts_by_area, unsuppressed_counts_by_area and total."""
+    eng = engine_of(url)
+    shown, full, count = q.area_counts(eng, filters, role)
+    pd.testing.assert_frame_equal(shown, q.counts_by_area(eng, filters, role))
+    pd.testing.assert_frame_equal(full, q.unsuppressed_counts_by_area(eng, filters))
+    assert count == q.total(eng, filters, role)
+
+
+def test_monthly_totals_equal_the_sum_of_the_category_series(url):
+    """counts_by_month sums its month x category aggregate: same months and totals."""
+    eng = engine_of(url)
+    for filters in (Filters(), Filters(start="2024-01-06", end="2024-03-12", sex=["F"])):
+        monthly = q.counts_by_month(eng, filters, "public")
+        by_cat = q.counts_by_month(eng, filters, "public", by_category=True)
+        sums = by_cat.groupby("month")["count"].sum()
+        assert list(monthly["month"]) == list(sums.index)
+        assert monthly["count"].tolist() == sums.tolist()
+
+
 def test_date_bounds_are_inclusive_whether_or_not_on_month_boundaries(url):
     eng = engine_of(url)
     whole_months = q.counts_by_area(eng, Filters(start="2024-01-01", end="2024-02-29"), role="analyst")
@@ -428,6 +451,13 @@ def captured_sql(eng, fn) -> list[tuple[str, tuple]]:
     ("month", lambda e: q.counts_by_month(e, Filters(categories=["rape"]), "public", by_category=True)),
     ("category", lambda e: q.counts_by_category(e, Filters(start="2024-02-01"), "public")),
     ("day", lambda e: q.counts_by_day(e, Filters(start="2024-01-01", end="2024-03-31"), "analyst")),
+    ("area, victim filters", lambda e: q.area_counts(e, Filters(start="2024-01-06", sex=["F"], age_groups=["18-29"]),
+                                                     "public")),
+    ("month, victim filters", lambda e: q.counts_by_month(e, Filters(end="2024-03-12", sex=["F"]), "public")),
+    ("hour x weekday, victim filters", lambda e: q.counts_by_hour_weekday(e, Filters(age_groups=["18-29"]),
+                                                                          "public")),
+    ("hour x weekday, categories", lambda e: q.counts_by_hour_weekday(
+        e, Filters(start="2024-01-03", categories=["rape", "robbery_person"], sex=["F"]), "public")),
 ])
 def test_dashboard_aggregates_read_covering_indexes(tmp_path, name, call):
     """EXPLAIN QUERY PLAN on SQLite: the main aggregates never read the incidents table itself."""

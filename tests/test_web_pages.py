@@ -253,3 +253,47 @@ def test_pages_work_on_postgresql_too(db_url):
         assert not data.compstat(ViewState()).empty
     finally:
         data.configure(None)
+
+
+@pytest.mark.parametrize("role", ["public", "analyst"])
+def test_shared_aggregates_give_what_the_separate_queries_give(seeded, role):
+    """Inside one callback's scope the panels share aggregates (area totals, the month x
+    category table, the CompStat windows); every figure equals the separate queries'."""
+    import datetime as dt
+
+    from observatory import queries
+    from observatory.indicators.compstat import compstat as compstat_table
+    from observatory.web import data
+
+    data.configure(seeded["url"])
+    eng = data.engine()
+    for state in (ViewState(), ViewState(date_from="2023-03-10", date_to="2024-01-05", sex="F"),
+                  ViewState(categories=("robbery_person",), source="police", area="3")):
+        filters = data.to_filters(state)
+        with data.shared_scope():
+            kpis, stats = data.kpis(state, role), data.area_stats(state, role)
+            monthly, by_cat = data.monthly(state, role), data.category_month(state, role)
+            area_month, area_cats, cs = (data.area_monthly(state, role), data.area_categories(state, role),
+                                         data.compstat(state, role))
+        assert kpis["total"] == queries.total(eng, filters, role)
+        shown = queries.counts_by_area(eng, filters, role).set_index("neighbourhood_id")["count"]
+        assert stats.set_index("id")["count"].equals(shown.reindex(stats["id"]).rename_axis("id"))
+        separate = queries.counts_by_month(eng, filters, role)
+        assert monthly["month"].tolist() == separate["month"].tolist()
+        assert monthly["count"].tolist() == separate["count"].astype(float).tolist()
+        pd.testing.assert_frame_equal(
+            by_cat, queries.counts_by_month(eng, filters, role, by_category=True)[["month", "category", "count"]])
+        if state.area:  # the profile's city figures
+            assert len(area_month) and len(area_cats)
+            assert area_month["city_count"].tolist() == separate["count"].tolist()
+            city = queries.counts_by_category(eng, filters, role)
+            shares = (pd.to_numeric(city["count"]) / pd.to_numeric(city["count"]).sum()).tolist()
+            city = city.assign(share=shares)
+            city = city[city["code"].isin(area_cats["code"])]
+            assert area_cats["code"].tolist() == city["code"].tolist()
+            assert area_cats["city_share"].tolist() == pytest.approx(city["share"].tolist())
+        as_of = dt.date.fromisoformat(state.date_to) if state.date_to else queries.date_bounds(eng)[1]
+        days = queries.counts_by_day(eng, data.to_filters(data.replace_dates(state, years_back=2)), role,
+                                     by_category=False)
+        expected = compstat_table(days.assign(category="total"), as_of, total=False).drop(columns=["category"])
+        pd.testing.assert_frame_equal(cs, expected)

@@ -155,11 +155,14 @@ class Incident(Base):
     __tablename__ = "incidents"
     __table_args__ = (
         UniqueConstraint("source_kind", "record_key"),
-        Index("ix_incidents_dashboard", "occurred_on", "category_id", "neighbourhood_id", "source_kind",
-              "weekday", "hour", "count"),
-        Index("ix_incidents_area_month", "neighbourhood_id", "occurred_month", "category_id", "source_kind",
-              "count"),
-        Index("ix_incidents_month_cat", "occurred_month", "category_id", "source_kind", "count"),
+        # Covering indexes of the dashboard aggregates (migration 0003): every filter column is in
+        # each, and the area / month ones are led by the GROUP BY key so groups come out in order.
+        Index("ix_incidents_dashboard", "occurred_on", "weekday", "hour", "category_id", "neighbourhood_id",
+              "source_kind", "victim_sex", "victim_age_group", "count"),
+        Index("ix_incidents_area_month", "neighbourhood_id", "occurred_month", "occurred_on", "category_id",
+              "source_kind", "victim_sex", "victim_age_group", "count"),
+        Index("ix_incidents_category_month", "category_id", "occurred_month", "occurred_on", "source_kind",
+              "victim_sex", "victim_age_group", "count"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

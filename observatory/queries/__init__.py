@@ -9,6 +9,7 @@ from observatory.db.planner import refresh_statistics
 from observatory.queries.access import ROLES, check_role, is_restricted
 from observatory.queries.filters import Filters
 from observatory.queries.incidents import (
+    area_counts,
     counts_by_area,
     counts_by_area_month,
     counts_by_category,
@@ -41,6 +42,7 @@ from observatory.queries.surveys import survey_responses, survey_waves
 __all__ = [
     "ROLES",
     "Filters",
+    "area_counts",
     "areas",
     "categories",
     "check_role",

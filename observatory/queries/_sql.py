@@ -85,24 +85,26 @@ def sensitive_category_ids(conn: Connection) -> list[int]:
 
 
 def date_clauses(filters: Filters, month_bounds: bool = True) -> list[ColumnElement[bool]]:
-    """Date bounds; a bound on a month boundary is written on ``occurred_month`` instead.
+    """Date bounds, with the month bounds they imply when ``month_bounds``.
 
-    ``occurred_on >= 1 March`` is exactly ``occurred_month >= 1 March`` (and an end on the
-    last day of a month is ``occurred_month <=`` its first day), which lets month-grouped
-    queries answer from the covering month indexes (``ix_incidents_area_month``,
-    ``ix_incidents_month_cat``) instead of looking rows up.
+    ``occurred_on >= 10 March`` implies ``occurred_month >= 1 March`` (and an end on 20 May
+    implies ``occurred_month <= 1 May``); the implied month bound is added so area and
+    category aggregates can range-scan the month-led covering indexes
+    (``ix_incidents_area_month``, ``ix_incidents_category_month``), and the exact
+    ``occurred_on`` bound is kept unless the month bound already says it (a start on the
+    1st, an end on the last day of a month). The rows selected are the same either way.
     """
     inc = INCIDENTS.c
     clauses: list[ColumnElement[bool]] = []
     if filters.start:
-        if month_bounds and filters.start.day == 1:
-            clauses.append(inc.occurred_month >= filters.start)
-        else:
+        if month_bounds:
+            clauses.append(inc.occurred_month >= filters.start.replace(day=1))
+        if not (month_bounds and filters.start.day == 1):
             clauses.append(inc.occurred_on >= filters.start)
     if filters.end:
-        if month_bounds and (filters.end + dt.timedelta(days=1)).day == 1:
+        if month_bounds:
             clauses.append(inc.occurred_month <= filters.end.replace(day=1))
-        else:
+        if not (month_bounds and (filters.end + dt.timedelta(days=1)).day == 1):
             clauses.append(inc.occurred_on <= filters.end)
     return clauses
 

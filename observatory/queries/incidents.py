@@ -49,10 +49,13 @@ def _sensitive_sum(conn, split: bool):
 
 
 def _aggregate(engine: Engine | None, filters: Filters, keys: dict, split_sensitive: bool,
-               layer: Layer | None = None, need_area: bool = False, month_bounds: bool = True) -> pd.DataFrame:
+               layer: Layer | None = None, need_area: bool = False, month_bounds: bool = True,
+               finer: tuple = ()) -> pd.DataFrame:
     """``SUM(count)`` grouped by ``keys`` (name -> column), with the sensitive part.
 
-    With ``layer`` a secondary layer, the area key comes from ``incident_areas``.
+    With ``layer`` a secondary layer, the area key comes from ``incident_areas``. ``finer``:
+    columns put first in the GROUP BY but not selected (a finer grouping the caller sums up,
+    chosen so an index returns the groups in order).
     Returns columns ``list(keys) + ["count", "sensitive_count"]`` (the latter 0 unless
     ``split_sensitive``).
     """
@@ -69,7 +72,7 @@ def _aggregate(engine: Engine | None, filters: Filters, keys: dict, split_sensit
                                                          INCIDENT_AREAS.c.layer_id == layer.id))
         stmt = (select(*cols, func.sum(inc.count).label("count"),
                        _sensitive_sum(conn, split_sensitive).label("sensitive_count"))
-                .select_from(source).where(*clauses).group_by(*keys.values()))
+                .select_from(source).where(*clauses).group_by(*finer, *keys.values()))
         rows = conn.execute(stmt).all()
     frame = to_frame(rows, [*keys, "count", "sensitive_count"])
     frame["sensitive_count"] = frame["sensitive_count"].fillna(0).astype("int64")
@@ -145,6 +148,37 @@ def unsuppressed_counts_by_area(engine: Engine | None, filters: Filters) -> pd.D
     out = areas.copy()
     out["count"] = out["neighbourhood_id"].map(counts).fillna(0).astype("int64")
     return out.reset_index(drop=True)
+
+
+def area_counts(engine: Engine | None, filters: Filters, role: str = "public") -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                                        int | None]:
+    """``(counts_by_area, unsuppressed_counts_by_area, total)`` for ``filters`` from ONE aggregate.
+
+    The three are exactly what the separate functions return (``total`` as :func:`total`);
+    the map needs all of them, and one ``GROUP BY`` area with the sensitive part (the
+    unassigned incidents in the NULL group, for the total) reads the rows once instead of
+    three times. The unsuppressed table is for statistics only (see ``access``).
+    """
+    access.check_role(role)
+    layer = _layer_for(engine, filters)
+    areas = _areas_of(engine, layer)
+    if layer is None or not layer.is_primary or filters.is_area_restricted:
+        # Secondary layers (joined) and small-area totals (suppressed) take the separate paths.
+        return (counts_by_area(engine, filters, role), unsuppressed_counts_by_area(engine, filters),
+                total(engine, filters, role))
+    raw = _aggregate(engine, filters, {"neighbourhood_id": inc.neighbourhood_id}, True, layer, need_area=True)
+    grand_total = int(raw["count"].sum())
+    raw = raw.dropna(subset=["neighbourhood_id"])
+    raw["neighbourhood_id"] = raw["neighbourhood_id"].astype("int64")
+    true_counts = raw.set_index("neighbourhood_id")["count"]
+    full = areas.copy()
+    full["count"] = full["neighbourhood_id"].map(true_counts).fillna(0).astype("int64")
+    published = raw if not access.is_restricted(role) else raw.assign(sensitive_count=0)
+    combined = access.withhold_sensitive(published, role).set_index("neighbourhood_id")
+    out = areas[["neighbourhood_id", "code", "name", "district", "population"]].copy()
+    out["count"] = out["neighbourhood_id"].map(combined["count"]).fillna(0).astype("int64")
+    shown = _finish(out, role, True, _any_withheld(combined)).reset_index(drop=True)
+    return shown, full.reset_index(drop=True), grand_total
 
 
 def counts_by_area(engine: Engine | None, filters: Filters, role: str = "public") -> pd.DataFrame:
@@ -257,10 +291,15 @@ def counts_by_month(engine: Engine | None, filters: Filters, role: str = "public
     sensitive_withheld. Suppression applies when the filters select neighbourhoods.
     With ``by_category`` the grid covers the categories with at least one incident.
     """
-    keys = {"month": inc.occurred_month}
-    if by_category:
-        keys["category_id"] = inc.category_id
-    raw = _selection_table(engine, filters, role, keys)
+    # Grouped by month AND category either way: the category-led covering index returns those
+    # groups in order (no sort of every row); the monthly totals are then summed here.
+    keys = {"month": inc.occurred_month, "category_id": inc.category_id}
+    access.check_role(role)
+    small = filters.is_area_restricted
+    raw = _aggregate(engine, filters, keys, small and not access.is_restricted(role))
+    if not by_category:
+        raw = raw.groupby("month", as_index=False)[["count", "sensitive_count"]].sum()
+    raw = access.withhold_sensitive(raw, role)
     raw["month"] = _month_column(raw["month"])
     months = _month_range(raw, filters)
     if by_category:
@@ -303,8 +342,15 @@ def counts_by_hour_weekday(engine: Engine | None, filters: Filters, role: str = 
 
     Output: weekday (int64), hour (Int64), count (Int64), suppressed, sensitive_withheld.
     """
-    raw = _selection_table(engine, filters, role, {"weekday": inc.weekday, "hour": inc.hour},
-                           month_bounds=False)
+    access.check_role(role)
+    small = filters.is_area_restricted
+    # Grouped by day too: ix_incidents_dashboard (occurred_on, weekday, hour, ...) returns those
+    # groups in order, where grouping by weekday and hour alone sorts every matching row.
+    split = small and not access.is_restricted(role)
+    raw = _aggregate(engine, filters, {"weekday": inc.weekday, "hour": inc.hour}, split, month_bounds=False,
+                     finer=(inc.occurred_on,))
+    raw = raw.groupby(["weekday", "hour"], as_index=False, dropna=False)[["count", "sensitive_count"]].sum()
+    raw = access.withhold_sensitive(raw, role)
     raw["hour"] = raw["hour"].astype("Int64")
     raw["weekday"] = raw["weekday"].astype("int64")
     grid = pd.DataFrame([(w, h) for w in range(7) for h in [*range(24), None]], columns=["weekday", "hour"])

@@ -8,8 +8,13 @@ are written here; results are cached per filter set and data version (``observat
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
+import functools
+import json
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -55,6 +60,49 @@ def _memo(key: tuple, build):
             _LOCAL.clear()
         _LOCAL[full] = value
     return value
+
+
+_SCOPE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("observatory_data_scope", default=None)
+
+
+@contextlib.contextmanager
+def shared_scope() -> Iterator[None]:
+    """Within this block, data functions compute each shared aggregate once.
+
+    A callback fills several panels from the same filter set (the overview's KPIs and map
+    both need the area totals; the trends' monthly series and category breakdown the same
+    month x category table). Opening a scope around the callback lets them share it; the
+    memo lives only as long as the block (nested scopes reuse the outer one), so it never
+    serves data from an earlier request.
+    """
+    token = _SCOPE.set({}) if _SCOPE.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _SCOPE.reset(token)
+
+
+def sharing(fn: Callable) -> Callable:
+    """Decorator: run ``fn`` (a callback's body) inside a :func:`shared_scope`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with shared_scope():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _shared(name: str, state_json: dict, role: str, build: Callable[[], Any]) -> Any:
+    """``build()``, computed once per open :func:`shared_scope` for (name, state, role)."""
+    scope = _SCOPE.get()
+    if scope is None:
+        return build()
+    key = (_CONF["url"], name, json.dumps(state_json, sort_keys=True, default=str), role)
+    if key not in scope:
+        scope[key] = build()
+    return scope[key]
 
 
 # --- filters -----------------------------------------------------------------------------------
@@ -197,16 +245,16 @@ def _weights():
 
 @cached(version)
 def _area_stats(state_json: dict, role: str, with_moran: bool) -> pd.DataFrame:
-    from observatory import geo, queries
+    from observatory import geo
 
-    state = ViewState.from_dict(state_json)
     gdf = areas()
-    counts = queries.counts_by_area(engine(), to_filters(state), role)
+    counts, full, _ = _area_counts(state_json, role)
     keep = ["neighbourhood_id", "count", *(["suppressed"] if "suppressed" in counts else [])]
     frame = gdf[["id", "code", "name", "district", "population"]].merge(
         counts[keep], left_on="id", right_on="neighbourhood_id", how="left"
     ).drop(columns="neighbourhood_id")
-    n = frame["id"].map(_full_counts(state)).fillna(0).astype(float)
+    # True counts for the derived statistics only (rates, Gi*, Moran); never shown as counts.
+    n = frame["id"].map(full.set_index("neighbourhood_id")["count"].astype(float)).fillna(0).astype(float)
     rates = geo.eb_rates(n, frame["population"])
     frame["rate"] = rates["rate"].to_numpy()
     frame["smoothed"] = rates["eb_rate"].to_numpy()
@@ -228,15 +276,14 @@ def _area_stats(state_json: dict, role: str, with_moran: bool) -> pd.DataFrame:
     return frame
 
 
-def _full_counts(state: ViewState) -> pd.Series:
-    """Unsuppressed counts per area id, used only for derived statistics (rates, Gi*, Moran).
-
-    Counts themselves are never shown from this series: tables and hover use the role's counts.
-    """
+def _area_counts(state_json: dict, role: str) -> tuple[pd.DataFrame, pd.DataFrame, int | None]:
+    """(role's counts per area, TRUE counts per area, role's total) from one aggregate
+    (``queries.area_counts``), shared within a :func:`shared_scope`. The true counts feed
+    derived statistics only (rates, Gi*, Moran): tables and hover use the role's counts."""
     from observatory import queries
 
-    frame = queries.unsuppressed_counts_by_area(engine(), to_filters(state))
-    return frame.set_index("neighbourhood_id")["count"].astype(float)
+    return _shared("area_counts", state_json, role, lambda: queries.area_counts(
+        engine(), to_filters(ViewState.from_dict(state_json)), role))
 
 
 def area_stats(state: ViewState, role: str = "public", with_moran: bool = False) -> pd.DataFrame:
@@ -315,11 +362,9 @@ def points(state: ViewState, role: str = "public", limit: int = 50_000) -> pd.Da
 
 @cached(version)
 def _monthly(state_json: dict, role: str) -> pd.DataFrame:
-    from observatory import queries
     from observatory.indicators.timeseries import monthly_series
 
-    state = ViewState.from_dict(state_json)
-    series = queries.counts_by_month(engine(), to_filters(state), role)[["month", "count"]]
+    series = _city_monthly(state_json, role)
     if series.empty:
         return series
     # Suppressed months (NA) become NaN: unknown, not zero.
@@ -346,12 +391,43 @@ def hour_weekday(state: ViewState, role: str = "public") -> pd.DataFrame:
     return _hour_weekday(_key(state), role)
 
 
-@cached(version)
-def _category_month(state_json: dict, role: str) -> pd.DataFrame:
+def _city_category_month(state_json: dict, role: str) -> pd.DataFrame:
+    """``queries.counts_by_month(..., by_category=True)`` of the view's filters (no area
+    selection), shared within a :func:`shared_scope`: the monthly series, the category
+    breakdown and the profile's city figures are all sums of it."""
     from observatory import queries
 
-    frame = queries.counts_by_month(engine(), to_filters(ViewState.from_dict(state_json)), role, by_category=True)
-    return frame[["month", "category", "count"]]
+    state_json = {k: v for k, v in state_json.items() if k != "area"}
+    return _shared("category_month", state_json, role, lambda: queries.counts_by_month(
+        engine(), to_filters(ViewState.from_dict(state_json)), role, by_category=True))
+
+
+def _city_monthly(state_json: dict, role: str) -> pd.DataFrame:
+    """Monthly counts (month, count) of the view's filters: ``queries.counts_by_month`` summed
+    from :func:`_city_category_month` (no area selection, so no cell is suppressed)."""
+    from observatory import queries
+
+    by_category = _city_category_month(state_json, role)
+    if by_category.empty:  # no incident: the query still lists the months of the range
+        state = ViewState.from_dict({k: v for k, v in state_json.items() if k != "area"})
+        return queries.counts_by_month(engine(), to_filters(state), role)[["month", "count"]]
+    out = by_category.groupby("month", as_index=False, sort=True)["count"].sum()
+    out["count"] = out["count"].astype("Int64")
+    return out[["month", "count"]]
+
+
+def _city_categories(state_json: dict, role: str) -> pd.DataFrame:
+    """Counts per category (code, name_es, name_en, count; every category, sorted by count
+    then code) like ``queries.counts_by_category``, summed from :func:`_city_category_month`."""
+    sums = _city_category_month(state_json, role).groupby("category")["count"].sum()
+    out = categories()[["code", "name_es", "name_en"]].copy()
+    out["count"] = out["code"].map(sums).fillna(0).astype("int64").astype("Int64")
+    return out.sort_values(["count", "code"], ascending=[False, True]).reset_index(drop=True)
+
+
+@cached(version)
+def _category_month(state_json: dict, role: str) -> pd.DataFrame:
+    return _city_category_month(state_json, role)[["month", "category", "count"]]
 
 
 def category_month(state: ViewState, role: str = "public") -> pd.DataFrame:
@@ -363,14 +439,23 @@ def category_month(state: ViewState, role: str = "public") -> pd.DataFrame:
 def _compstat(state_json: dict, role: str) -> pd.DataFrame:
     from observatory import queries
     from observatory.indicators.compstat import compstat as compstat_table
+    from observatory.web.state import replace_state
 
     state = ViewState.from_dict(state_json)
     as_of = _as_of(state)
     if as_of is None:
         return pd.DataFrame()
-    days = queries.counts_by_day(engine(), to_filters(replace_dates(state, years_back=2)), role, by_category=False)
+    # Only the days of the CompStat periods and their year-ago twins are read, not two years.
+    parts = [queries.counts_by_day(engine(), to_filters(replace_state(state, date_from=start.isoformat(),
+                                                                      date_to=end.isoformat())),
+                                   role, by_category=False) for start, end in compstat_windows(as_of)]
+    days = pd.concat(parts, ignore_index=True) if any(len(p) for p in parts) else parts[0]
     if days.empty:
-        return pd.DataFrame()
+        # No incident in the periods: a table of zeros if the two years hold any, else nothing.
+        days = queries.counts_by_day(engine(), to_filters(replace_dates(state, years_back=2)), role,
+                                     by_category=False)
+        if days.empty:
+            return pd.DataFrame()
     table = compstat_table(days.assign(category="total"), as_of, total=False)
     return table.drop(columns=["category"])
 
@@ -380,6 +465,19 @@ def compstat(state: ViewState, role: str = "public") -> pd.DataFrame:
     selection (``indicators.compstat``): period, start, end, prev_start, prev_end, current,
     previous, change, pct_change, p_value, significant, direction."""
     return _compstat(_key(state), role)
+
+
+def compstat_windows(as_of: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """Inclusive date ranges covering every CompStat period ending ``as_of`` and its year-ago
+    twin: [previous, current] when they are apart, one range when they touch or overlap."""
+    from observatory.indicators.compstat import PERIODS, period_bounds
+
+    bounds = [period_bounds(as_of, period) for period in PERIODS]
+    current = (min(b[0][0] for b in bounds), max(b[0][1] for b in bounds))
+    previous = (min(b[1][0] for b in bounds), max(b[1][1] for b in bounds))
+    if previous[1] >= current[0] - dt.timedelta(days=1):
+        return [(min(previous[0], current[0]), max(previous[1], current[1]))]
+    return [previous, current]
 
 
 def replace_dates(state: ViewState, years_back: int) -> ViewState:
@@ -444,6 +542,9 @@ def risers(state: ViewState, role: str = "public") -> pd.DataFrame:
 def _total(state_json: dict, role: str) -> int | None:
     from observatory import queries
 
+    if _SCOPE.get() is not None:
+        # In a callback that also draws the map (the overview): the total comes with the area totals.
+        return _area_counts(state_json, role)[2]
     return queries.total(engine(), to_filters(ViewState.from_dict(state_json)), role)
 
 
@@ -679,7 +780,7 @@ def _area_monthly(state_json: dict, role: str) -> pd.DataFrame:
     row = area_row(state)
     if row is None:
         return pd.DataFrame(columns=["month", "area_count", "area_rate", "city_count", "city_rate"])
-    city = queries.counts_by_month(engine(), to_filters(state), role)[["month", "count"]]
+    city = _city_monthly(state_json, role)
     local = queries.counts_by_month(engine(), to_filters(state, (str(row["code"]),)), role)[["month", "count"]]
     out = city.rename(columns={"count": "city_count"}).merge(
         local.rename(columns={"count": "area_count"}), on="month", how="left")
@@ -702,7 +803,7 @@ def _area_categories(state_json: dict, role: str) -> pd.DataFrame:
     row = area_row(state)
     if row is None:
         return pd.DataFrame(columns=["code", "name_es", "name_en", "area_count", "area_share", "city_share"])
-    city = queries.counts_by_category(engine(), to_filters(state), role)
+    city = _city_categories(state_json, role)
     local = queries.counts_by_category(engine(), to_filters(state, (str(row["code"]),)), role)
     out = city[["code", "name_es", "name_en", "count"]].rename(columns={"count": "city_count"}).merge(
         local[["code", "count"]].rename(columns={"count": "area_count"}), on="code", how="left")

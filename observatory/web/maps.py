@@ -48,6 +48,7 @@ def hover_text(stats: pd.DataFrame, lang: str, class_labels: pd.Series | None = 
     return text
 
 
+@data.sharing  # its panels read each shared aggregate once
 def map_figure(state: ViewState, role: str = "public", small: bool = False):
     """The map for ``state.layer`` (pure function of the view state; used by the callback)."""
     lang, present = state.lang, state.present

@@ -47,6 +47,7 @@ def layout(**query) -> html.Div:
     return page("neighbourhood", state, content)
 
 
+@data.sharing  # its panels read each shared aggregate once
 def profile_outputs(state: ViewState, role: str = "public") -> tuple:
     """(KPI row, monthly figure, category figure) of the chosen neighbourhood against the city."""
     lang, present = state.lang, state.present

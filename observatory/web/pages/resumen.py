@@ -164,6 +164,7 @@ def hotspot_figure(state: ViewState, role: str = "public"):
     Output("overview-interventions", "children"),
     Input("view-state", "data"),
 )
+@data.sharing  # its panels read each shared aggregate once
 def _update_overview(state_dict):
     state, role = ViewState.from_dict(state_dict), current_role()
     lang = state.lang

@@ -38,6 +38,7 @@ def layout(**query) -> html.Div:
     return page("trends", state, content)
 
 
+@data.sharing  # its panels read each shared aggregate once
 def trends_figures(state: ViewState, role: str = "public") -> tuple:
     """(monthly, hour x weekday, category breakdown) figures for a view state."""
     lang, present = state.lang, state.present
