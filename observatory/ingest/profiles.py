@@ -238,7 +238,8 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
     )
 
 
-def _read_profile_file(path: Path) -> dict[str, Any]:
+def read_profile_file(path: Path, error: type[ImportFailed] = ProfileError) -> dict[str, Any]:
+    """The mapping in a ``.toml`` / ``.yaml`` profile file; unreadable files raise ``error`` naming the file."""
     try:
         if path.suffix.lower() == ".toml":
             with open(path, "rb") as fh:
@@ -246,18 +247,23 @@ def _read_profile_file(path: Path) -> dict[str, Any]:
         if path.suffix.lower() in (".yaml", ".yml"):
             return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{path}: the profile cannot be parsed ({exc})") from None
-    raise ProfileError(f"{path}: a profile must be a .toml, .yaml or .yml file")
+        raise error(f"{path}: the profile cannot be parsed ({exc})") from None
+    raise error(f"{path}: a profile must be a .toml, .yaml or .yml file")
+
+
+def builtin_profile_names(kind: str) -> list[str]:
+    """Names of the built-in profiles of ``kind`` ("incidents" or "survey"); no ``kind`` key means incidents."""
+    names = []
+    for path in sorted(PROFILES_DIR.glob("*.toml")):
+        with open(path, "rb") as fh:
+            if tomllib.load(fh).get("kind", KIND) == kind:
+                names.append(path.stem)
+    return names
 
 
 def builtin_profiles() -> list[str]:
     """Names of the built-in incident profiles."""
-    names = []
-    for path in sorted(PROFILES_DIR.glob("*.toml")):
-        with open(path, "rb") as fh:
-            if tomllib.load(fh).get("kind", KIND) == KIND:
-                names.append(path.stem)
-    return names
+    return builtin_profile_names(KIND)
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
@@ -275,4 +281,4 @@ def load_profile(name_or_path: str | Path) -> Profile:
     if not path.exists():
         raise ProfileError(f"profile file not found: {path}")
     source = path.stem if path.parent == PROFILES_DIR else str(path)
-    return parse_profile(_read_profile_file(path), source)
+    return parse_profile(read_profile_file(path), source)

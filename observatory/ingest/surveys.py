@@ -55,7 +55,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,16 +62,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from sqlalchemy import Connection, Engine, insert, select
 
 from observatory.db.models import BoundaryLayer, Neighbourhood, SurveyResponse, SurveyWave
 from observatory.ingest.batches import close_batch, open_batch
+from observatory.ingest.profiles import PROFILES_DIR, builtin_profile_names, read_profile_file
 from observatory.ingest.readers import InputFileError, read_table
 from observatory.ingest.report import ImportFailed, ImportReport, file_sha256, write_rejects_csv
 from observatory.ingest.survey_items import ITEMS, UNITS, age_group, check_value
 
-PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 MISSING = "missing"  # codebook value meaning "store as missing" (TOML has no null)
 DEFAULT_SEX_CODES = {"1": "M", "2": "F", "m": "M", "f": "F", "h": "M", "x": "X", "3": "X"}
 INSERT_CHUNK = 5000
@@ -285,12 +283,7 @@ def parse_survey_profile(data: dict[str, Any], source: str) -> SurveyProfile:
 
 def builtin_survey_profiles() -> list[str]:
     """Names of the built-in survey profiles."""
-    names = []
-    for path in sorted(PROFILES_DIR.glob("*.toml")):
-        with open(path, "rb") as fh:
-            if tomllib.load(fh).get("kind") == "survey":
-                names.append(path.stem)
-    return names
+    return builtin_profile_names("survey")
 
 
 def load_survey_profile(name_or_path: str | Path) -> SurveyProfile:
@@ -304,16 +297,7 @@ def load_survey_profile(name_or_path: str | Path) -> SurveyProfile:
         path = builtin
     if not path.exists():
         raise SurveyProfileError(f"survey profile file not found: {path}")
-    try:
-        if path.suffix.lower() == ".toml":
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        elif path.suffix.lower() in (".yaml", ".yml"):
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        else:
-            raise SurveyProfileError(f"{path}: a survey profile must be a .toml or .yaml file")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SurveyProfileError(f"{path}: cannot be parsed ({exc})") from None
+    data = read_profile_file(path, SurveyProfileError)
     source = path.stem if path.parent == PROFILES_DIR else str(path)
     return parse_survey_profile(data, source)
 
