@@ -16,6 +16,7 @@ from observatory.config import PROJECT_ROOT, database_url
 from observatory.db.models import Incident
 from observatory.db.session import get_engine, upgrade_to_head
 from observatory.web.app import create_app
+from observatory.web.data import warm_areas, warm_incident_cube
 
 
 def prepare_database(url: str | None = None) -> None:
@@ -40,6 +41,9 @@ def prepare_database(url: str | None = None) -> None:
 prepare_database()
 app = create_app()
 server = app.server
+# Areas, weights and GeoJSON now (about 1 s); the incident cube in a background thread.
+warm_areas()
+warm_incident_cube()
 
 if __name__ == "__main__":
     app.run(host=os.environ.get("OBSERVATORY_HOST", "127.0.0.1"), port=int(os.environ.get("OBSERVATORY_PORT", "8050")),

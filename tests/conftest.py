@@ -17,6 +17,10 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # .ci/run sets these: there a missing ../shared or an unreachable PostgreSQL is a failure, not a skip.
 REQUIRE_SHARED = os.environ.get("OBSERVATORY_REQUIRE_SHARED") == "1"
 REQUIRE_POSTGRES = os.environ.get("OBSERVATORY_REQUIRE_POSTGRES") == "1"
+# The in-memory incident cube answers the dashboard aggregates: built on first use in tests, so
+# every test sees exactly the data it just wrote (the app's default builds it in a thread).
+# tests/test_queries_cube.py checks the SQL path gives the same frames.
+os.environ.setdefault("OBSERVATORY_CUBE", "sync")
 POSTGRES_URL = os.environ.get("OBSERVATORY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

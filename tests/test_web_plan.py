@@ -1,17 +1,18 @@
 """Overview plan panels (targets, intervention evaluation), the analyst link in the navbar and the
-perception map's district fallback, on the demo city (built once for the module)."""
+perception map's district fallback and title, on the demo city (built once for the module)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import sys
+from io import StringIO
 
 import pandas as pd
 import pytest
 
 from observatory.web.i18n import CATALOGUE, fmt_number, t
-from observatory.web.state import ViewState
+from observatory.web.state import ViewState, replace_state
 from tests.conftest import make_database
 from tests.test_auth_analyst_page import login
 from tests.test_callback_leaks import PASSWORD
@@ -171,3 +172,106 @@ def test_perception_map_falls_back_to_districts(demo_app, monkeypatch):
     in_flagged = (gdf["district"].astype(str) == levels["group"].iloc[0]).to_numpy()
     assert t("perception.unreliable", "es") in [trace.name for trace in fig.data[1:]]
     assert (z[in_flagged] == z.max()).all() and (z[~in_flagged] < z.max()).all()
+
+
+def find_component(node, ident: str):
+    """The component with id ``ident`` in a Dash layout tree, or None."""
+    if getattr(node, "id", None) == ident:
+        return node
+    children = getattr(node, "children", None)
+    for child in children if isinstance(children, (list, tuple)) else [children]:
+        if child is not None and not isinstance(child, (str, int, float)):
+            found = find_component(child, ident)
+            if found is not None:
+                return found
+    return None
+
+
+def _expected_intervention(engine, filters):
+    from observatory import queries
+    from observatory.indicators.intervention import evaluate_intervention
+
+    stored = queries.interventions(engine).iloc[0]
+    return evaluate_intervention(queries.unsuppressed_counts_by_area_month(engine, filters),
+                                 list(stored.area_codes), stored.started_on).iloc[0]
+
+
+@pytest.mark.parametrize(("state", "filters"), [
+    (ViewState(categories=("robbery_person",)), {"categories": ("robbery_person",)}),
+    (ViewState(source="police"), {"source_kinds": ("police",)}),
+    (ViewState(categories=("theft_person",), sex="F"), {"categories": ("theft_person",), "sex": ("F",)}),
+], ids=["category", "source", "category+sex"])
+def test_intervention_panel_follows_the_crime_source_and_victim_filters(demo_app, state, filters):
+    from observatory.queries import Filters
+    from observatory.web import data
+
+    expected = _expected_intervention(demo_app["engine"], Filters(**filters))
+    every = data.intervention_results().iloc[0]
+    got = data.intervention_results(state).iloc[0]
+    assert got["rr"] == pytest.approx(expected["rr"]) and got["rr"] != pytest.approx(every["rr"])
+    assert (got["rr_low"], got["rr_high"]) == pytest.approx((expected["rr_low"], expected["rr_high"]))
+    resumen = page_module("resumen")
+    _, interventions_table = resumen.plan_tables(state)
+    (cells,) = body_rows(interventions_table)
+    assert cells[3] == fmt_number(got["rr"], "es", 2)
+    # The CSV download is the table on screen (same filters).
+    payload = resumen._download_interventions(1, state.to_dict())
+    assert pd.read_csv(StringIO(payload["content"]))["rr"].iloc[0] == pytest.approx(got["rr"])
+    assert resumen.interventions_notice(state) is None  # every filter chosen here applies
+
+
+def test_intervention_panel_names_the_filters_it_does_not_apply(demo_app):
+    from observatory.web import data
+
+    resumen = page_module("resumen")
+    both = ViewState(date_from="2025-01-01", date_to="2025-06-30", district="Distrito Centro")
+    # The intervention's own start and areas define period and geography: the page's do not change it.
+    pd.testing.assert_frame_equal(data.intervention_results(both), data.intervention_results())
+    assert resumen.interventions_notice(ViewState()) is None
+    for lang in ("es", "en"):
+        period, district = t("filter.dates", lang).lower(), t("filter.district", lang).lower()
+        note = resumen.interventions_notice(ViewState(lang=lang, date_from=both.date_from, district=both.district))
+        assert note.children == t("overview.interventions_unapplied", lang, filters=f"{period}, {district}")
+        only_district = resumen.interventions_notice(ViewState(lang=lang, district=both.district)).children
+        assert district in only_district and period not in only_district.split(":")[1]
+    # The overview callback fills the notice under the panel's title.
+    outputs = resumen._update_overview(ViewState(lang="en", date_to="2025-06-30").to_dict())
+    assert outputs[-1].children == t("overview.interventions_unapplied", "en", filters=t("filter.dates", "en").lower())
+    layout = resumen.layout()
+    assert find_component(layout, "overview-interventions-notice") is not None
+
+
+def test_public_intervention_result_is_withheld_when_its_counts_are_small(demo_app):
+    from observatory.config import suppression_threshold
+    from observatory.queries import Filters
+    from observatory.web import data
+
+    state = ViewState(categories=("fraud",))
+    counts = _expected_intervention(demo_app["engine"], Filters(categories=("fraud",)))
+    assert counts[["treated_before", "treated_after"]].min() < suppression_threshold()  # a narrow filter
+    analyst = data.intervention_results(state, "analyst").iloc[0]
+    public = data.intervention_results(state, "public").iloc[0]
+    assert analyst["rr"] == pytest.approx(counts["rr"]) and analyst["verdict"] != "withheld"
+    # Ratio and interval would give the small counts back (Var log RR = 1/T0 + 1/T1 + ...): withheld.
+    assert public["verdict"] == "withheld" and public[["rr", "rr_low", "rr_high", "p_value"]].isna().all()
+    (cells,) = body_rows(page_module("resumen").plan_tables(replace_state(state, lang="en"), "public")[1])
+    assert cells[-1] == t("intervention.verdict.withheld", "en")
+
+
+def test_perception_map_title_names_the_level_it_is_drawn_at(demo_app, monkeypatch):
+    from observatory.web import data
+
+    percepcion = page_module("percepcion")
+    assert t("perception.fear_map_by_district", "es") != t("perception.fear_map", "es")
+    levels, level = data.fear_map_levels(ViewState())
+    assert level == "district"  # the demo's neighbourhood samples are small
+    for lang in ("es", "en"):
+        title = t("perception.fear_map_by_district", lang)
+        assert percepcion.perception_outputs(ViewState(lang=lang))[-1] == title
+        assert find_component(percepcion.layout(lang=lang), "perception-map-title").children == title
+    # Drawn by neighbourhood: the title says so (layout for the URL's view, callback after a filter change).
+    monkeypatch.setattr(data, "fear_map_levels", lambda _state: (levels, "area"))
+    for lang in ("es", "en"):
+        title = t("perception.fear_map", lang)
+        assert percepcion.perception_outputs(ViewState(lang=lang))[-1] == title
+        assert find_component(percepcion.layout(lang=lang), "perception-map-title").children == title

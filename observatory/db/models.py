@@ -40,7 +40,8 @@ NAMING_CONVENTION = {
 }
 
 SOURCE_KINDS = ("complaint", "police")
-BATCH_KINDS = ("complaint", "police", "survey", "boundaries")
+# "reclassification": an `alias add` that changed stored incidents (recorded so caches see the change).
+BATCH_KINDS = ("complaint", "police", "survey", "boundaries", "reclassification")
 
 
 class Base(DeclarativeBase):

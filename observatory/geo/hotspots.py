@@ -22,14 +22,16 @@ Defaults and why
 
 from __future__ import annotations
 
+import copy
 import warnings
+import weakref
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from esda import fdr as fdr_cutoff
 from esda.getisord import G_Local
-from libpysal.weights import W
+from libpysal.weights import W, fill_diagonal
 from scipy import stats
 
 from observatory.geo.weights import SpatialWeights, resolve_weights
@@ -37,6 +39,27 @@ from observatory.geo.weights import SpatialWeights, resolve_weights
 HOTSPOT_CLASSES = ("hot 99%", "hot 95%", "hot 90%", "not significant", "cold 90%", "cold 95%", "cold 99%")
 # (confidence label, two-sided significance level), strongest first
 LEVELS = (("99%", 0.01), ("95%", 0.05), ("90%", 0.10))
+
+
+_SELF_WEIGHTED: weakref.WeakKeyDictionary[W, W] = weakref.WeakKeyDictionary()
+
+
+def _with_self_weight(w: W) -> W:
+    """``w`` with self-weight 1 on the diagonal (binary Gi*), built once per weights object.
+
+    esda adds the diagonal itself on every call when it is missing, which costs more than the
+    statistic (40 ms for 2,000 areas); given weights that already have it, esda uses them as they
+    are (``star=None`` infers Gi* from the non-zero diagonal), so the result is the same.
+    """
+    filled = _SELF_WEIGHTED.get(w)
+    if filled is None:
+        filled = _SELF_WEIGHTED[w] = fill_diagonal(w, 1)
+    return filled
+
+
+def _no_self_neighbours(w: W) -> bool:
+    """True when no area lists itself as a neighbour (a Gi weights matrix, zero diagonal)."""
+    return not any(i in neighbours for i, neighbours in w.neighbors.items())
 
 
 def values_of(gdf: pd.DataFrame, column: str) -> np.ndarray:
@@ -104,7 +127,12 @@ def gi_star(
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore")
         # n_jobs=1: the permutation stream is then fixed by the seed alone, and 2 cores gain little.
-        g = G_Local(y, sw.w, transform=transform.upper(), permutations=int(permutations), star=star,
+        w, star_arg = sw.w, star
+        base = weights.w if isinstance(weights, SpatialWeights) else weights if isinstance(weights, W) else None
+        if star is True and transform.upper() == "B" and base is not None and _no_self_neighbours(base):
+            # Keyed by the caller's weights object (resolve_weights hands back a fresh copy each call).
+            w, star_arg = copy.copy(_with_self_weight(base)), None
+        g = G_Local(y, w, transform=transform.upper(), permutations=int(permutations), star=star_arg,
                     keep_simulations=bool(permutations), n_jobs=1, seed=seed)
     z = np.asarray(g.Zs, dtype=float)
     if permutations:

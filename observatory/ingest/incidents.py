@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import logging
 from collections import Counter
@@ -35,10 +36,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, text, update
 
-from observatory.db.models import CategoryAlias, CrimeCategory, Incident, IncidentArea, IncidentRevision
+from observatory.db.models import CategoryAlias, CrimeCategory, ImportBatch, Incident, IncidentArea, IncidentRevision
 from observatory.db.session import get_engine
 from observatory.ingest import normalise as nz
-from observatory.ingest.batches import close_batch, open_batch
+from observatory.ingest.batches import close_batch, now, open_batch
 from observatory.ingest.profiles import Profile, load_profile
 from observatory.ingest.readers import Table, decode, read_bytes, read_table, sniff_delimiter
 from observatory.ingest.report import ImportFailed, ImportReport, file_sha256, write_rejects_csv
@@ -699,4 +700,20 @@ def update_unclassified(conn: Connection, label: str, category_id: int, sensitiv
             .values(category_id=category_id, sensitive=sensitive))
     if profile and profile != "*":
         stmt = stmt.where(Incident.profile == profile)
-    return conn.execute(stmt).rowcount or 0
+    changed = conn.execute(stmt).rowcount or 0
+    if changed:
+        _record_reclassification(conn, label, category_id, profile, changed)
+    return changed
+
+
+def _record_reclassification(conn: Connection, label: str, category_id: int, profile: str | None,
+                             changed: int) -> None:
+    """A finished batch for a reclassification: the import history shows it, and the data
+    version (response cache, incident cube) changes with it, as after an import."""
+    code = conn.execute(select(CrimeCategory.code).where(CrimeCategory.id == category_id)).scalar_one()
+    stamp = now()
+    text_id = f"alias add {label!r} -> {code} (profile {profile or '*'})"
+    conn.execute(ImportBatch.__table__.insert().values(
+        file_name=text_id[:500], sha256=hashlib.sha256(text_id.encode()).hexdigest(), source_kind="reclassification",
+        profile=profile or "*", started_at=stamp, finished_at=stamp, status="done", total=changed, loaded=0,
+        revised=changed))

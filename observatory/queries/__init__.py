@@ -1,6 +1,8 @@
 """The query layer: every view of the observatory reads the database through these functions.
 
-Aggregation happens in SQL (``SUM(count)``), identically on SQLite and PostgreSQL; access
+Aggregation happens in SQL (``SUM(count)``), identically on SQLite and PostgreSQL, or, for the
+dashboard's aggregates once it is built, in the in-memory incident cube
+(:mod:`observatory.queries.cube`), which gives the same frames; access
 rules for the roles ``public``, ``analyst`` and ``admin`` live in
 :mod:`observatory.queries.access` and are applied here, not in the pages.
 """

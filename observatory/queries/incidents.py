@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import Date, Engine, String, and_, case, func, literal_column, select, type_coerce
 
-from observatory.queries import access
+from observatory.queries import access, cube
 from observatory.queries._sql import (
     AREAS,
     CATEGORIES,
@@ -57,9 +57,15 @@ def _aggregate(engine: Engine | None, filters: Filters, keys: dict, split_sensit
     columns put first in the GROUP BY but not selected (a finer grouping the caller sums up,
     chosen so an index returns the groups in order).
     Returns columns ``list(keys) + ["count", "sensitive_count"]`` (the latter 0 unless
-    ``split_sensitive``).
+    ``split_sensitive``). Answered from the in-memory incident cube when it is current and
+    holds the keys (:mod:`observatory.queries.cube`), else in SQL; both give the same frame.
     """
     engine = get_engine(engine)
+    on_primary = not (need_area and layer is not None and not layer.is_primary)
+    if on_primary and cube.can_group_by(list(keys.values())):
+        snapshot = cube.current_cube(engine)
+        if snapshot is not None:
+            return cube.aggregate(snapshot, filters, keys, split_sensitive)
     with engine.connect() as conn:
         clauses = filter_clauses(conn, filters, month_bounds)
         # Dates come back raw (ISO text on SQLite) and are parsed once by pandas, which is much
@@ -118,6 +124,10 @@ def _areas_of(engine: Engine | None, layer: Layer | None) -> pd.DataFrame:
         return pd.DataFrame({"neighbourhood_id": pd.Series(dtype="int64"), "code": pd.Series(dtype=str),
                              "name": pd.Series(dtype=str), "district": pd.Series(dtype=object),
                              "population": pd.Series(dtype="float64"), "area_km2": pd.Series(dtype="float64")})
+    if layer.is_primary:
+        snapshot = cube.current_cube(get_engine(engine))
+        if snapshot is not None and snapshot.layer == layer and snapshot.areas is not None:
+            return snapshot.areas.copy()
     with get_engine(engine).connect() as conn:
         return area_frame(conn, layer)
 

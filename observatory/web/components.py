@@ -67,7 +67,9 @@ def navbar(page: str, state: ViewState, role: str = "public") -> dbc.Navbar:
                                 *([dbc.NavItem(html.A(t("nav.analysis", lang), href=ANALYSIS_PATH + to_query(state),
                                                       id="nav-analysis", className="nav-link"))]
                                   if role in ANALYSIS_ROLES else []),
-                                dbc.NavItem(html.Span(t(f"role.{role}", lang), className="navbar-text mx-2")),
+                                # inline-block: Bootstrap's navbar-text padding then lines it up with the links.
+                                dbc.NavItem(html.Span(t(f"role.{role}", lang),
+                                                      className="navbar-text d-inline-block mx-2")),
                                 dbc.NavItem(html.A(t("nav.login" if role == "public" else "nav.logout", lang),
                                                    href="/login" if role == "public" else "/logout",
                                                    id="nav-login", className="nav-link")),
@@ -122,7 +124,8 @@ def filter_bar(state: ViewState, options: dict) -> html.Div:
                          dcc.Dropdown(id="f-age", options=[{"label": a, "value": a} for a in AGE_GROUPS],
                                       value=state.age, placeholder=t("filter.age_all", lang))], xs=6, md=3, xl=1),
             ],
-            className="g-2",
+            # Bottom-aligned: a label that wraps in a narrow column does not push its control below the others.
+            className="g-2 align-items-end",
         ),
         className="chrome filters px-3 py-2 mb-2 overflow-hidden",
         role="search",
@@ -171,9 +174,13 @@ def graph(graph_id: str, present: bool, height: str = "420px", full: str = "80vh
     )
 
 
-def card(title: str, body, *, download_id: str | None = None, lang: str = "es", cid: str | None = None):
-    """A titled card; with ``download_id`` it gets a "download CSV" button and a ``dcc.Download``."""
-    header = [html.H2(title, className="h6 mb-0 flex-grow-1")]
+def card(title: str, body, *, download_id: str | None = None, lang: str = "es", cid: str | None = None,
+         title_id: str | None = None):
+    """A titled card; with ``download_id`` it gets a "download CSV" button and a ``dcc.Download``.
+
+    ``title_id`` names the title element so a callback can rewrite it (a title that depends on the data).
+    """
+    header = [html.H2(title, className="h6 mb-0 flex-grow-1", **({"id": title_id} if title_id else {}))]
     extra = []
     if download_id:
         header.append(dbc.Button(t("download.csv", lang), id=f"{download_id}-btn", size="sm", color="secondary",

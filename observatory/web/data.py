@@ -207,28 +207,35 @@ def areas():
 
 
 def areas_geojson() -> dict:
-    """GeoJSON of the primary areas keyed by id, simplified for display."""
+    """GeoJSON of the primary areas keyed by id, simplified for display.
+
+    Memoised by the areas' fingerprint, not the data version: an incident import does not rebuild it.
+    """
+    from observatory.geo.memo import layer_memo
     from observatory.web.figures import geojson_of
 
+    gdf = areas()
+
     def build() -> dict:
-        gdf = areas()
         if gdf.empty:
             return {"type": "FeatureCollection", "features": []}
         minx, miny, maxx, maxy = gdf.total_bounds
         tolerance = max(maxx - minx, maxy - miny) / 3000  # about a pixel on a full-screen map
         return geojson_of(gdf, simplify=tolerance)
 
-    return _memo(("geojson",), build)
+    # Keyed by the fingerprint of the very frame it is built from (ids and shapes): never stale.
+    return layer_memo.get(("geojson", layer_memo.fingerprint(gdf, "id")), build)
 
 
 GEOJSON_ROUTE = "/_observatory/areas.geojson"
 
 
 def areas_geojson_ref() -> str:
-    """URL of the areas GeoJSON served by the app, versioned so a boundary import busts caches."""
-    import hashlib
+    """URL of the areas GeoJSON served by the app, versioned by the areas' fingerprint: a boundary
+    import busts the browser's cache, an incident import keeps it (the polygons did not change)."""
+    from observatory.geo.memo import layer_memo
 
-    return f"{GEOJSON_ROUTE}?v={hashlib.sha1(version().encode()).hexdigest()[:12]}"
+    return f"{GEOJSON_ROUTE}?v={layer_memo.fingerprint(areas(), 'id')[:12]}"
 
 
 def areas_bounds() -> tuple[float, float, float, float] | None:
@@ -238,9 +245,75 @@ def areas_bounds() -> tuple[float, float, float, float] | None:
 
 
 def _weights():
-    from observatory.geo import build_weights
+    """Queen contiguity weights (binary) of the primary areas, in ``areas()`` row order.
 
-    return _memo(("weights",), lambda: build_weights(areas(), "queen", transform="B"))
+    Memoised by the areas' fingerprint, not the data version: incident imports do not rebuild them,
+    and concurrent first requests share one build (``observatory.geo.memo.LayerMemo``).
+    """
+    from observatory.geo import build_weights
+    from observatory.geo.memo import layer_memo
+
+    gdf = areas()
+    key = ("weights", "queen", "B", layer_memo.fingerprint(gdf, "id"))
+    return layer_memo.get(key, lambda: build_weights(gdf, "queen", transform="B"))
+
+
+def warm_areas(background: bool = False) -> threading.Thread | None:
+    """Prepare what the first map needs before anyone asks: the primary areas, their queen weights,
+    their display GeoJSON, and the import of ``observatory.geo`` (SciPy, esda, libpysal, mapclassify:
+    about 0.9 s once per process, the largest single cost of a cold first page on real data).
+
+    Input: ``background`` runs it in a daemon thread (returned; None otherwise). Output: nothing; the
+    objects land in the memos the request path reads. At app start call it in the foreground (about
+    1.1 s for Mexico City's 847 quadrants): importing modules in a thread while a request imports
+    others can meet Python's import-lock deadlock detection. After a boundary import (modules already
+    loaded) the background is fine: a request arriving meanwhile waits for the build in progress
+    instead of repeating it. Errors are logged, never raised: the request path builds the same
+    objects again and reports the problem there.
+    """
+    import logging
+
+    def run() -> None:
+        try:
+            from observatory import geo  # noqa: F401  (the import is the point: pay it before a request)
+
+            if len(areas()) >= 3:  # as _area_stats: fewer areas get no Gi*, hence no weights
+                _weights()
+            areas_geojson()
+        except Exception:  # a warm-up must never take the app down
+            logging.getLogger(__name__).exception("warming the areas failed")
+
+    if not background:
+        run()
+        return None
+    thread = threading.Thread(target=run, name="observatory-warm-areas", daemon=True)
+    thread.start()
+    return thread
+
+
+def warm_incident_cube() -> None:
+    """Start building the in-memory incident cube of the current data (``queries.cube``).
+
+    In the default ``background`` mode this returns at once (a thread builds it: about 4 s per
+    2 million incidents, while requests are answered in SQL); in ``sync`` mode it builds now.
+    """
+    from observatory.queries import cube
+
+    try:
+        cube.current_cube(engine())
+    except Exception:  # a warm-up must never take the app down: the SQL path still answers
+        import logging
+
+        logging.getLogger(__name__).exception("warming the incident cube failed")
+
+
+def warm_up(after_boundaries: bool = False) -> None:
+    """Prepare the first requests' objects: at app start (areas in the foreground, the incident
+    cube in the background) or after an import (both in the background; ``after_boundaries``
+    also rebuilds the areas' weights and GeoJSON)."""
+    if after_boundaries:
+        warm_areas(background=True)
+    warm_incident_cube()
 
 
 @cached(version)
@@ -916,17 +989,41 @@ def intervention_verdict(rr: float, significant: bool) -> str:
     return "drop" if rr < 1 else "rise"
 
 
+# The page filters the intervention panel cannot apply: each intervention's start fixes its period
+# (12 months either side) and its areas against every other area fix the geography.
+INTERVENTION_UNAPPLIED: tuple[str, ...] = ("dates", "district")
+
+
+def intervention_unapplied_filters(state: ViewState) -> list[str]:
+    """The filters set in ``state`` that the intervention panel does not apply (``dates``, ``district``).
+
+    Categories, source and victim sex and age do apply: they choose which incidents are counted.
+    """
+    chosen = {"dates": bool(state.date_from or state.date_to), "district": bool(state.district)}
+    return [name for name in INTERVENTION_UNAPPLIED if chosen[name]]
+
+
+def _intervention_key(state: ViewState | None) -> dict:
+    """The part of a view state the intervention panel applies (its cache key)."""
+    state = state or ViewState()
+    return {"categories": list(state.categories), "source": state.source, "sex": state.sex, "age": state.age}
+
+
 @cached(version)
-def _intervention_results() -> pd.DataFrame:
+def _intervention_results(state_json: dict, role: str) -> pd.DataFrame:
     from observatory import queries
     from observatory.indicators.intervention import evaluate_intervention
-    from observatory.queries import Filters
+    from observatory.queries.access import threshold
 
     stored = queries.interventions(engine())
     if stored.empty:
         return pd.DataFrame(columns=INTERVENTION_COLUMNS)
-    # True counts of every category and source: only the ratio and its interval are published.
-    area_month = queries.unsuppressed_counts_by_area_month(engine(), Filters())
+    # True counts of the chosen categories, source and victims (no dates, no district: see
+    # INTERVENTION_UNAPPLIED): only the ratio and its interval are published.
+    area_month = queries.unsuppressed_counts_by_area_month(engine(), to_filters(ViewState.from_dict(state_json)))
+    # The ratio and its interval give the four counts back (Var log RR = 1/T0 + 1/T1 + 1/C0 + 1/C1): a
+    # narrow filter must not publish counts the role would see suppressed, so those results are withheld.
+    smallest = threshold(role)
     gdf = areas()
     population = pd.to_numeric(gdf.set_index(gdf["code"].astype(str))["population"], errors="coerce")
     population = population if population.notna().all() and (population > 0).all() else None
@@ -941,6 +1038,10 @@ def _intervention_results() -> pd.DataFrame:
         except ValueError:  # no treated/comparison areas or no months on one side of the start
             rows.append(row | {"verdict": "insufficient"})
             continue
+        counts = result[["treated_before", "treated_after", "comparison_before", "comparison_after"]]
+        if smallest and float(counts.min()) < smallest:
+            rows.append(row | {"verdict": "withheld"})
+            continue
         rows.append(row | {k: result[k] for k in ("months_before", "months_after", "rr", "rr_low", "rr_high",
                                                   "effect_pct", "p_value")}
                     | {"significant": bool(result["significant"]),
@@ -948,15 +1049,18 @@ def _intervention_results() -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=INTERVENTION_COLUMNS)
 
 
-def intervention_results() -> pd.DataFrame:
+def intervention_results(state: ViewState | None = None, role: str = "public") -> pd.DataFrame:
     """Before/after result of every stored intervention against all other areas
-    (``indicators.intervention.evaluate_intervention``, 12 months each side, all categories).
+    (``indicators.intervention.evaluate_intervention``, 12 months each side).
 
+    Counts the incidents of ``state``'s categories, source, victim sex and age (all incidents
+    without a state); its period and district do not apply (:func:`intervention_unapplied_filters`).
     Columns: id, name, started_on, ended_on, area_codes (comma-separated), months_before,
     months_after, rr (ratio of ratios), rr_low, rr_high (95% CI), effect_pct, p_value,
-    significant, verdict (``drop``, ``no_change``, ``rise`` or ``insufficient`` data).
+    significant, verdict (``drop``, ``no_change``, ``rise``, ``insufficient`` data, or
+    ``withheld`` when a count behind the ratio is below the role's suppression threshold).
     """
-    return _intervention_results()
+    return _intervention_results(_intervention_key(state), role)
 
 
 # --- perception map ------------------------------------------------------------------------------

@@ -112,7 +112,11 @@ def map_view(bounds: Sequence[float] | None, small: bool = False) -> dict:
     if bounds is None or any(b is None or not math.isfinite(b) for b in bounds):
         return {"center": {"lon": 0.0, "lat": 0.0}, "zoom": 1}
     minx, miny, maxx, maxy = bounds
-    span = max(maxx - minx, (maxy - miny) * 1.4, 1e-4)
+    # Heights are measured in Web Mercator (stretched by 1/cos(latitude)): fitting plain degrees cut the
+    # top and bottom off cities far from the equator (New York's Bronx and Staten Island on a 600 px map).
+    mercator = [math.degrees(math.log(math.tan(math.pi / 4 + math.radians(max(-85.0, min(85.0, y))) / 2)))
+                for y in (miny, maxy)]
+    span = max(maxx - minx, (mercator[1] - mercator[0]) * 1.2, 1e-4)
     zoom = max(1.0, min(16.0, math.log2(360.0 / span) + (-0.4 if small else 0.4)))
     return {"center": {"lon": (minx + maxx) / 2, "lat": (miny + maxy) / 2}, "zoom": zoom}
 

@@ -74,8 +74,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
                                  "Avance: 0 % en la línea de base, 100 % en la meta.",
         "overview.interventions": "Evaluación de intervenciones",
         "overview.interventions_note": "Razón de razones: cambio en los barrios intervenidos dividido por el "
-                                       "cambio en el resto de barrios, 12 meses antes y después del inicio, todos "
-                                       "los delitos; IC 95 %. Supone tendencias paralelas.",
+                                       "cambio en el resto de barrios, 12 meses antes y después del inicio, con los "
+                                       "delitos, la fuente y las víctimas de los filtros; IC 95 %. Supone "
+                                       "tendencias paralelas.",
+        "overview.interventions_unapplied": "Este panel no aplica: {filters}. El inicio y los barrios de cada "
+                                            "intervención los definen.",
         "target.rate_per_100k": "Tasa por 100.000 hab.: {category}",
         "target.count": "Delitos registrados: {category}",
         "target.scope_city": "Ciudad",
@@ -87,6 +90,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "intervention.verdict.no_change": "Sin cambio significativo",
         "intervention.verdict.rise": "Aumento significativo",
         "intervention.verdict.insufficient": "Datos insuficientes",
+        "intervention.verdict.withheld": "Muy pocos casos para publicar",
         "intervention.effect": "{pct} frente a lo esperado",
         "col.scope": "Ámbito",
         "col.baseline": "Línea de base",
@@ -126,6 +130,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "perception.title": "Percepción",
         "perception.fear": "Índice de temor (bajo / medio / alto)",
         "perception.fear_map": "Temor alto por barrio",
+        "perception.fear_map_by_district": "Temor alto por distrito",
         "perception.by_sex": "Temor alto por sexo",
         "perception.by_age": "Temor alto por edad",
         "perception.indicators": "Indicadores de la encuesta",
@@ -133,8 +138,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "perception.recorded_vs_survey": "Delitos registrados vs. victimización declarada",
         "perception.unreliable": "Estimación poco confiable (muestra efectiva pequeña)",
         "perception.nosurvey": "No hay encuestas cargadas.",
-        "perception.fear_map_district": "Temor alto por distrito: la mayoría de las estimaciones por barrio son "
-                                        "poco confiables (pocos encuestados), por eso el mapa muestra distritos.",
+        "perception.fear_map_district": "La mayoría de las estimaciones por barrio son poco confiables (pocos "
+                                        "encuestados), por eso el mapa muestra distritos.",
         "nav.analysis": "Análisis",
         "neighbourhood.title": "Perfil del barrio",
         "neighbourhood.pick": "Barrio",
@@ -312,7 +317,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "overview.interventions": "Intervention evaluation",
         "overview.interventions_note": "Ratio of ratios: the change in the treated neighbourhoods divided by the "
                                        "change in all other neighbourhoods, 12 months before and after the start, "
-                                       "all crimes; 95% CI. Assumes parallel trends.",
+                                       "for the crimes, source and victims of the filters; 95% CI. Assumes parallel "
+                                       "trends.",
+        "overview.interventions_unapplied": "This panel does not apply: {filters}. Each intervention's start and "
+                                            "neighbourhoods define them.",
         "target.rate_per_100k": "Rate per 100,000 inhabitants: {category}",
         "target.count": "Recorded crimes: {category}",
         "target.scope_city": "City",
@@ -324,6 +332,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "intervention.verdict.no_change": "No significant change",
         "intervention.verdict.rise": "Significant rise",
         "intervention.verdict.insufficient": "Not enough data",
+        "intervention.verdict.withheld": "Too few cases to publish",
         "intervention.effect": "{pct} against the expected",
         "col.scope": "Scope",
         "col.baseline": "Baseline",
@@ -363,6 +372,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "perception.title": "Perception",
         "perception.fear": "Fear of crime index (low / medium / high)",
         "perception.fear_map": "High fear by neighbourhood",
+        "perception.fear_map_by_district": "High fear by district",
         "perception.by_sex": "High fear by sex",
         "perception.by_age": "High fear by age",
         "perception.indicators": "Survey indicators",
@@ -370,8 +380,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "perception.recorded_vs_survey": "Recorded crime vs reported victimisation",
         "perception.unreliable": "Unreliable estimate (small effective sample)",
         "perception.nosurvey": "No survey loaded.",
-        "perception.fear_map_district": "High fear by district: most neighbourhood estimates are unreliable "
-                                        "(too few respondents), so the map shows districts.",
+        "perception.fear_map_district": "Most neighbourhood estimates are unreliable (too few respondents), so "
+                                        "the map shows districts.",
         "nav.analysis": "Analysis",
         "neighbourhood.title": "Neighbourhood profile",
         "neighbourhood.pick": "Neighbourhood",

@@ -57,7 +57,9 @@ def map_figure(state: ViewState, role: str = "public", small: bool = False):
         # An analyst's point layer needs no boundaries (e.g. a city loaded before its areas).
         pts = data.points(state, role) if state.layer in ("points", "density") else pd.DataFrame()
         if pts.empty:
-            return figures.empty_figure(t("nodata", lang), present)
+            # The public gets no points: say so rather than "no data", which would be untrue.
+            restricted = role == "public" and state.layer in ("points", "density")
+            return figures.empty_figure(t("map.points_restricted" if restricted else "nodata", lang), present)
         bounds = (pts["lon"].quantile(0.001), pts["lat"].quantile(0.001), pts["lon"].quantile(0.999),
                   pts["lat"].quantile(0.999))
         view = figures.map_view(tuple(float(b) for b in bounds), small=small)

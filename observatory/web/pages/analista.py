@@ -178,6 +178,7 @@ def _upload(contents, filename, kind, profile, layer, id_field, name_field):
     audit.record("import", user_name=user, engine=data.engine(),
                  detail={"file": filename, "kind": kind, "profile": profile, "batch_id": report.batch_id,
                          "total": report.total, "loaded": report.loaded, "rejected": report.rejected})
+    data.warm_up(after_boundaries=kind == "boundaries")  # the next page view finds the new data ready
     colour = "warning" if report.rejected else "success"
     return dbc.Alert(html.Pre(report.summary(), className="mb-0"), color=colour)
 

@@ -45,9 +45,10 @@ def layout(**query) -> html.Div:
         ),
         dbc.Row(
             [
-                dbc.Col(card(t("perception.fear_map", lang),
+                dbc.Col(card(fear_map_title(state),
                              [graph("perception-map", present, "460px", "80vh"), html.Div(id="perception-map-note")],
-                             download_id="perception-map-dl", lang=lang), xs=12, lg=half),
+                             download_id="perception-map-dl", lang=lang, title_id="perception-map-title"),
+                        xs=12, lg=half),
                 dbc.Col(card(t("perception.indicators", lang),
                              [graph("perception-indicators", present, "460px", "80vh")],
                              download_id="perception-indicators-dl", lang=lang), xs=12, lg=half),
@@ -104,6 +105,16 @@ def fear_map(state: ViewState):
                              height=None, legend_below=not present)
 
 
+def fear_map_title(state: ViewState) -> str:
+    """The fear map card's title, naming the level the map is drawn at (neighbourhood or district).
+
+    The level depends on the filters (``data.fear_map_levels``), so the layout sets it for the
+    URL's view and the page callback rewrites it when a filter changes.
+    """
+    _levels, level = data.fear_map_levels(state)
+    return t("perception.fear_map_by_district" if level == "district" else "perception.fear_map", state.lang)
+
+
 def fear_map_note(state: ViewState):
     """The note under the fear map when it fell back to districts (None otherwise)."""
     _levels, level = data.fear_map_levels(state)
@@ -134,13 +145,13 @@ def indicators_figure(frame: pd.DataFrame, lang: str, present: bool):
 
 
 def perception_outputs(state: ViewState, role: str = "public") -> tuple:
-    """Everything the Perception page draws for a view state."""
+    """Everything the Perception page draws for a view state (the fear map's title last)."""
     lang, present = state.lang, state.present
     nosurvey = figures.empty_figure(t("perception.nosurvey", lang), present)
     if data.survey_persons(state.district).empty:
         note = html.Div(t("perception.nosurvey", lang), className="alert alert-info")
         return (note, nosurvey, nosurvey, nosurvey, nosurvey, None, nosurvey,
-                table(pd.DataFrame(), SIDE_COLUMNS, lang))
+                table(pd.DataFrame(), SIDE_COLUMNS, lang), t("perception.fear_map", lang))
     waves = figures.shares_figure(data.fear_shares(state, "wave"), lang, present=present, height=None)
     sex = data.fear_shares(state, "sex")
     sex["group"] = sex["group"].map(lambda s: t(f"sex.{s}", lang) if s in ("F", "M", "X") else s)
@@ -157,13 +168,14 @@ def perception_outputs(state: ViewState, role: str = "public") -> tuple:
             reliability=side["unreliable"].map(lambda u: "⚠ " + t("survey.unreliable_short", lang) if u else ""),
         )
     return (None, waves, by_sex, by_age, fear_map(state), fear_map_note(state), indicators,
-            table(side, SIDE_COLUMNS, lang, tid="side-table"))
+            table(side, SIDE_COLUMNS, lang, tid="side-table"), fear_map_title(state))
 
 
 @callback(Output("perception-empty", "children"), Output("perception-waves", "figure"),
           Output("perception-sex", "figure"), Output("perception-age", "figure"), Output("perception-map", "figure"),
           Output("perception-map-note", "children"),
           Output("perception-indicators", "figure"), Output("perception-side", "children"),
+          Output("perception-map-title", "children"),
           Input("view-state", "data"))
 def _update_perception(state_dict):
     return perception_outputs(ViewState.from_dict(state_dict), current_role())

@@ -57,7 +57,7 @@ def layout(**query) -> html.Div:
                              download_id="overview-targets-dl", lang=lang, cid="overview-targets-card"),
                         xs=12, lg=wide),
                 dbc.Col(card(t("overview.interventions", lang),
-                             [html.Div(id="overview-interventions"),
+                             [html.Div(id="overview-interventions-notice"), html.Div(id="overview-interventions"),
                               html.P(t("overview.interventions_note", lang), className="small text-muted mt-2 mb-0")],
                              download_id="overview-interventions-dl", lang=lang, cid="overview-interventions-card"),
                         xs=12, lg=wide),
@@ -146,11 +146,21 @@ def interventions_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 
 def plan_tables(state: ViewState, role: str = "public") -> tuple:
-    """The targets table and the interventions table of the overview."""
+    """The targets table and the interventions table (for the filters' crimes, source, victims) of the overview."""
     lang = state.lang
     return (table(targets_display(data.plan_targets(role), lang), TARGET_TABLE_COLUMNS, lang, tid="targets-table"),
-            table(interventions_display(data.intervention_results(), lang), INTERVENTION_TABLE_COLUMNS, lang,
-                  tid="interventions-table"))
+            table(interventions_display(data.intervention_results(state, role), lang), INTERVENTION_TABLE_COLUMNS,
+                  lang, tid="interventions-table"))
+
+
+def interventions_notice(state: ViewState):
+    """A short note naming the chosen filters the interventions panel does not apply (None when none)."""
+    unapplied = data.intervention_unapplied_filters(state)
+    if not unapplied:
+        return None
+    names = ", ".join(t(f"filter.{name}", state.lang).lower() for name in unapplied)
+    return html.P(t("overview.interventions_unapplied", state.lang, filters=names),
+                  className="small alert alert-secondary py-1 px-2 mb-2 interventions-unapplied")
 
 
 def hotspot_figure(state: ViewState, role: str = "public"):
@@ -161,7 +171,7 @@ def hotspot_figure(state: ViewState, role: str = "public"):
 @callback(
     Output("overview-kpis", "children"), Output("overview-map", "figure"), Output("overview-compstat", "children"),
     Output("overview-risers", "children"), Output("overview-targets", "children"),
-    Output("overview-interventions", "children"),
+    Output("overview-interventions", "children"), Output("overview-interventions-notice", "children"),
     Input("view-state", "data"),
 )
 @data.sharing  # its panels read each shared aggregate once
@@ -178,6 +188,7 @@ def _update_overview(state_dict):
         table(compstat, COMPSTAT_COLUMNS, lang, tid="compstat-table"),
         table(risers_shown, RISER_COLUMNS, lang, tid="risers-table"),
         *plan_tables(state, role),
+        interventions_notice(state),
     )
 
 
@@ -202,6 +213,8 @@ def _download_targets(_n):
 
 
 @callback(Output("overview-interventions-dl", "data"), Input("overview-interventions-dl-btn", "n_clicks"),
-          prevent_initial_call=True)
-def _download_interventions(_n):
-    return download_payload(data.intervention_results(), "interventions.csv")
+          State("view-state", "data"), prevent_initial_call=True)
+def _download_interventions(_n, state_dict):
+    # The same filters as the table on screen: the CSV must be what the viewer sees.
+    return download_payload(data.intervention_results(ViewState.from_dict(state_dict), current_role()),
+                            "interventions.csv")
