@@ -297,3 +297,14 @@ def test_shared_aggregates_give_what_the_separate_queries_give(seeded, role):
                                      by_category=False)
         expected = compstat_table(days.assign(category="total"), as_of, total=False).drop(columns=["category"])
         pd.testing.assert_frame_equal(cs, expected)
+
+
+@pytest.mark.parametrize(("layer", "lang", "title"), [("gi", "en", "Gi* hotspots"), ("rates", "es", None)])
+def test_map_card_title_follows_the_layer_drawn(seeded, layer, lang, title):
+    """Switching layers does not reload the page: the map callback rewrites the card title too."""
+    expected = title or CATALOGUE[lang][f"map.layer.{layer}"]
+    state = ViewState(layer=layer, lang=lang)
+    with seeded["app"].server.test_request_context("/mapa"):
+        _figure, shown = page_module("map")._update_map(state.to_dict())
+    assert shown == expected
+    assert shown != CATALOGUE[lang]["map.layer.counts"]

@@ -117,7 +117,7 @@ def map_view(bounds: Sequence[float] | None, small: bool = False) -> dict:
     mercator = [math.degrees(math.log(math.tan(math.pi / 4 + math.radians(max(-85.0, min(85.0, y))) / 2)))
                 for y in (miny, maxy)]
     span = max(maxx - minx, (mercator[1] - mercator[0]) * 1.2, 1e-4)
-    zoom = max(1.0, min(16.0, math.log2(360.0 / span) + (-0.4 if small else 0.4)))
+    zoom = max(1.0, min(16.0, math.log2(360.0 / span) + (-0.6 if small else 0.4)))
     return {"center": {"lon": (minx + maxx) / 2, "lat": (miny + maxy) / 2}, "zoom": zoom}
 
 
@@ -127,7 +127,9 @@ def _map_layout(fig: go.Figure, view: dict, present: bool, height: int | None, l
     base_layout(fig, present, height)
     if legend_below:
         # Small maps: the legend goes under the map so it never hides areas.
-        fig.update_layout(legend={"orientation": "h", "x": 0, "y": 0, "yanchor": "top"})
+        # Room for up to three rows of classes: a map does not push its margin out for the legend.
+        fig.update_layout(legend={"orientation": "h", "x": 0, "y": -0.04, "yanchor": "top"},
+                          margin={"b": 130 if present else 80})
     else:
         fig.update_layout(legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.8)", "font_color": "#000"})
     return fig

@@ -37,13 +37,15 @@ def layout(**query) -> html.Div:
         xs=12, lg=3, className="chrome",
     )
     main = dbc.Col(card(t(f"map.layer.{state.layer}", lang), graph("map-graph", state.present, "640px", "88vh"),
-                        download_id="map-dl", lang=lang), xs=12, lg=12 if state.present else 9)
+                        download_id="map-dl", lang=lang, title_id="map-title"), xs=12, lg=12 if state.present else 9)
     return page("map", state, dbc.Row([side, main]))
 
 
-@callback(Output("map-graph", "figure"), Input("view-state", "data"))
+@callback(Output("map-graph", "figure"), Output("map-title", "children"), Input("view-state", "data"))
 def _update_map(state_dict):
-    return map_figure(ViewState.from_dict(state_dict), current_role())
+    state = ViewState.from_dict(state_dict)
+    # The title names the layer drawn: switching layers does not reload the page.
+    return map_figure(state, current_role()), t(f"map.layer.{state.layer}", state.lang)
 
 
 @callback(Output("map-dl", "data"), Input("map-dl-btn", "n_clicks"), State("view-state", "data"),
