@@ -12,6 +12,7 @@ what answers while the cube is being built after an import). ``--no-sql-table`` 
 second.
 
     python bench/dashboard.py [--db PATH] [--incidents 2000000] [--areas 2000] [--sets 30] [--reuse]
+                              [--backend sqlite|postgresql] [--no-sql-table]
 """
 
 from __future__ import annotations
@@ -114,6 +115,70 @@ def generate(path: Path, n_incidents: int, n_areas: int, seed: int = 11) -> None
     con.close()
 
 
+POSTGRES_URL = os.environ.get("OBSERVATORY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_SCHEMA = "bench_dashboard"
+COPIED = ("import_batches", "boundary_layers", "neighbourhoods", "incidents")  # in foreign-key order
+
+
+def postgres_copy(sqlite_path: Path, reuse: bool) -> str:
+    """The benchmark database copied into PostgreSQL schema ``bench_dashboard`` (COPY); its URL.
+
+    Category ids are those of the taxonomy both databases seed identically (checked).
+    """
+    import psycopg
+    from sqlalchemy import create_engine, text
+
+    from observatory.db.planner import refresh_statistics
+    from observatory.db.session import get_engine, upgrade_to_head
+
+    url = f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options=-csearch_path%3D{PG_SCHEMA}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        exists = conn.execute(text("SELECT count(*) FROM information_schema.tables WHERE table_schema = :s"
+                                   " AND table_name = 'incidents'"), {"s": PG_SCHEMA}).scalar_one()
+        if exists and reuse:
+            rows = conn.execute(text(f'SELECT count(*) FROM "{PG_SCHEMA}".incidents')).scalar_one()
+            if rows:
+                return url
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{PG_SCHEMA}"'))
+    admin.dispose()
+    upgrade_to_head(url)
+    lite = sqlite3.connect(sqlite_path)
+    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, options=f"-csearch_path={PG_SCHEMA}") as pg:
+        codes = dict(pg.execute("SELECT id, code FROM crime_categories").fetchall())
+        assert codes == dict(lite.execute("SELECT id, code FROM crime_categories").fetchall()), "taxonomy ids differ"
+        for table in COPIED:
+            cols = [row[1] for row in lite.execute(f"PRAGMA table_info({table})")]
+            kinds = dict(pg.execute("SELECT column_name, data_type FROM information_schema.columns"
+                                    " WHERE table_schema = %s AND table_name = %s", (PG_SCHEMA, table)).fetchall())
+            bools = {c for c in cols if kinds.get(c) == "boolean"}
+            with pg.cursor().copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+                for row in lite.execute(f"SELECT {', '.join(cols)} FROM {table}"):
+                    copy.write_row([bool(v) if c in bools and v is not None else v
+                                    for c, v in zip(cols, row, strict=True)])
+            pg.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+    lite.close()
+    refresh_statistics(get_engine(url))
+    return url
+
+
+class PgBare:
+    """``execute(sql, args)`` of the SQLite-style bare aggregates on PostgreSQL (``?`` -> ``%s``)."""
+
+    def __init__(self) -> None:
+        import psycopg
+
+        dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+        self.con = psycopg.connect(dsn, options=f"-csearch_path={PG_SCHEMA}", autocommit=True)
+
+    def execute(self, sql: str, args: list):
+        dates = {i for i, a in enumerate(args) if isinstance(a, str) and len(a) == 10 and a[4] == "-"}
+        values = [dt.date.fromisoformat(a) if i in dates else a for i, a in enumerate(args)]
+        return self.con.execute(sql.replace("?", "%s"), values)
+
+
 def filter_sets(n: int, seed: int = 3) -> list:
     """``n`` varied view states: periods, category groups, sources, districts, sexes, ages."""
     from observatory.web.state import ViewState
@@ -134,7 +199,7 @@ def filter_sets(n: int, seed: int = 3) -> list:
     return states
 
 
-def bare_sql(con: sqlite3.Connection, state, group: str) -> float:
+def bare_sql(con: sqlite3.Connection | PgBare, state, group: str) -> float:
     """Time the bare aggregate ``SELECT <group>, SUM(count) ... GROUP BY <group>`` for ``state``.
 
     ``group`` may end with ``@2y`` (the period widened two years back, as CompStat needs),
@@ -187,6 +252,9 @@ def main() -> None:
     parser.add_argument("--sets", type=int, default=30)
     parser.add_argument("--reuse", action="store_true", help="reuse an existing database at --db")
     parser.add_argument("--no-sql-table", action="store_true", help="skip the table with the incident cube off")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="postgresql: the same data COPYed into schema bench_dashboard of "
+                             "OBSERVATORY_TEST_POSTGRES_URL, callbacks and bare SQL run there")
     args = parser.parse_args()
     if not (args.reuse and args.db.exists()):
         for suffix in ("", "-wal", "-shm"):
@@ -201,6 +269,10 @@ def main() -> None:
     from observatory.web.state import replace_state
 
     url = f"sqlite:///{args.db}"
+    if args.backend == "postgresql":
+        started = time.perf_counter()
+        url = postgres_copy(args.db, args.reuse)
+        print(f"PostgreSQL copy ready in {time.perf_counter() - started:.1f} s")
     data.configure(url)
     import importlib.util
 
@@ -236,7 +308,7 @@ def main() -> None:
     built = cube.warm(data.engine())
     print(f"\nincident cube: {built.rows:,} incidents, {built.nbytes / 1e6:.1f} MB, "
           f"built in {built.build_seconds:.1f} s")
-    con = sqlite3.connect(args.db)
+    con = PgBare() if args.backend == "postgresql" else sqlite3.connect(args.db)
     tables = [("sync", "incident cube")] + ([] if args.no_sql_table else [("off", "SQL only, cube off")])
     for mode, title in tables:
         os.environ["OBSERVATORY_CUBE"] = mode
