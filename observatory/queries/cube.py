@@ -391,13 +391,14 @@ def _build_and_store(engine: Engine, key: str) -> IncidentCube | None:
     return cube
 
 
-def current_cube(engine: Engine) -> IncidentCube | None:
+def current_cube(engine: Engine, how: str | None = None) -> IncidentCube | None:
     """The cube of ``engine``'s current data, or None (then the caller answers in SQL).
 
-    In ``sync`` mode a missing or outdated cube is built now; in ``background`` mode a
-    thread builds it and this call returns None until it is ready.
+    ``how`` (default: :func:`mode`): ``sync`` builds a missing or outdated cube now;
+    ``background`` starts a thread that builds it and returns None until it is ready; ``off``
+    always returns None. While another thread builds the same cube, None.
     """
-    how = mode()
+    how = how or mode()
     if how == "off":
         return None
     key = _engine_key(engine)
@@ -419,17 +420,7 @@ def current_cube(engine: Engine) -> IncidentCube | None:
 
 def warm(engine: Engine) -> IncidentCube | None:
     """Build (or confirm) ``engine``'s cube now, whatever the mode but ``off``; returns it."""
-    if mode() == "off":
-        return None
-    key = _engine_key(engine)
-    with engine.connect() as conn:
-        version = incidents_version(conn)
-    with _REGISTRY.lock:
-        cube = _REGISTRY.cubes.get(key)
-        if cube is not None and cube.version == version:
-            return cube
-        _REGISTRY.building.add(key)
-    return _build_and_store(engine, key)
+    return None if mode() == "off" else current_cube(engine, "sync")
 
 
 def forget(engine: Engine | None = None) -> None:
