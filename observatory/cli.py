@@ -57,9 +57,15 @@ def cmd_boundaries_import(args: argparse.Namespace) -> int:
     report = import_boundaries(
         args.file, layer=args.layer, id_field=args.id_field, name_field=args.name_field,
         population_field=args.population_field, district_field=args.district_field, crs=args.crs,
-        level=args.level, primary=args.primary, engine=_engine(), user_name=args.user)
+        level=args.level, primary=args.primary, engine=_engine(), user_name=args.user, encoding=args.encoding,
+        source_layer=args.source_layer)
     _audit_import(report, args, "boundaries")
     _print_report(report, args.json)
+    if not args.json:
+        # the generic summary has no room for what a boundary change did to stored records
+        incidents = sum(report.details.get("reassigned", {}).values())
+        surveys = report.details.get("survey_responses_reassigned", 0)
+        print(f"  reassigned: {incidents:,} incident rows, {surveys:,} survey responses")
     return 0
 
 
@@ -219,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     b_import.add_argument("--population-field")
     b_import.add_argument("--district-field")
     b_import.add_argument("--crs", help="CRS of a file that declares none, e.g. EPSG:3435")
+    b_import.add_argument("--encoding", default=None,
+                          help="text encoding of the attributes, e.g. latin-1, cp1252, utf-8 (overrides a .cpg; "
+                               "default: the file's declared encoding, with cp1252/Latin-1 fallbacks)")
+    b_import.add_argument("--source-layer", metavar="NAME", default=None,
+                          help="layer to read in a file with several (GeoPackage); required when more than one "
+                               "holds polygons")
     b_import.add_argument("--level", default="neighbourhood", choices=["neighbourhood", "district", "other"])
     b_import.add_argument("--primary", action=argparse.BooleanOptionalAction, default=None,
                           help="make this the layer incidents are counted in (default: the first neighbourhood layer)")

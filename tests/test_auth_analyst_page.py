@@ -80,7 +80,8 @@ def test_public_gets_a_login_link_and_nothing_else(world):  # noqa: F811
     call(client, "an-report.children", [("an-upload", "contents", contents)],
          [("an-upload", "filename", "x.csv"), ("an-kind", "value", "police"),
           ("an-profile", "value", "generic_incidents"), ("an-layer", "value", None),
-          ("an-id-field", "value", None), ("an-name-field", "value", None)])
+          ("an-id-field", "value", None), ("an-name-field", "value", None), ("an-source-layer", "value", None),
+          ("an-encoding", "value", None)])
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM incidents WHERE source_id = 'P1'").scalar_one() == 0
     assert len(audit.list_events(engine, action="import")) == batches
@@ -130,7 +131,9 @@ def test_upload_through_the_importer_and_refusals(world, tmp_path):  # noqa: F81
         return call(client, "an-report.children", [("an-upload", "contents", contents)],
                     [("an-upload", "filename", name), ("an-kind", "value", "complaint"),
                      ("an-profile", "value", "generic_incidents"), ("an-layer", "value", None),
-                     ("an-id-field", "value", None), ("an-name-field", "value", None)], headers).get_data(as_text=True)
+                     ("an-id-field", "value", None), ("an-name-field", "value", None),
+                     ("an-source-layer", "value", None), ("an-encoding", "value", None)],
+                    headers).get_data(as_text=True)
 
     report = upload("nuevas.csv", csv)
     assert "loaded: 1" in report and "rejected: 1" in report
@@ -163,3 +166,38 @@ def test_public_points_callback_returns_no_points(world, radius):  # noqa: F811
     resp = call(app.server.test_client(), "an-points.figure", [("an-radius", "value", radius)],
                 [("an-state", "data", {})])
     assert len(figure_points(resp)) == 0
+
+
+def test_boundary_upload_chooses_the_layer_inside_a_geopackage(world, tmp_path):  # noqa: F811
+    """A GeoPackage with two polygon layers: refused with the layers listed, then read as chosen."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    app, _, _ = world
+    client, headers = login(app, "ana")
+    path = tmp_path / "ciudad.gpkg"
+    gpd.GeoDataFrame({"cve": ["Z1", "Z2"], "nombre": ["Zona Peñón", "Zona Álamos"]},
+                     geometry=[box(-99.2, 19.3, -99.1, 19.4), box(-99.1, 19.3, -99.0, 19.4)],
+                     crs="EPSG:4326").to_file(path, layer="zonas", driver="GPKG")
+    gpd.GeoDataFrame({"cve": ["S1"], "nombre": ["Sector"]}, geometry=[box(-99.2, 19.3, -99.0, 19.4)],
+                     crs="EPSG:4326").to_file(path, layer="sectores", driver="GPKG")
+    contents = "data:application/octet-stream;base64," + base64.b64encode(path.read_bytes()).decode()
+
+    def upload(source_layer):
+        return call(client, "an-report.children", [("an-upload", "contents", contents)],
+                    [("an-upload", "filename", "ciudad.gpkg"), ("an-kind", "value", "boundaries"),
+                     ("an-profile", "value", ""), ("an-layer", "value", "zonas_subidas"),
+                     ("an-id-field", "value", "cve"), ("an-name-field", "value", "nombre"),
+                     ("an-source-layer", "value", source_layer), ("an-encoding", "value", None)],
+                    headers).get_data(as_text=True)
+
+    refused = upload(None)
+    assert "sectores" in refused and "zonas" in refused and "source-layer" in refused
+    report = upload("zonas")
+    assert "loaded: 2" in report, report[:500]
+    engine = get_engine(app.server.config["OBSERVATORY_DATABASE_URL"])
+    with engine.connect() as conn:
+        names = conn.exec_driver_sql(
+            "SELECT n.name FROM neighbourhoods n JOIN boundary_layers l ON l.id = n.layer_id"
+            " WHERE l.name = 'zonas_subidas' ORDER BY n.code").scalars().all()
+    assert names == ["Zona Peñón", "Zona Álamos"]

@@ -1,16 +1,19 @@
-"""Boundary import: formats, CRS, encodings, repairs, rejects, and replacing a layer without losing incidents."""
+"""Boundary import: formats, source layers, CRS, encodings, repairs, rejects, and replacing a layer (incidents and
+survey responses follow it without loss)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import geopandas as gpd
 import pytest
 import shapely
-from shapely.geometry import MultiPolygon, Polygon, box
+from shapely.geometry import MultiPolygon, Point, Polygon, box
 from sqlalchemy import func, insert, select
 
+from observatory.cli import main
 from observatory.db.models import (
     BoundaryLayer,
     CrimeCategory,
@@ -19,11 +22,13 @@ from observatory.db.models import (
     IncidentArea,
     Neighbourhood,
     RejectedRow,
+    SurveyResponse,
 )
 from observatory.db.session import get_engine
 from observatory.ingest.assign import reassign_layer
 from observatory.ingest.boundaries import import_boundaries, parse_population
 from observatory.ingest.report import ImportFailed
+from observatory.ingest.surveys import ingest_survey
 
 X0, Y0, STEP = -99.2, 19.3, 0.1  # a 2 x 2 grid of 0.1-degree cells near Mexico City (about 11 km)
 
@@ -139,6 +144,122 @@ def test_utf8_dbf_without_cpg_is_not_garbled(tmp_path, sqlite_url):
                                engine=get_engine(sqlite_url))
     assert any("UTF-8" in w for w in report.warnings)
     assert layer_areas(get_engine(sqlite_url), "utf8")["B"]["name"] == "Benito Juárez"
+
+
+def _latin1_shapefile(tmp_path: Path) -> Path:
+    """A shapefile whose .dbf holds Latin-1 bytes ("Peñón" = 50 65 f1 f3 6e) and that has no .cpg."""
+    gdf = gpd.GeoDataFrame({"code": ["P", "A"], "name": ["Peñón", "Álamos"]}, geometry=[cell(0, 0), cell(1, 0)],
+                           crs="EPSG:4326")
+    path = write(gdf, tmp_path / "latin1.shp", encoding="ISO-8859-1")
+    path.with_suffix(".cpg").unlink(missing_ok=True)
+    assert "Peñón".encode("latin-1") in path.with_suffix(".dbf").read_bytes()
+    return path
+
+
+def test_encoding_option_decodes_a_latin1_shapefile_without_cpg(db_url, tmp_path, capsys):
+    path = _latin1_shapefile(tmp_path)
+    argv = ["boundaries", "import", str(path), "--id-field", "code", "--name-field", "name", "--json"]
+    assert main([*argv, "--layer", "barrios", "--encoding", "latin-1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["loaded"] == 2 and report["details"]["encoding"] == "latin-1"
+    areas = layer_areas(get_engine(db_url), "barrios")
+    assert {c: a["name"] for c, a in areas.items()} == {"P": "Peñón", "A": "Álamos"}
+    assert areas["P"]["name_key"] == "penon"
+
+    # a wrong explicit encoding is honoured, never silently replaced by a guess: where the bytes are not
+    # valid in it the import stops naming the file, feature and field; a single-byte encoding where every
+    # byte is valid gives visibly different names (nothing can tell those from real text)
+    assert main([*argv, "--layer", "wrong_utf8", "--encoding", "utf-8"]) == 2
+    error = capsys.readouterr().err
+    assert "latin1.shp, feature 1, field 'name': byte f1 at position 2 is not valid utf-8" in error
+    assert "--encoding cp1252 or latin-1" in error
+    assert main([*argv, "--layer", "wrong_cyrillic", "--level", "other", "--encoding", "cp1251"]) == 0
+    capsys.readouterr()
+    engine = get_engine(db_url)
+    assert {c: a["name"] for c, a in layer_areas(engine, "wrong_cyrillic").items()} == {"P": "Peсуn", "A": "Бlamos"}
+    assert layer_areas(engine, "wrong_utf8") == {}  # the failed import stored nothing
+    assert main([*argv, "--layer", "x", "--encoding", "klingon"]) == 2
+    assert "latin1.shp: unknown text encoding 'klingon'" in capsys.readouterr().err
+
+
+def test_encoding_option_for_geojson_overrides_cpg_and_decodes_field_names(tmp_path, sqlite_url):
+    engine = get_engine(sqlite_url)
+    gdf = gpd.GeoDataFrame({"código": ["P"], "name": ["Peñón"], "Población": [1200]}, geometry=[cell(0, 0)],
+                           crs="EPSG:4326")
+    utf8 = write(gdf, tmp_path / "g.geojson")
+    latin = tmp_path / "latin.geojson"
+    latin.write_bytes(utf8.read_text(encoding="utf-8").encode("latin-1"))  # the same GeoJSON in Latin-1
+    report = import_boundaries(latin, layer="g", id_field="código", name_field="name", population_field="Población",
+                               encoding="latin-1", engine=engine)
+    assert report.loaded == 1 and report.warnings == []
+    area = layer_areas(engine, "g")["P"]
+    assert (area["name"], area["population"]) == ("Peñón", 1200.0)
+    # an explicit encoding wins over a .cpg that declares another one, with a note in the report
+    shp = write(gdf, tmp_path / "declared.shp", encoding="ISO-8859-1")
+    shp.with_suffix(".cpg").write_text("UTF-8")
+    report = import_boundaries(shp, layer="s", id_field="código", name_field="name", encoding="cp1252",
+                               level="other", engine=engine)
+    assert layer_areas(engine, "s")["P"]["name"] == "Peñón"
+    assert "the .cpg declares UTF-8; text decoded as cp1252 as asked" in report.warnings
+
+
+def _multi_layer_gpkg(tmp_path: Path, name: str = "city.gpkg", polygon_layers: int = 2) -> Path:
+    """A GeoPackage with the 2 x 2 grid ("colonias"), optionally two halves ("sectores"), and points."""
+    path = tmp_path / name
+    write(grid_frame(), path, layer="colonias")
+    if polygon_layers == 2:
+        halves = gpd.GeoDataFrame({"code": ["W", "E"], "name": ["West", "East"], "district": ["North", "South"]},
+                                  geometry=[box(X0, Y0, X0 + STEP, Y0 + 2 * STEP),
+                                            box(X0 + STEP, Y0, X0 + 2 * STEP, Y0 + 2 * STEP)], crs="EPSG:4326")
+        write(halves, path, layer="sectores")
+    points = gpd.GeoDataFrame({"code": ["p1"], "name": ["Kiosk"]}, geometry=[Point(X0 + 0.05, Y0 + 0.05)],
+                              crs="EPSG:4326")
+    write(points, path, layer="puntos")
+    return path
+
+
+def test_source_layer_chooses_a_layer_of_a_multi_layer_geopackage(db_url, tmp_path, capsys):
+    import pyogrio
+
+    engine = get_engine(db_url)
+    path = _multi_layer_gpkg(tmp_path)
+    assert [tuple(x) for x in pyogrio.list_layers(path)] == [("colonias", "Polygon"), ("sectores", "Polygon"),
+                                                              ("puntos", "Point")]
+    with pytest.raises(ImportFailed) as failed:
+        import_boundaries(path, layer="barrios", id_field="code", name_field="name", engine=engine)
+    message = str(failed.value)
+    assert message.startswith("city.gpkg: the file holds 2 polygon layers: 'colonias' (Polygon, 4 features), "
+                              "'sectores' (Polygon, 2 features); choose one with --source-layer NAME")
+    assert "puntos" not in message  # only the layers that could be meant are listed
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(BoundaryLayer)).scalar() == 0
+
+    report = import_boundaries(path, layer="sectores", id_field="code", name_field="name", source_layer="sectores",
+                               level="district", engine=engine)
+    assert report.loaded == 2 and report.details["source_layer"] == "sectores"
+    assert set(layer_areas(engine, "sectores")) == {"W", "E"}
+
+    argv = ["boundaries", "import", str(path), "--id-field", "code", "--name-field", "name", "--json"]
+    assert main([*argv, "--layer", "barrios", "--source-layer", "colonias"]) == 0
+    cli_report = json.loads(capsys.readouterr().out)
+    assert cli_report["loaded"] == 4 and cli_report["details"]["source_layer"] == "colonias"
+    assert any("read layer 'colonias' of a file with 3 layers" in w for w in cli_report["warnings"])
+    assert set(layer_areas(engine, "barrios")) == {"A", "B", "C", "D"}
+
+    assert main([*argv, "--layer", "p", "--source-layer", "puntos"]) == 2
+    assert "city.gpkg: layer 'puntos' holds Point, not polygons (polygon layers: 'colonias'" in capsys.readouterr().err
+    assert main([*argv, "--layer", "p", "--source-layer", "Colonias"]) == 2  # layer names are exact
+    error = capsys.readouterr().err
+    assert "no layer named 'Colonias' in the file (layers: 'colonias' (Polygon, 4 features)" in error
+    assert "'puntos' (Point, 1 feature)" in error
+
+
+def test_a_single_polygon_layer_beside_other_layers_is_read_without_choosing(tmp_path, sqlite_url):
+    path = _multi_layer_gpkg(tmp_path, "one.gpkg", polygon_layers=1)
+    report = import_boundaries(path, layer="barrios", id_field="code", name_field="name",
+                               engine=get_engine(sqlite_url))
+    assert report.loaded == 4 and report.details["source_layer"] == "colonias"
+    assert "read layer 'colonias', the only polygon layer of a file with 2 layers" in report.warnings
 
 
 def test_invalid_geometries_repaired_multipolygons_and_holes_kept(tmp_path, sqlite_url):
@@ -331,3 +452,131 @@ def test_failure_during_reassignment_leaves_database_unchanged(db_url, tmp_path,
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(ImportBatch)).scalar() == 1
         assert conn.execute(select(BoundaryLayer.version)).scalar() == 1
+
+
+# --- survey responses follow the primary layer ------------------------------------------------------------
+
+
+def _add_survey(engine, tmp_path: Path, codes: dict[str, str]) -> None:
+    """Load a generic_survey file: one respondent per entry of ``codes`` (respondent id -> area code)."""
+    lines = ["respondent_id,household_id,wave,weight,neighbourhood_code,sex,age,trust_police"]
+    lines += [f"{rid},h-{rid},Wave 2024,10.5,{code},F,30,2" for rid, code in codes.items()]
+    path = tmp_path / f"survey-{len(codes)}-{'-'.join(codes)}.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = ingest_survey(path, profile="generic_survey", engine=engine)
+    assert report.loaded == len(codes)
+
+
+def _responses(engine) -> dict[str, tuple]:
+    """respondent id -> (code of its neighbourhood, its district, neighbourhood id)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(SurveyResponse.respondent_key, Neighbourhood.code, SurveyResponse.district,
+                                   SurveyResponse.neighbourhood_id)
+                            .outerjoin(Neighbourhood, Neighbourhood.id == SurveyResponse.neighbourhood_id)).all()
+    return {key: (code, district, nid) for key, code, district, nid in rows}
+
+
+def test_replacing_the_primary_layer_rederives_survey_neighbourhoods(db_url, tmp_path):
+    engine = get_engine(db_url)
+    import_boundaries(write(grid_frame(), tmp_path / "v1.geojson"), layer="barrios", id_field="code",
+                      name_field="name", district_field="district", engine=engine)
+    ids = {code: area["id"] for code, area in layer_areas(engine, "barrios").items()}
+    _add_survey(engine, tmp_path, {"r1": "A", "r2": "B", "r3": "D", "r4": "E", "r5": "a", "r6": ""})
+    _add_incidents(engine, [{"code": "D"}])
+    with engine.connect() as conn:  # a blank code is stored as NULL on both backends (not the text 'NaN')
+        assert conn.execute(select(SurveyResponse.area_code).where(SurveyResponse.respondent_key == "r6")
+                            ).scalar_one() is None
+    assert _responses(engine) == {"r1": ("A", "North", ids["A"]), "r2": ("B", "North", ids["B"]),
+                                  "r3": ("D", "South", ids["D"]), "r4": (None, None, None),
+                                  "r5": ("A", "North", ids["A"]), "r6": (None, None, None)}
+
+    # v2: D disappears, E appears, B moves to another district; A and C stay as they were
+    v2 = grid_frame(codes=("A", "B", "C", "E"))
+    v2["district"] = ["North", "East", "South", "South"]
+    path = write(v2, tmp_path / "v2.geojson")
+    report = import_boundaries(path, layer="barrios", id_field="code", name_field="name", district_field="district",
+                               engine=engine)
+    assert report.details["areas_added"] == 1 and report.details["areas_deactivated"] == 1
+    e_id = layer_areas(engine, "barrios")["E"]["id"]
+    assert _responses(engine) == {"r1": ("A", "North", ids["A"]), "r2": ("B", "East", ids["B"]),
+                                  "r3": (None, None, None), "r4": ("E", "South", e_id),
+                                  "r5": ("A", "North", ids["A"]), "r6": (None, None, None)}
+    # r2 (district), r3 (area gone), r4 (area new) changed; r3 is the one code left without an area
+    assert report.details["survey_responses_reassigned"] == 3
+    assert report.details["survey_responses_unassigned"] == 1
+    assert _incidents(engine)["r0"] == (None, None)  # incidents were reassigned in the same import
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(SurveyResponse)).scalar() == 6  # none deleted
+
+    again = import_boundaries(path, layer="barrios", id_field="code", name_field="name", district_field="district",
+                              engine=engine)
+    assert again.details["survey_responses_reassigned"] == 0
+    assert again.details["survey_responses_unassigned"] is None  # nothing changed: not recomputed
+
+
+def test_a_new_primary_layer_moves_survey_responses_and_secondary_layers_do_not(db_url, tmp_path, capsys):
+    engine = get_engine(db_url)
+    import_boundaries(write(grid_frame(), tmp_path / "g.geojson"), layer="colonias", id_field="code",
+                      name_field="name", district_field="district", engine=engine)
+    _add_survey(engine, tmp_path, {"s1": "A", "s2": "D", "s3": "Q-west"})
+    before = _responses(engine)
+    assert [before[k][0] for k in ("s1", "s2", "s3")] == ["A", "D", None]
+
+    halves = gpd.GeoDataFrame({"q": ["Q-west", "Q-east"], "n": ["West", "East"], "d": ["Oeste", "Este"]},
+                              geometry=[box(X0, Y0, X0 + STEP, Y0 + 2 * STEP),
+                                        box(X0 + STEP, Y0, X0 + 2 * STEP, Y0 + 2 * STEP)], crs="EPSG:4326")
+    path = write(halves, tmp_path / "q.geojson")
+    secondary = import_boundaries(path, layer="quadrants", id_field="q", name_field="n", district_field="d",
+                                  level="other", engine=engine)
+    assert secondary.details["survey_responses_reassigned"] == 0 and _responses(engine) == before
+
+    argv = ["boundaries", "import", str(path), "--layer", "quadrants", "--id-field", "q", "--name-field", "n",
+            "--district-field", "d", "--level", "other", "--primary"]
+    assert main(argv) == 0
+    assert "reassigned: 0 incident rows, 3 survey responses" in capsys.readouterr().out
+    west = layer_areas(engine, "quadrants")["Q-west"]["id"]
+    assert _responses(engine) == {"s1": (None, None, None), "s2": (None, None, None), "s3": ("Q-west", "Oeste", west)}
+
+    # giving the primary role back restores the first assignment exactly
+    back = import_boundaries(tmp_path / "g.geojson", layer="colonias", id_field="code", name_field="name",
+                             district_field="district", primary=True, engine=engine)
+    assert back.details["survey_responses_reassigned"] == 3 and _responses(engine) == before
+
+
+def test_surveys_loaded_before_any_boundary_layer_get_their_neighbourhood(db_url, tmp_path):
+    engine = get_engine(db_url)
+    _add_survey(engine, tmp_path, {"t1": "C", "t2": "Z"})
+    assert _responses(engine) == {"t1": (None, None, None), "t2": (None, None, None)}
+    report = import_boundaries(write(grid_frame(), tmp_path / "g.geojson"), layer="barrios", id_field="code",
+                               name_field="name", district_field="district", engine=engine)
+    assert report.details["survey_responses_reassigned"] == 1 and report.details["survey_responses_unassigned"] == 1
+    assert _responses(engine)["t1"][:2] == ("C", "South") and _responses(engine)["t2"] == (None, None, None)
+
+
+def test_survey_reassignment_shares_the_import_transaction(db_url, tmp_path, monkeypatch):
+    from observatory.ingest import boundaries
+
+    engine = get_engine(db_url)
+    import_boundaries(write(grid_frame(), tmp_path / "v1.geojson"), layer="barrios", id_field="code",
+                      name_field="name", district_field="district", engine=engine)
+    _add_survey(engine, tmp_path, {"u1": "D"})
+    _add_incidents(engine, [{"code": "D"}])
+    reassign_layer(engine, layer_areas(engine, "barrios")["A"]["layer_id"])
+    areas, responses, incidents = layer_areas(engine, "barrios"), _responses(engine), _incidents(engine)
+    real = boundaries.reassign_survey_responses
+    done: list[tuple[int, int]] = []
+
+    def then_fail(conn):
+        done.append(real(conn))  # the responses are rewritten, then the import fails before committing
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(boundaries, "reassign_survey_responses", then_fail)
+    v2 = write(grid_frame(codes=("A", "B", "C", "E")), tmp_path / "v2.geojson")
+    with pytest.raises(RuntimeError, match="power cut"):
+        import_boundaries(v2, layer="barrios", id_field="code", name_field="name", district_field="district",
+                          engine=engine)
+    assert done == [(1, 1)]  # u1 lost D inside the transaction...
+    # ...but nothing of the failed import is stored: areas, incidents and responses as before
+    assert _responses(engine) == responses and responses["u1"][0] == "D"
+    assert _incidents(engine) == incidents and incidents["r0"] == ("D", "code")
+    assert layer_areas(engine, "barrios") == areas

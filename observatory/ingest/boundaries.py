@@ -3,11 +3,13 @@
 Areas are stored in WGS84 (EPSG:4326) as WKB with their area in km² (measured in a Lambert azimuthal
 equal-area projection centred on the layer) and their centroid. A layer can be imported again from a new
 version of its file: areas whose code persists keep their id, new codes are added, vanished codes are
-deactivated, and incidents are reassigned in the same transaction, so none is lost.
+deactivated, and incidents (and, for the primary layer, survey responses) are reassigned in the same
+transaction, so none is lost.
 """
 
 from __future__ import annotations
 
+import codecs
 import math
 from pathlib import Path
 from typing import Any
@@ -25,28 +27,93 @@ from observatory.db.session import get_engine
 from observatory.ingest.assign import reassign_layer
 from observatory.ingest.batches import close_batch, open_batch
 from observatory.ingest.report import ImportFailed, ImportReport, file_sha256
+from observatory.ingest.surveys import reassign_survey_responses
 from observatory.text import fold
 
 LEVELS = ("neighbourhood", "district", "other")
-FALLBACK_ENCODINGS = ("cp1252", "latin-1")
+# "ISO-8859-1" rather than "latin-1": GDAL recodes shapefiles itself and its iconv does not know "latin-1"
+FALLBACK_ENCODINGS = ("cp1252", "ISO-8859-1")
+# Read with this, every byte of the attribute text becomes the character of the same number (U+0000-U+00FF),
+# in every driver: pyogrio has GDAL recode shapefiles and decodes the other formats itself.
+RAW_ENCODING = "ISO-8859-1"
 _POLYGONAL = ("Polygon", "MultiPolygon")
 
 
 # --- reading ----------------------------------------------------------------------------------------------
 
 
-def _polygon_layer(path: Path) -> str | None:
-    """Name of the first layer with polygon geometries (GeoPackages may hold several); None if single-layer."""
-    try:
-        layers = pyogrio.list_layers(path)
-    except Exception:  # let read_dataframe report unreadable files with its own message
-        return None
-    if len(layers) <= 1:
-        return None
+def _is_polygonal(geometry_type: object) -> bool:
+    """True for a layer geometry type such as "Polygon", "MultiPolygon Z" or "3D MultiPolygon"."""
+    return "polygon" in str(geometry_type or "").lower()
+
+
+def _may_hold_polygons(geometry_type: object) -> bool:
+    """True when a layer's declared type does not rule polygons out ("Unknown", "Geometry", collections).
+
+    A layer without geometry type (pyogrio gives None, or "" here) is a plain table: it holds no polygons.
+    """
+    kind = str(geometry_type or "").lower()
+    return _is_polygonal(kind) or kind.split()[0:1] in (["unknown"], ["geometry"]) or "collection" in kind
+
+
+def _describe_layers(path: Path, layers: list[tuple[str, str]]) -> str:
+    """``'a' (MultiPolygon, 12 features), 'b' (Point, 3 features)`` for error messages."""
+    parts = []
     for name, geometry_type in layers:
-        if geometry_type and "polygon" in str(geometry_type).lower():
-            return str(name)
-    return str(layers[0][0])
+        try:
+            count = int(pyogrio.read_info(path, layer=name)["features"])
+            size = f", {count} feature{'s' if count != 1 else ''}" if count >= 0 else ""
+        except Exception:  # a count is a courtesy; a layer GDAL cannot describe is still listed
+            size = ""
+        parts.append(f"{name!r} ({geometry_type or 'no geometry'}{size})")
+    return ", ".join(parts)
+
+
+def choose_source_layer(path: Path, source_layer: str | None) -> tuple[str | None, str | None, list[str]]:
+    """The layer of ``path`` to read (GeoPackages and some other formats hold several) and report warnings.
+
+    Input: the file and the layer the user chose (None: choose automatically). Output: the layer name to
+    pass to pyogrio (None: the file's only layer, GDAL's default), the name of the layer that will be read
+    (None when the file's layers cannot be listed) and warnings. A file with several layers and no choice
+    is read only when exactly one layer holds polygons; otherwise :class:`ImportFailed` lists the layers,
+    because silently picking one could load the wrong boundaries.
+    """
+    try:
+        layers = [(str(name), str(kind) if kind is not None else "") for name, kind in pyogrio.list_layers(path)]
+    except Exception as exc:
+        if source_layer is None:
+            return None, None, []  # let the reader report an unreadable file with its own message
+        raise ImportFailed(f"{path.name}: cannot list the layers of the file to find {source_layer!r} ({exc})"
+                           ) from exc
+    if source_layer is not None:
+        kinds = dict(layers)
+        if source_layer not in kinds:
+            raise ImportFailed(f"{path.name}: no layer named {source_layer!r} in the file (layers: "
+                               f"{_describe_layers(path, layers)})")
+        if not _may_hold_polygons(kinds[source_layer]):
+            polygon_layers = [(n, k) for n, k in layers if _is_polygonal(k)]
+            listed = _describe_layers(path, polygon_layers) if polygon_layers else "none"
+            raise ImportFailed(f"{path.name}: layer {source_layer!r} holds {kinds[source_layer] or 'no geometry'}, "
+                               f"not polygons (polygon layers: {listed})")
+        return source_layer, source_layer, ([f"read layer {source_layer!r} of a file with {len(layers)} layers"]
+                                            if len(layers) > 1 else [])
+    if len(layers) <= 1:
+        return None, (layers[0][0] if layers else None), []
+    polygonal = [(n, k) for n, k in layers if _is_polygonal(k)]
+    what, whats = "polygon layer", "polygon layers"
+    if not polygonal:
+        # declared types such as "Unknown" may still hold polygons; only one such layer is unambiguous
+        polygonal = [(n, k) for n, k in layers if _may_hold_polygons(k)]
+        what, whats = "layer that can hold polygons", "layers that can hold polygons"
+    if len(polygonal) == 1:
+        name = polygonal[0][0]
+        return name, name, [f"read layer {name!r}, the only {what} of a file with {len(layers)} layers"]
+    if not polygonal:
+        raise ImportFailed(f"{path.name}: none of the file's {len(layers)} layers holds polygons (layers: "
+                           f"{_describe_layers(path, layers)})")
+    raise ImportFailed(f"{path.name}: the file holds {len(polygonal)} {whats}: "
+                       f"{_describe_layers(path, polygonal)}; choose one with --source-layer NAME "
+                       f"(source_layer= in Python)")
 
 
 def _undo_mojibake(frame: pd.DataFrame) -> bool:
@@ -74,40 +141,140 @@ def _undo_mojibake(frame: pd.DataFrame) -> bool:
     return repaired
 
 
-def read_boundary_file(path: str | Path, encoding: str | None = None) -> tuple[gpd.GeoDataFrame, list[str]]:
+def _first_feature(values: pd.Series, text: str) -> int:
+    """1-based feature number of the first row of ``values`` equal to ``text``."""
+    return int(np.flatnonzero((values == text).to_numpy(dtype=bool, na_value=False))[0]) + 1
+
+
+def _decode_as(frame: gpd.GeoDataFrame, encoding: str, file_name: str) -> gpd.GeoDataFrame:
+    """Decode field names and text values read byte-for-byte (:data:`RAW_ENCODING`) with ``encoding``.
+
+    Python's codec does the decoding, strictly, so every Python encoding name works for every format (GDAL's
+    iconv knows other names) and bytes that are not valid in ``encoding`` stop the import with the feature
+    and field instead of being dropped or replaced. Raises :class:`ImportFailed`.
+    """
+    geometry_name = frame.geometry.name
+
+    def decode(text: str) -> str:
+        try:
+            raw = text.encode("latin-1")
+        except UnicodeEncodeError:  # a driver that returned decoded text already: keep it
+            return text
+        return raw.decode(encoding)
+
+    others = [e for e in ("utf-8", "cp1252", "latin-1") if not _same_encoding(e, encoding)]
+
+    def hint(exc: UnicodeDecodeError) -> str:
+        bad = exc.object[exc.start:exc.end]
+        return (f"byte {bad.hex(' ')} at position {exc.start} is not valid {encoding}; the file is in another "
+                f"encoding: try --encoding {' or '.join(others)}")
+
+    renames: dict[str, str] = {}
+    for column in frame.columns:
+        if column == geometry_name:
+            continue
+        try:
+            renames[column] = decode(str(column))
+        except UnicodeDecodeError as exc:
+            raise ImportFailed(f"{file_name}: field name {str(column)!r} ({hint(exc)})") from exc
+        values = frame[column]
+        if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
+            continue
+        texts = [v for v in values.dropna().unique().tolist() if isinstance(v, str) and not v.isascii()]
+        fixed: dict[str, str] = {}
+        for text in texts:
+            try:
+                fixed[text] = decode(text)
+            except UnicodeDecodeError as exc:
+                raise ImportFailed(f"{file_name}, feature {_first_feature(values, text)}, field "
+                                   f"{renames[column]!r}: {hint(exc)}") from exc
+        if fixed:
+            frame[column] = values.map(lambda v, f=fixed: f.get(v, v) if isinstance(v, str) else v)
+    return frame.rename(columns=renames)
+
+
+def _declared_cpg(path: Path) -> str | None:
+    """The encoding a shapefile's ``.cpg`` declares (its text), None without one."""
+    cpg = path.with_suffix(".cpg")
+    if path.suffix.lower() != ".shp" or not cpg.exists():
+        return None
+    return cpg.read_text(encoding="ascii", errors="replace").strip() or None
+
+
+def _same_encoding(a: str, b: str) -> bool:
+    try:
+        return codecs.lookup(a).name == codecs.lookup(b).name
+    except LookupError:
+        return False
+
+
+def _read(path: Path, layer: str | None, encoding: str | None) -> gpd.GeoDataFrame:
+    """One pyogrio read; GDAL errors (not decoding errors) become :class:`ImportFailed` naming the file."""
+    try:
+        frame = gpd.read_file(path, engine="pyogrio", layer=layer, encoding=encoding)
+    except UnicodeDecodeError:
+        raise
+    except Exception as exc:  # GDAL errors come in many classes; name the file
+        raise ImportFailed(f"{path.name}: cannot read as GeoJSON, GeoPackage or Shapefile ({exc})") from exc
+    if not isinstance(frame, gpd.GeoDataFrame) or frame._geometry_column_name not in frame.columns:
+        # GDAL also reads CSV and other tables without geometries: not a boundary file.
+        raise ImportFailed(f"{path.name}: the file has no geometries (GeoJSON, GeoPackage or Shapefile expected)")
+    return frame
+
+
+def read_boundary_file(path: str | Path, encoding: str | None = None,
+                       source_layer: str | None = None) -> tuple[gpd.GeoDataFrame, list[str]]:
     """Read a GeoJSON, GeoPackage or Shapefile into a GeoDataFrame (source CRS, geometries as read).
 
-    Text encoding: the file's declared one (a shapefile's ``.cpg``) or ``encoding``; when decoding fails,
-    cp1252 then Latin-1 are tried, and UTF-8 text misread as Latin-1 (a ``.dbf`` without ``.cpg``) is
-    repaired. Returns the frame and warnings for the import report. Raises :class:`ImportFailed`.
+    Inputs: the file; ``encoding`` of its attribute text (any Python codec name, e.g. ``"latin-1"``,
+    ``"cp1252"``, ``"utf-8"``); ``source_layer``, the layer to read in a file holding several (see
+    :func:`choose_source_layer`).
+    Text encoding: with ``encoding`` the text is decoded with it, strictly (overriding a shapefile's
+    ``.cpg``; a byte it cannot decode stops the import naming the feature and field). Without it, the
+    file's declared encoding (a shapefile's ``.cpg``) is used; when decoding fails, cp1252 then Latin-1 are
+    tried, and UTF-8 text misread as Latin-1 (a ``.dbf`` without ``.cpg``) is repaired.
+    Output: the frame (``frame.attrs["source_layer"]``: the layer read, when known) and warnings for the
+    import report. Raises :class:`ImportFailed`.
     """
     path = Path(path)
     if not path.exists():
         raise ImportFailed(f"{path}: file not found")
-    layer = _polygon_layer(path)
-    warnings: list[str] = []
-    attempts: list[str | None] = [encoding, *FALLBACK_ENCODINGS]
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ImportFailed(f"{path.name}: unknown text encoding {encoding!r} (e.g. utf-8, cp1252, latin-1)"
+                               ) from None
+    layer, layer_read, warnings = choose_source_layer(path, source_layer)
+    if encoding is not None:
+        # read the bytes untouched, then decode them with Python's codec (see _decode_as)
+        try:
+            raw = _read(path, layer, RAW_ENCODING)
+        except UnicodeDecodeError as exc:  # not expected: every byte is valid ISO-8859-1
+            raise ImportFailed(f"{path.name}: cannot read the attribute text ({exc})") from exc
+        frame = _decode_as(raw, encoding, path.name)
+        declared = _declared_cpg(path)
+        if declared and not _same_encoding(declared, encoding):
+            warnings.append(f"the .cpg declares {declared}; text decoded as {encoding} as asked")
+        frame.attrs["source_layer"] = layer_read
+        return frame, warnings
+    attempts: list[str | None] = [None, *FALLBACK_ENCODINGS]
     last_error: Exception | None = None
     for enc in attempts:
         try:
-            frame = gpd.read_file(path, engine="pyogrio", layer=layer, encoding=enc)
+            frame = _read(path, layer, enc)
         except UnicodeDecodeError as exc:
             last_error = exc
             continue
-        except Exception as exc:  # GDAL errors come in many classes; name the file
-            raise ImportFailed(f"{path.name}: cannot read as GeoJSON, GeoPackage or Shapefile ({exc})") from exc
-        if not isinstance(frame, gpd.GeoDataFrame) or frame._geometry_column_name not in frame.columns:
-            # GDAL also reads CSV and other tables without geometries: not a boundary file.
-            raise ImportFailed(f"{path.name}: the file has no geometries (GeoJSON, GeoPackage or Shapefile expected)")
-        if enc is not None and enc != encoding:
+        if enc is not None:
             warnings.append(f"text decoded as {enc} (the declared encoding failed)")
         if path.suffix.lower() == ".shp" and enc is None and not path.with_suffix(".cpg").exists():
             if _undo_mojibake(frame):
                 warnings.append("the .dbf has no .cpg but holds UTF-8 text: decoded as UTF-8")
-        if layer:
-            warnings.append(f"read layer {layer!r} of a multi-layer file")
+        frame.attrs["source_layer"] = layer_read
         return frame, warnings
-    raise ImportFailed(f"{path.name}: cannot decode the attribute text ({last_error}); pass the file's encoding")
+    raise ImportFailed(f"{path.name}: cannot decode the attribute text ({last_error}); pass the file's encoding "
+                       "(--encoding)")
 
 
 # --- geometry ---------------------------------------------------------------------------------------------
@@ -387,7 +554,7 @@ def import_boundaries(path: str | Path, *, layer: str, id_field: str, name_field
                       population_field: str | None = None, district_field: str | None = None,
                       crs: str | None = None, level: str = "neighbourhood", primary: bool | None = None,
                       engine: Engine | None = None, user_name: str | None = None,
-                      encoding: str | None = None) -> ImportReport:
+                      encoding: str | None = None, source_layer: str | None = None) -> ImportReport:
     """Import (or replace) boundary layer ``layer`` from a GeoJSON, GeoPackage or Shapefile.
 
     Inputs: the file; the layer name; the fields holding each area's unique id (stored as its code), name,
@@ -395,10 +562,16 @@ def import_boundaries(path: str | Path, *, layer: str, id_field: str, name_field
     declare none (any pyproj string, e.g. ``"EPSG:3435"``); ``level`` ("neighbourhood", "district" or
     "other"); ``primary``: True makes this the layer incidents' neighbourhood refers to, False stops it
     being so, None keeps the layer's current role (a new neighbourhood layer becomes primary when there is
-    none yet); ``encoding`` of the attribute text when the file does not declare it correctly.
-    Output: the :class:`ImportReport` (``details`` holds repaired geometries, areas added/updated/
-    deactivated and incidents reassigned). The batch, areas and reassignment form one transaction.
-    Raises :class:`ImportFailed` for an unreadable file, a missing field or an unknown CRS.
+    none yet); ``encoding`` of the attribute text (a Python codec name such as ``"latin-1"``; None: the
+    file's declared encoding with fallbacks, see :func:`read_boundary_file`); ``source_layer``, the layer
+    inside a multi-layer file (GeoPackage) to read (None: the only polygon layer; several fail).
+    Output: the :class:`ImportReport`; ``details`` holds repaired geometries, areas added/updated/
+    deactivated, ``reassigned`` (layer id -> incident rows rewritten), ``survey_responses_reassigned``
+    (survey responses whose neighbourhood or district changed; 0 unless the primary layer changed) and
+    ``survey_responses_unassigned`` (responses with an area code left without a neighbourhood; None when
+    they were not recomputed). The batch, areas and both reassignments form one transaction.
+    Raises :class:`ImportFailed` for an unreadable file, an ambiguous or missing layer, text that is not in
+    the given encoding, a missing field or an unknown CRS.
     """
     path = Path(path)
     if level not in LEVELS:
@@ -407,8 +580,9 @@ def import_boundaries(path: str | Path, *, layer: str, id_field: str, name_field
         raise ImportFailed(f"{path.name}: a layer name is required")
     report = ImportReport(file_name=path.name, source_kind="boundaries", profile="boundaries",
                           sha256=file_sha256(path) if path.exists() else "")
-    frame, warnings = read_boundary_file(path, encoding=encoding)
+    frame, warnings = read_boundary_file(path, encoding=encoding, source_layer=source_layer)
     report.warnings.extend(warnings)
+    read_layer = frame.attrs.get("source_layer")
     try:
         frame, source_crs, crs_warnings = _to_wgs84(frame, crs, path.name)
     except ImportFailed:
@@ -419,7 +593,8 @@ def import_boundaries(path: str | Path, *, layer: str, id_field: str, name_field
     report.warnings.extend(crs_warnings)
     areas = prepare_areas(frame, report, id_field=id_field, name_field=name_field,
                           population_field=population_field, district_field=district_field)
-    report.details.update({"layer": layer, "level": level, "source_crs": source_crs})
+    report.details.update({"layer": layer, "level": level, "source_crs": source_crs, "source_layer": read_layer,
+                           "encoding": encoding or "auto"})
     if areas.empty:
         raise ImportFailed(f"{path.name}: no usable area ({report.rejected} features rejected"
                            f"{': ' + report.rejections[0].reason if report.rejections else ''})")
@@ -460,7 +635,15 @@ def import_boundaries(path: str | Path, *, layer: str, id_field: str, name_field
         elif changed or existing is None:
             to_reassign = [layer_id]
         reassigned = {str(i): reassign_layer(conn, i) for i in to_reassign}
+        # Survey responses get their neighbourhood (and its district) from the primary layer by area code:
+        # whenever that layer changes (areas moved, renamed, retired, districts revised) or another layer
+        # takes or gives up the primary role, they are re-derived here, in the same transaction.
+        survey_changed, survey_unassigned = 0, None
+        if (make_primary or was_primary) and (to_reassign or report.revised):
+            survey_changed, survey_unassigned = reassign_survey_responses(conn)
         report.details["primary"] = bool(make_primary)
         report.details["reassigned"] = reassigned
+        report.details["survey_responses_reassigned"] = survey_changed
+        report.details["survey_responses_unassigned"] = survey_unassigned
         close_batch(conn, report)
     return report

@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, insert, select, update
 
 from observatory.db.models import BoundaryLayer, Neighbourhood, SurveyResponse, SurveyWave
 from observatory.ingest.batches import close_batch, open_batch
@@ -74,6 +74,7 @@ from observatory.ingest.survey_items import ITEMS, UNITS, age_group, check_value
 MISSING = "missing"  # codebook value meaning "store as missing" (TOML has no null)
 DEFAULT_SEX_CODES = {"1": "M", "2": "F", "m": "M", "f": "F", "h": "M", "x": "X", "3": "X"}
 INSERT_CHUNK = 5000
+REASSIGN_CHUNK = 100_000  # stored responses read per round trip in reassign_survey_responses
 
 
 class SurveyProfileError(ImportFailed):
@@ -698,6 +699,62 @@ def _none(value: object) -> object:
     return None if _is_missing(value) else value
 
 
+# Changed responses are staged in a temporary table and written with one UPDATE ... FROM (as incidents are in
+# observatory.ingest.assign): one UPDATE per response or per area code would scan survey_responses each time.
+_SURVEY_STAGE = Table(
+    "obs_survey_reassign_stage", MetaData(),
+    Column("id", Integer, primary_key=True), Column("nid", Integer), Column("district", String(300)),
+    prefixes=["TEMPORARY"],
+)
+
+
+def reassign_survey_responses(conn: Connection, chunk: int = REASSIGN_CHUNK) -> tuple[int, int]:
+    """Re-derive ``neighbourhood_id`` and ``district`` of every stored survey response from its area code.
+
+    Run inside the caller's transaction (``conn``) after the primary boundary layer changed (a new primary
+    layer, areas added, moved, renamed or retired), so responses follow the boundaries exactly as at import
+    (:func:`assign_area_codes`: active areas of the primary layer only). Responses are read ``chunk`` at a
+    time by id; only rows whose values change are written. Responses are never deleted: those whose area
+    vanished (or when no primary layer is left) lose their neighbourhood and district.
+    Output: (responses changed, responses with an area code but no neighbourhood afterwards).
+    """
+    if conn.execute(select(SurveyResponse.id).limit(1)).first() is None:
+        return 0, 0  # no survey loaded: skip loading the layers' geometries
+    codes = [c for c in conn.execute(select(SurveyResponse.area_code).distinct()).scalars() if c is not None]
+    ids, districts, _ = assign_area_codes(conn, codes)
+    target: dict[str | None, tuple[int | None, object]] = dict(zip(codes, zip(ids, districts, strict=True),
+                                                                   strict=True))
+    target[None] = (None, None)  # no code: nothing to match (ingest stores these unassigned too)
+    changed = unassigned = 0
+    last = 0
+    _SURVEY_STAGE.create(conn)
+    try:
+        while True:
+            rows = conn.execute(
+                select(SurveyResponse.id, SurveyResponse.area_code, SurveyResponse.neighbourhood_id,
+                       SurveyResponse.district)
+                .where(SurveyResponse.id > last).order_by(SurveyResponse.id).limit(chunk)).all()
+            if not rows:
+                break
+            staged = []
+            for response_id, code, old_id, old_district in rows:
+                new_id, new_district = target[code]
+                if code is not None and new_id is None:
+                    unassigned += 1
+                if (old_id, old_district) != (new_id, new_district):
+                    staged.append({"id": response_id, "nid": new_id, "district": new_district})
+            if staged:
+                conn.execute(insert(_SURVEY_STAGE), staged)
+                changed += len(staged)
+            last = int(rows[-1][0])
+        if changed:
+            conn.execute(update(SurveyResponse).where(SurveyResponse.id == _SURVEY_STAGE.c.id)
+                         .values(neighbourhood_id=_SURVEY_STAGE.c.nid, district=_SURVEY_STAGE.c.district))
+    finally:
+        _SURVEY_STAGE.drop(conn)
+    return changed, unassigned
+
+
 def _wave_ids(conn: Connection, names: list[str], profile: SurveyProfile,
               periods: dict[str, tuple[dt.date, dt.date]]) -> dict[str, int]:
     existing = dict(conn.execute(select(SurveyWave.name, SurveyWave.id).where(SurveyWave.name.in_(names))).all())
@@ -752,13 +809,14 @@ def ingest_survey(path: str | Path, *, profile: str, wave: str | None = None, en
         area_ids, districts, has_layer = assign_area_codes(conn, fresh["area_code"].tolist())
         records = []
         for row, area_id, district in zip(fresh.itertuples(index=False), area_ids, districts, strict=True):
+            # pandas' string columns hold blanks as NaN, which PostgreSQL would store as the text 'NaN'
             records.append({
                 "wave_id": int(row.wave_id), "batch_id": report.batch_id, "unit": prof.unit,
-                "respondent_key": row.respondent_key, "household_key": row.household_key,
-                "weight": float(row.weight), "area_code": row.area_code,
+                "respondent_key": row.respondent_key, "household_key": _none(row.household_key),
+                "weight": float(row.weight), "area_code": _none(row.area_code),
                 "neighbourhood_id": area_id, "district": district,
-                "stratum": row.stratum, "psu": row.psu, "sex": row.sex, "age_group": row.age_group,
-                "items": row.items,
+                "stratum": _none(row.stratum), "psu": _none(row.psu), "sex": _none(row.sex),
+                "age_group": _none(row.age_group), "items": row.items,
             })
         for start in range(0, len(records), INSERT_CHUNK):
             conn.execute(insert(SurveyResponse), records[start:start + INSERT_CHUNK])

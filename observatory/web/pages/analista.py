@@ -83,6 +83,12 @@ def layout(**query) -> html.Div:
             dbc.Col(dbc.Input(id="an-id-field", placeholder="campo id / id field"), lg=2),
             dbc.Col(dbc.Input(id="an-name-field", placeholder="campo nombre / name field"), lg=2),
         ]),
+        dbc.Row([
+            # Boundaries only: a GeoPackage with several polygon layers, a .dbf without .cpg in Latin-1.
+            dbc.Col(dbc.Input(id="an-source-layer", placeholder="capa dentro del archivo / layer inside the file"),
+                    lg=3),
+            dbc.Col(dbc.Input(id="an-encoding", placeholder="codificación / encoding (latin-1...)"), lg=3),
+        ], className="mt-2"),
         dcc.Upload(id="an-upload", children=html.Div("Arrastre o elija un archivo / Drop or choose a file "
                                                      "(.csv, .txt, .gz, .zip, .geojson, .gpkg)"),
                    className="border rounded p-4 my-2 text-center", multiple=False),
@@ -131,8 +137,11 @@ def _download(_n, state_dict, radius, mask):
 
 
 def run_import(kind: str, path, profile: str, layer: str | None, id_field: str | None, name_field: str | None,
-               user: str | None):
-    """Import ``path`` with the importer of ``kind``; returns the :class:`ImportReport`."""
+               user: str | None, source_layer: str | None = None, encoding: str | None = None):
+    """Import ``path`` with the importer of ``kind``; returns the :class:`ImportReport`.
+
+    ``source_layer`` and ``encoding`` apply to boundaries (the layer inside a multi-layer file, the
+    text encoding of a shapefile without .cpg); blank means automatic."""
     engine = data.engine()
     if kind in ("police", "complaint"):
         from observatory.ingest.incidents import ingest_incidents
@@ -147,13 +156,15 @@ def run_import(kind: str, path, profile: str, layer: str | None, id_field: str |
     if not (layer and id_field and name_field):
         raise UploadRejected("boundaries need a layer name, an id field and a name field")
     return import_boundaries(path, layer=layer, id_field=id_field, name_field=name_field, engine=engine,
-                             user_name=user)
+                             user_name=user, source_layer=(source_layer or "").strip() or None,
+                             encoding=(encoding or "").strip() or None)
 
 
 @callback(Output("an-report", "children"), Input("an-upload", "contents"), State("an-upload", "filename"),
           State("an-kind", "value"), State("an-profile", "value"), State("an-layer", "value"),
-          State("an-id-field", "value"), State("an-name-field", "value"), prevent_initial_call=True)
-def _upload(contents, filename, kind, profile, layer, id_field, name_field):
+          State("an-id-field", "value"), State("an-name-field", "value"), State("an-source-layer", "value"),
+          State("an-encoding", "value"), prevent_initial_call=True)
+def _upload(contents, filename, kind, profile, layer, id_field, name_field, source_layer=None, encoding=None):
     from observatory.ingest.readers import InputFileError
     from observatory.ingest.report import ImportFailed
 
@@ -167,7 +178,7 @@ def _upload(contents, filename, kind, profile, layer, id_field, name_field):
         path = store_upload(filename, decode_dash_contents(contents, filename), purpose)
         folder = path.parent
         report = run_import(kind, path, (profile or DEFAULT_PROFILES.get(kind, "")).strip(), layer, id_field,
-                            name_field, user)
+                            name_field, user, source_layer, encoding)
     except (UploadRejected, ImportFailed, InputFileError, ValueError) as exc:
         audit.record("import_refused", user_name=user, engine=data.engine(),
                      detail={"file": filename, "kind": kind, "reason": str(exc)[:500]})
