@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,22 @@ def make_database(kind: str, tmp_path: Path):
             _drop_postgres_schema(schema)
 
     return url, cleanup
+
+
+@contextlib.contextmanager
+def module_sqlite(folder: Path) -> Iterator[str]:
+    """A migrated SQLite database for a module-scoped fixture, set as the configured database with the
+    response cache off and the default suppression threshold; environment and file undone on exit."""
+    url, cleanup = make_database("sqlite", folder)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OBSERVATORY_DATABASE_URL", url)
+    mp.setenv("OBSERVATORY_CACHE", "null")
+    mp.delenv("OBSERVATORY_SUPPRESSION_K", raising=False)
+    try:
+        yield url
+    finally:
+        mp.undo()
+        cleanup()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -32,7 +32,7 @@ from observatory.config import suppression_threshold
 from observatory.db.session import get_engine
 from observatory.ingest.boundaries import import_boundaries
 from observatory.ingest.incidents import ingest_incidents
-from tests.conftest import make_database, realdata
+from tests.conftest import module_sqlite, realdata
 
 MARKERS = ("ZZADDR", "ZZDESC")
 VICTIM_KEYS = ('"victim_sex"', '"victim_age"', '"victim_age_group"')
@@ -49,64 +49,59 @@ def world(tmp_path_factory):
     import geopandas as gpd
 
     folder = tmp_path_factory.mktemp("leaks")
-    url, cleanup = make_database("sqlite", folder)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("OBSERVATORY_DATABASE_URL", url)
-    mp.setenv("OBSERVATORY_CACHE", "null")
-    mp.delenv("OBSERVATORY_SUPPRESSION_K", raising=False)
-    engine = get_engine(url)
+    with module_sqlite(folder) as url:
+        engine = get_engine(url)
 
-    quadrants = gpd.read_file(realdata("cdmx", "cuadrantes.geojson"))
-    quadrants = quadrants[quadrants["alcaldia"].isin(DISTRICTS)].reset_index(drop=True)
-    layer_file = folder / "cuadrantes.geojson"
-    quadrants.to_file(layer_file, driver="GeoJSON")
-    import_boundaries(layer_file, layer="cuadrantes", id_field="cuadrante", name_field="cuadrante",
-                      district_field="alcaldia", engine=engine)
+        quadrants = gpd.read_file(realdata("cdmx", "cuadrantes.geojson"))
+        quadrants = quadrants[quadrants["alcaldia"].isin(DISTRICTS)].reset_index(drop=True)
+        layer_file = folder / "cuadrantes.geojson"
+        quadrants.to_file(layer_file, driver="GeoJSON")
+        import_boundaries(layer_file, layer="cuadrantes", id_field="cuadrante", name_field="cuadrante",
+                          district_field="alcaldia", engine=engine)
 
-    rng = np.random.default_rng(5)
-    cats = ["robbery_person", "theft_person", "vehicle_theft", "assault", "rape", "domestic_violence", "homicide"]
-    rows = []
-    for i, geom in enumerate(quadrants.geometry):
-        n = int(rng.integers(0, 9)) if i % 3 else int(rng.integers(1, 4))  # many areas below k
-        rep = geom.representative_point()
-        minx, miny, maxx, maxy = geom.bounds
-        for _ in range(n):
-            # Inside the quadrant but at least 50 m from the point the public heat layer uses.
-            for _try in range(500):
-                point = shapely.Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
-                far = np.hypot((point.x - rep.x) * 105_000, (point.y - rep.y) * 111_000) > 50
-                if far and geom.contains(point):
-                    break
-            else:
-                continue
-            j = len(rows)
-            rows.append({
-                "record_id": f"L{j}",
-                "occurred_date": f"2024-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 28)):02d}",
-                "occurred_time": f"{int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}",
-                "category": cats[int(rng.integers(0, len(cats)))], "latitude": round(point.y, 6),
-                "longitude": round(point.x, 6), "neighbourhood_code": "", "neighbourhood_name": "",
-                "victim_sex": "FM"[j % 2], "victim_age": str(18 + j % 60), "count": 1,
-                "address": f"ZZADDR-{j} Calle", "description": f"ZZDESC-{j} relato",
-                "quadrant": quadrants.loc[i, "cuadrante"],
-            })
-    incidents = pd.DataFrame(rows)
-    bad = dict(rows[0], record_id="BAD1", occurred_date="not a date", address="ZZADDR-REJECTED")
-    pd.concat([incidents, pd.DataFrame([bad])]).drop(columns="quadrant").to_csv(folder / "incidents.csv", index=False)
-    report = ingest_incidents(folder / "incidents.csv", source_kind="police", profile="generic_incidents",
-                              engine=engine)
-    assert report.rejected == 1 and report.loaded == len(incidents)
-    auth.add_user("ana", PASSWORD, "analyst", engine=engine)
+        rng = np.random.default_rng(5)
+        cats = ["robbery_person", "theft_person", "vehicle_theft", "assault", "rape", "domestic_violence", "homicide"]
+        rows = []
+        for i, geom in enumerate(quadrants.geometry):
+            n = int(rng.integers(0, 9)) if i % 3 else int(rng.integers(1, 4))  # many areas below k
+            rep = geom.representative_point()
+            minx, miny, maxx, maxy = geom.bounds
+            for _ in range(n):
+                # Inside the quadrant but at least 50 m from the point the public heat layer uses.
+                for _try in range(500):
+                    point = shapely.Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
+                    far = np.hypot((point.x - rep.x) * 105_000, (point.y - rep.y) * 111_000) > 50
+                    if far and geom.contains(point):
+                        break
+                else:
+                    continue
+                j = len(rows)
+                rows.append({
+                    "record_id": f"L{j}",
+                    "occurred_date": f"2024-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 28)):02d}",
+                    "occurred_time": f"{int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}",
+                    "category": cats[int(rng.integers(0, len(cats)))], "latitude": round(point.y, 6),
+                    "longitude": round(point.x, 6), "neighbourhood_code": "", "neighbourhood_name": "",
+                    "victim_sex": "FM"[j % 2], "victim_age": str(18 + j % 60), "count": 1,
+                    "address": f"ZZADDR-{j} Calle", "description": f"ZZDESC-{j} relato",
+                    "quadrant": quadrants.loc[i, "cuadrante"],
+                })
+        incidents = pd.DataFrame(rows)
+        bad = dict(rows[0], record_id="BAD1", occurred_date="not a date", address="ZZADDR-REJECTED")
+        pd.concat([incidents, pd.DataFrame([bad])]).drop(columns="quadrant").to_csv(folder / "incidents.csv",
+                                                                                     index=False)
+        report = ingest_incidents(folder / "incidents.csv", source_kind="police", profile="generic_incidents",
+                                  engine=engine)
+        assert report.rejected == 1 and report.loaded == len(incidents)
+        auth.add_user("ana", PASSWORD, "analyst", engine=engine)
 
-    from observatory.web.app import create_app
+        from observatory.web.app import create_app
 
-    app = create_app(url)
-    app.server.config["TESTING"] = True
-    client = app.server.test_client()
-    assert client.get("/_dash-dependencies").status_code == 200  # registers the callbacks
-    yield app, incidents, list(quadrants["cuadrante"])
-    mp.undo()
-    cleanup()
+        app = create_app(url)
+        app.server.config["TESTING"] = True
+        client = app.server.test_client()
+        assert client.get("/_dash-dependencies").status_code == 200  # registers the callbacks
+        yield app, incidents, list(quadrants["cuadrante"])
 
 
 # --- building requests ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 
 from observatory.web.i18n import CATALOGUE, fmt_number, t
 from observatory.web.state import ViewState, replace_state
-from tests.conftest import make_database
+from tests.conftest import module_sqlite
 from tests.test_auth_analyst_page import login
 from tests.test_callback_leaks import PASSWORD
 
@@ -27,21 +27,14 @@ def demo_app(tmp_path_factory):
     from observatory import auth
     from observatory.db.session import get_engine
     from observatory.demo import build_demo
-
-    folder = tmp_path_factory.mktemp("plan")
-    url, cleanup = make_database("sqlite", folder)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("OBSERVATORY_DATABASE_URL", url)
-    mp.setenv("OBSERVATORY_CACHE", "null")
-    engine = get_engine(url)
-    summary = build_demo(engine, seed=SEED, out_dir=folder / "files", today=TODAY)
-    auth.add_user("ana", PASSWORD, "analyst", engine=engine)
     from observatory.web.app import create_app
 
-    app = create_app(url)
-    yield {"app": app, "engine": engine, "summary": summary}
-    mp.undo()
-    cleanup()
+    folder = tmp_path_factory.mktemp("plan")
+    with module_sqlite(folder) as url:
+        engine = get_engine(url)
+        summary = build_demo(engine, seed=SEED, out_dir=folder / "files", today=TODAY)
+        auth.add_user("ana", PASSWORD, "analyst", engine=engine)
+        yield {"app": create_app(url), "engine": engine, "summary": summary}
 
 
 def page_module(name: str):
