@@ -585,3 +585,45 @@ def category_name(code: str, lang: str | None, names: dict[str, tuple[str, str]]
         names = {code: (cat.name_es, cat.name_en)} if cat else {}
     es, en = names.get(code, (code, code))
     return en if lang_or_default(lang) == "en" else es
+
+
+# Disclosure control (issue 9): the protection notice every public page shows, and what the
+# public gets instead of a statistic it may not see. Parameters ({k}, {noise}) come from the policy.
+CATALOGUE["es"].update({
+    "notice.title": "Protección de datos",
+    "notice.protection": "Los conteos menores que {k} se muestran como «< {k}»; cada conteo publicado se perturba "
+    "hasta ±{noise} para que las celdas pequeñas no puedan recuperarse restando; la violencia sexual y familiar se "
+    "publica solo por {coarse}. «{na}»: sin dato (protegido o no disponible).",
+    "notice.level.district": "alcaldía",
+    "notice.level.city": "ciudad",
+    "notice.unit.month": "mes",
+    "notice.unit.quarter": "trimestre",
+    "notice.unit.year": "año",
+    "notice.grid": "{level} y {unit}",
+    "notice.hotspots_sensitive": "Sin análisis de puntos calientes para violencia sexual o familiar en la vista "
+    "pública: estos delitos se publican solo por alcaldía y trimestre.",
+    "notice.hotspots_suppressed": "Análisis de puntos calientes retenido: más de la mitad de las celdas de esta "
+    "selección están protegidas.",
+    "gi.withheld": "Retenido (protección de datos)",
+    "moran.withheld": "Retenido (protección de datos)",
+    "intervention.verdict.withheld": "Retenido (protección de datos: muy pocos casos)",
+})
+CATALOGUE["en"].update({
+    "notice.title": "Data protection",
+    "notice.protection": "Counts below {k} are shown as '< {k}'; every published count is perturbed by up to "
+    "±{noise} so that small cells cannot be recovered by subtraction; sexual and domestic violence are published "
+    "by {coarse} only. '{na}': no data (protected or not available).",
+    "notice.level.district": "district",
+    "notice.level.city": "city",
+    "notice.unit.month": "month",
+    "notice.unit.quarter": "quarter",
+    "notice.unit.year": "year",
+    "notice.grid": "{level} and {unit}",
+    "notice.hotspots_sensitive": "No hot-spot analysis of sexual or domestic violence in the public view: these "
+    "crimes are published by district and quarter only.",
+    "notice.hotspots_suppressed": "Hot-spot analysis withheld: more than half of the cells of this selection are "
+    "protected.",
+    "gi.withheld": "Withheld (data protection)",
+    "moran.withheld": "Withheld (data protection)",
+    "intervention.verdict.withheld": "Withheld (data protection: too few cases)",
+})

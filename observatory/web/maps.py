@@ -15,6 +15,8 @@ from observatory.web.state import ViewState, replace_state
 GI_KEYS = dict(zip(("hot 99%", "hot 95%", "hot 90%", "not significant", "cold 90%", "cold 95%", "cold 99%"),
                    figures.GI_CLASSES, strict=True))
 MORAN_KEYS = {"high-high": "HH", "high-low": "HL", "low-high": "LH", "low-low": "LL", "not significant": "ns"}
+# A hotspot statistic the public does not get (data.hotspots_withheld) is labelled as withheld, not "ns".
+GI_KEYS[data.WITHHELD] = MORAN_KEYS[data.WITHHELD] = "withheld"
 
 
 def _class_frame(stats: pd.DataFrame, values: pd.Series, lang: str, present: bool, digits: int):
@@ -67,6 +69,9 @@ def map_figure(state: ViewState, role: str = "public", small: bool = False):
             return figures.density_map(pts.assign(weight=1.0), view, present=present)
         return figures.points_map(pts, view, present=present)
     geojson = data.areas_geojson_ref()
+    withheld = data.hotspots_withheld(state, role)
+    if withheld:  # the public gets no hotspot statistic here: say why instead of drawing one
+        return figures.empty_figure(t(withheld, lang), present)
     stats = data.area_stats(state, role, with_moran=state.layer == "moran")
     layer = state.layer
     ids = stats["id"].astype(str).tolist()

@@ -10,6 +10,11 @@ from observatory.web.cache import cached
 from observatory.web.data.areas import (
     areas,
 )
+from observatory.web.data.maps import (
+    WITHHOLD_SHARE,
+    published_values,
+    selects_sensitive,
+)
 from observatory.web.data.reference import (
     to_filters,
 )
@@ -115,6 +120,31 @@ def _intervention_key(state: ViewState | None) -> dict:
     return {"categories": list(state.categories), "source": state.source, "sex": state.sex, "age": state.age}
 
 
+def _intervention_counts(state_json: dict, role: str) -> pd.DataFrame | None:
+    """Area x month counts behind the panel: true counts for analysts; for the public the
+    published counts (``queries.counts_by_area_month(..., "public")``), or None for a selection
+    with a sensitive category (published only on the coarse grid: no per-area evaluation)."""
+    from observatory import queries
+    from observatory.queries.access import is_restricted
+
+    state = ViewState.from_dict(state_json)
+    if is_restricted(role):
+        return queries.unsuppressed_counts_by_area_month(engine(), to_filters(state))
+    if selects_sensitive(state):
+        return None
+    return queries.counts_by_area_month(engine(), to_filters(state), role)
+
+
+def _public_withheld(area_month: pd.DataFrame, treated: list[str]) -> bool:
+    """A public evaluation is withheld when a treated area has a suppressed month (its counts
+    would be mostly imputed) or more than WITHHOLD_SHARE of all area-months are suppressed."""
+    if "suppressed" not in area_month or area_month.empty:
+        return False
+    suppressed = area_month["suppressed"].astype(bool)
+    in_treated = area_month["code"].astype(str).isin([str(c) for c in treated])
+    return bool(suppressed[in_treated].any()) or float(suppressed.mean()) > WITHHOLD_SHARE
+
+
 @cached(version)
 def _intervention_results(state_json: dict, role: str) -> pd.DataFrame:
     from observatory import queries
@@ -124,9 +154,9 @@ def _intervention_results(state_json: dict, role: str) -> pd.DataFrame:
     stored = queries.interventions(engine())
     if stored.empty:
         return pd.DataFrame(columns=INTERVENTION_COLUMNS)
-    # True counts of the chosen categories, source and victims (no dates, no district: see
-    # INTERVENTION_UNAPPLIED): only the ratio and its interval are published.
-    area_month = queries.unsuppressed_counts_by_area_month(engine(), to_filters(ViewState.from_dict(state_json)))
+    # No dates, no district: see INTERVENTION_UNAPPLIED. Analysts: the true counts; the public: the
+    # published area-months only (None: withheld for the public, see _intervention_counts).
+    area_month = _intervention_counts(state_json, role)
     # The ratio and its interval give the four counts back (Var log RR = 1/T0 + 1/T1 + 1/C0 + 1/C1): a
     # narrow filter must not publish counts the role would see suppressed, so those results are withheld.
     smallest = threshold(role)
@@ -138,8 +168,12 @@ def _intervention_results(state_json: dict, role: str) -> pd.DataFrame:
         ended = None if item.ended_on is None or pd.isna(item.ended_on) else item.ended_on
         row = {"id": item.id, "name": item.name, "started_on": item.started_on, "ended_on": ended,
                "area_codes": ", ".join(item.area_codes)}
+        if area_month is None or _public_withheld(area_month, list(item.area_codes)):
+            rows.append(row | {"verdict": "withheld"})
+            continue
         try:
-            result = evaluate_intervention(area_month, list(item.area_codes), item.started_on, ended_on=ended,
+            result = evaluate_intervention(area_month.assign(count=published_values(area_month["count"], role)),
+                                           list(item.area_codes), item.started_on, ended_on=ended,
                                            population=population).iloc[0]
         except ValueError:  # no treated/comparison areas or no months on one side of the start
             rows.append(row | {"verdict": "insufficient"})
@@ -165,5 +199,9 @@ def intervention_results(state: ViewState | None = None, role: str = "public") -
     months_after, rr (ratio of ratios), rr_low, rr_high (95% CI), effect_pct, p_value,
     significant, verdict (``drop``, ``no_change``, ``rise``, ``insufficient`` data, or
     ``withheld`` when a count behind the ratio is below the role's suppression threshold).
+
+    For the public the evaluation reads the published area-month counts only (suppressed cells at
+    ``maps.suppressed_value``) and is ``withheld`` when a treated area has a suppressed month,
+    when most area-months are suppressed, or when the selection has a sensitive category.
     """
     return _intervention_results(_intervention_key(state), role)

@@ -118,6 +118,8 @@ def _compstat(state_json: dict, role: str) -> pd.DataFrame:
     as_of = _as_of(state)
     if as_of is None:
         return pd.DataFrame()
+    if not queries.is_restricted(role):
+        return _public_compstat(state, as_of, role)
     # Only the days of the CompStat periods and their year-ago twins are read, not two years.
     parts = [queries.counts_by_day(engine(), to_filters(replace_state(state, date_from=start.isoformat(),
                                                                       date_to=end.isoformat())),
@@ -133,10 +135,44 @@ def _compstat(state_json: dict, role: str) -> pd.DataFrame:
     return table.drop(columns=["category"])
 
 
+def _public_compstat(state: ViewState, as_of: dt.date, role: str) -> pd.DataFrame:
+    """CompStat for the public: each period's current and previous count is ONE published cell
+    (``queries.total`` of that window for the role, NA when suppressed), never a sum of true
+    day counts; changes and tests are computed from those published counts (NA when one is NA)."""
+    from observatory import queries
+    from observatory.indicators.compstat import PERIODS, change_test, percent_change, period_bounds
+    from observatory.web.state import replace_state
+
+    def published(start: dt.date, end: dt.date) -> int | None:
+        window = replace_state(state, date_from=start.isoformat(), date_to=end.isoformat())
+        return queries.total(engine(), to_filters(window), role)
+
+    rows = []
+    for period in PERIODS:
+        (start, end), (prev_start, prev_end) = period_bounds(as_of, period)
+        current, previous = published(start, end), published(prev_start, prev_end)
+        known = current is not None and previous is not None
+        p = change_test(current, previous, (end - start).days + 1, (prev_end - prev_start).days + 1) if known \
+            else float("nan")
+        significant = bool(known and p < 0.05)
+        rising = known and current * ((prev_end - prev_start).days + 1) > previous * ((end - start).days + 1)
+        rows.append({"period": period, "start": start, "end": end, "prev_start": prev_start, "prev_end": prev_end,
+                     "current": current, "previous": previous,
+                     "change": current - previous if known else None,
+                     "pct_change": percent_change(current, previous) if known else float("nan"),
+                     "p_value": p, "significant": significant,
+                     "direction": ("up" if rising else "down") if significant else "none"})
+    out = pd.DataFrame(rows)
+    for col in ("current", "previous", "change"):
+        out[col] = out[col].astype("Int64")
+    return out.astype({"pct_change": "float64", "p_value": "float64"})
+
+
 def compstat(state: ViewState, role: str = "public") -> pd.DataFrame:
     """CompStat periods (week, last 28 days, year to date) against a year before, for the
     selection (``indicators.compstat``): period, start, end, prev_start, prev_end, current,
-    previous, change, pct_change, p_value, significant, direction."""
+    previous, change, pct_change, p_value, significant, direction. For the public every count
+    is a published cell (:func:`_public_compstat`)."""
     return _compstat(_key(state), role)
 
 

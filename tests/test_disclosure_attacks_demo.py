@@ -1,0 +1,181 @@
+"""Issue 9's attacks on the demo city (``observatory.demo``: populations, victim attributes, a
+planted intervention and plan targets), replayed through the public callbacks, plus the public
+intervention panel, plan targets and the protection notice of every page.
+
+See tests/test_disclosure_attacks.py for the same attacks on the real Mexico City data; the
+helpers are in tests/disclosure_attacks_kit.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+
+import pandas as pd
+import pytest
+
+from observatory import auth, config, queries
+from observatory.db.session import get_engine
+from tests import disclosure_attacks_kit as kit
+from tests.conftest import module_sqlite
+
+SEED = 2024
+TODAY = dt.date(2026, 11, 23)  # fixed so the demo's period does not move with the calendar
+PASSWORD = "attack test password"
+SEXUAL = ["rape", "sexual_assault", "other_sexual"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """(public Dashboard, analyst Dashboard, engine, app) on the demo city."""
+    from observatory.demo import build_demo
+    from observatory.web.app import create_app
+
+    folder = tmp_path_factory.mktemp("attacks_demo")
+    with module_sqlite(folder) as url:
+        engine = get_engine(url)
+        build_demo(engine, seed=SEED, out_dir=folder / "files", today=TODAY)
+        auth.add_user("ana", PASSWORD, "analyst", engine=engine)
+        app = create_app(url)
+        app.server.config["TESTING"] = True
+        assert app.server.test_client().get("/_dash-dependencies").status_code == 200
+        yield kit.Dashboard(app), kit.login_analyst(app, "ana", PASSWORD), engine, app
+
+
+def _last_year(engine) -> tuple[str, str]:
+    last = queries.date_bounds(engine)[1]
+    first = dt.date(last.year - 1, last.month, 1)
+    return first.isoformat(), kit.month_end(dt.date(last.year, last.month, 1) - dt.timedelta(days=1)).isoformat()
+
+
+def _sensitive_codes(engine) -> list[str]:
+    cats = queries.categories(engine)
+    return sorted(cats.loc[cats["sensitive"].astype(bool), "code"])
+
+
+def test_1_gi_one_day_localisation_of_a_sensitive_category_places_nothing(demo):
+    public, analyst, engine, _ = demo
+    code = max(_sensitive_codes(engine), key=lambda c: len(kit.single_incident_days(engine, c, 6)))
+    days = kit.single_incident_days(engine, code, 6)
+    assert len(days) >= 3
+    assert kit.gi_localisation(public, days, code)["placed"] == 0
+    for layer in ("gi", "moran", "emerging", "density"):
+        figure = public.call("map-graph.figure", kit.view(layer=layer, categories=[code]))["map-graph"]["figure"]
+        assert not [t for t in figure["data"] if t.get("type") in ("choroplethmap", "densitymap")], layer
+    assert kit.gi_localisation(analyst, days, code)["placed"] >= 1
+
+
+@pytest.mark.parametrize("sensitive", [False, True])
+def test_2_rates_give_no_withheld_count_back(demo, sensitive):
+    public, _, engine, _ = demo
+    start, end = _last_year(engine)
+    state = kit.view(categories=_sensitive_codes(engine) if sensitive else [], date_from=start, date_to=end)
+    found = kit.rate_recovery(public, engine, state)
+    assert found["recovered"] == 0 and found["rate_not_from_count"] == 0, found
+    frame = public.csv("map-dl", dict(state, layer="smoothed"))
+    # The smoothed rate of a suppressed area is withheld too (it would narrow the count down).
+    assert pd.to_numeric(frame.loc[frame["count"].isna(), "smoothed"], errors="coerce").isna().all()
+
+
+def test_3_window_differencing_is_wrong_by_the_stated_margin(demo):
+    public, analyst, engine, _ = demo
+    policy = config.disclosure_policy()
+    start = dt.date.fromisoformat(_last_year(engine)[0])
+    cats = sorted(set(queries.categories(engine)["code"]) - set(_sensitive_codes(engine)))
+    found = kit.window_differencing(public, engine, start, 4, cats, policy.k)
+    assert found["suppressed_cells"] >= 30, found
+    assert found["recovered"] / found["suppressed_cells"] < 0.45, found
+    assert found["max_error"] <= 2 * policy.max_noise, found
+    exact = kit.window_differencing(analyst, engine, start, 4, cats, policy.k)
+    assert exact["recovered"] == exact["suppressed_cells"]
+
+
+def test_4_victim_sex_and_age_change_nothing_for_the_public(demo):
+    public, analyst, engine, _ = demo
+    start, end = _last_year(engine)
+    district = str(queries.districts(engine)["district"].iloc[0])
+    for cats in ([], SEXUAL):
+        base = kit.view(categories=cats, district=district, date_from=start, date_to=end)
+        narrowed = dict(base, sex="F", age="0-17")
+        for download in ("trends-monthly-dl", "trends-hourweek-dl", "map-dl", "trends-breakdown-dl"):
+            pd.testing.assert_frame_equal(public.csv(download, base), public.csv(download, narrowed))
+        notices = json.dumps(public.call("protection-notice.children", narrowed))
+        assert "notice-query" in notices
+    # Analysts keep the victim filters: fewer incidents with them.
+    base = kit.view(district=district, date_from=start, date_to=end)
+    wide = pd.to_numeric(analyst.csv("trends-monthly-dl", base)["count"]).sum()
+    narrow = pd.to_numeric(analyst.csv("trends-monthly-dl", dict(base, sex="F", age="0-17"))["count"]).sum()
+    assert 0 < narrow < wide
+
+
+def test_5_district_tables_and_compstat_publish_no_count_below_k(demo):
+    public, analyst, engine, _ = demo
+    k = config.disclosure_policy().k
+    start, end = _last_year(engine)
+    small_true = 0
+    for district in queries.districts(engine)["district"]:
+        state = kit.view(categories=SEXUAL, district=str(district), date_from=start, date_to=end)
+        assert kit.small_values(public.csv("trends-monthly-dl", state), ("count",), k) == 0
+        assert kit.small_values(public.csv("overview-compstat-dl", state), ("current", "previous"), k) == 0
+        assert pd.to_numeric(public.csv("trends-hourweek-dl", state)["count"], errors="coerce").fillna(0).sum() == 0
+        small_true += kit.small_values(analyst.csv("trends-monthly-dl", state), ("count",), k)
+    assert small_true >= 3  # the true district-months below k exist (and analysts still see them)
+
+
+def test_public_interventions_come_from_published_counts(demo):
+    from observatory.indicators.intervention import evaluate_intervention
+    from observatory.web import data
+    from observatory.web.state import ViewState
+
+    _, _, engine, _ = demo
+    k = config.disclosure_policy().k
+    stored = queries.interventions(engine)
+    assert len(stored)
+    shown = data.intervention_results(ViewState(), "public")
+    area_month = queries.counts_by_area_month(engine, queries.Filters(), "public")
+    for item, row in zip(stored.itertuples(index=False), shown.itertuples(index=False), strict=True):
+        treated = area_month["code"].isin(list(item.area_codes))
+        if area_month.loc[treated, "suppressed"].any() or area_month["suppressed"].mean() > 0.5:
+            assert row.verdict == "withheld"
+            continue
+        # Reference: the same evaluation by hand on the published counts (suppressed at (k - 1) / 2).
+        published = area_month.assign(count=pd.to_numeric(area_month["count"]).astype(float).fillna((k - 1) / 2))
+        expected = evaluate_intervention(published, list(item.area_codes), item.started_on).iloc[0]
+        assert row.rr == pytest.approx(expected["rr"]) or row.verdict == "withheld"
+    # No per-area evaluation of sensitive categories for the public.
+    sensitive = data.intervention_results(ViewState(categories=tuple(_sensitive_codes(engine))), "public")
+    assert set(sensitive["verdict"]) == {"withheld"}
+    assert set(data.intervention_results(ViewState(), "analyst")["verdict"]) - {"withheld", "insufficient"}
+
+
+def test_public_plan_targets_are_published_totals(demo):
+    from observatory.web import data
+
+    _, _, engine, _ = demo
+    last = queries.date_bounds(engine)[1]
+    for row in data.plan_targets("public").itertuples(index=False):
+        if row.kind != "count" or row.scope not in ("", "city"):
+            continue
+        filters = queries.Filters(start=last - dt.timedelta(days=364), end=last, categories=(row.category,))
+        assert row.current_value == queries.total(engine, filters, "public")
+
+
+PAGES = ("resumen", "mapa", "tendencias", "barrio", "percepcion", "datos")
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_every_public_page_says_how_small_numbers_are_protected(demo, lang):
+    from plotly.utils import PlotlyJSONEncoder
+
+    from observatory.web.components import protection_text
+
+    _, _, _, app = demo
+    policy = config.disclosure_policy()
+    text = protection_text(lang)
+    assert f"< {policy.k}" in text and f"±{policy.max_noise}" in text
+    with app.server.test_request_context("/"):
+        for name in PAGES:
+            layout = json.dumps(sys.modules[f"pages.{name}"].layout(lang=lang), cls=PlotlyJSONEncoder,
+                                ensure_ascii=False)
+            assert text in layout, name
