@@ -148,21 +148,31 @@ def _policy() -> tuple[int, int, str, str]:
     return policy.k, policy.max_noise, level, policy.sensitive_unit
 
 
-def protection_text(lang: str) -> str:
-    """The protection sentence of every public page, with the policy's parameters (k, noise, grid)."""
+def _policy_values(lang: str) -> dict:
+    """The policy's parameters as the notices' placeholders: k, noise, coarse (grid), na."""
     k, noise, level, unit = _policy()
     coarse = t("notice.grid", lang, level=t(f"notice.level.{level}", lang), unit=t(f"notice.unit.{unit}", lang))
-    return t("notice.protection", lang, k=k, noise=noise, coarse=coarse, na=t("kpi.na", lang))
+    return {"k": k, "noise": noise, "coarse": coarse, "na": t("kpi.na", lang)}
+
+
+def notice_text(key: str, lang: str) -> str:
+    """One notice (a key of ``access.NOTICES`` or of the map's withheld statistics) in ``lang``."""
+    return t(f"notice.{key}", lang, **_policy_values(lang))
+
+
+def protection_text(lang: str) -> str:
+    """The protection sentence of every public page, with the policy's parameters (k, noise, grid)."""
+    return notice_text("protection", lang)
 
 
 def protection_notice(lang: str, role: str = "public", notices: Sequence[str] = ()) -> list:
     """The children of the protection notice: for the public, how small numbers are protected and
-    the notices of the current query (catalogue keys from ``access.public_notices``); nothing for
-    analysts and admins, who see true counts."""
+    the notices of the current query (keys of ``access.public_notices``, translated as
+    ``notice.<key>``); nothing for analysts and admins, who see true counts."""
     if role != "public":
         return []
     lines = [html.Strong(t("notice.title", lang) + ". "), html.Span(protection_text(lang), className="notice-policy")]
-    extra = [html.Li(t(key, lang), className="notice-query") for key in dict.fromkeys(notices)]
+    extra = [html.Li(notice_text(key, lang), className="notice-query") for key in dict.fromkeys(notices)]
     return [html.Div(lines), *([html.Ul(extra, className="mb-0 ps-3")] if extra else [])]
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from observatory.config import suppression_threshold
 from observatory.web import data, figures
-from observatory.web.components import page_href
+from observatory.web.components import notice_text, page_href
 from observatory.web.i18n import fmt_number, t
 from observatory.web.state import ViewState, replace_state
 
@@ -71,7 +71,7 @@ def map_figure(state: ViewState, role: str = "public", small: bool = False):
     geojson = data.areas_geojson_ref()
     withheld = data.hotspots_withheld(state, role)
     if withheld:  # the public gets no hotspot statistic here: say why instead of drawing one
-        return figures.empty_figure(t(withheld, lang), present)
+        return figures.empty_figure(notice_text(withheld, lang), present)
     stats = data.area_stats(state, role, with_moran=state.layer == "moran")
     layer = state.layer
     ids = stats["id"].astype(str).tolist()

@@ -67,9 +67,9 @@ def selects_sensitive(state: ViewState) -> bool:
 
 
 def hotspots_withheld(state: ViewState, role: str = "public", layer: str | None = None) -> str | None:
-    """Why the public gets no hotspot statistic for ``state`` (catalogue key), or None.
+    """Why the public gets no hotspot statistic for ``state`` (a notice key, i18n ``notice.<key>``), or None.
 
-    ``notice.hotspots_sensitive``: the selection has a sensitive category; ``notice.hotspots_suppressed``:
+    ``hotspots_sensitive``: the selection has a sensitive category; ``hotspots_suppressed``:
     more than :data:`WITHHOLD_SHARE` of the cells behind the statistic are suppressed (areas for
     Gi* and Moran, area-months for emerging hot spots). Analysts: always None.
     """
@@ -79,14 +79,14 @@ def hotspots_withheld(state: ViewState, role: str = "public", layer: str | None 
     if is_restricted(role) or layer not in HOTSPOT_LAYERS:
         return None
     if selects_sensitive(state):
-        return "notice.hotspots_sensitive"
+        return "hotspots_sensitive"
     if layer == "density":
         return None
     if layer == "emerging":
         share = _public_area_month(_key(state), role)["count"].isna().mean() if len(areas()) else 0.0
     else:
         share = _area_counts(_key(state), role)[0]["count"].isna().mean() if len(areas()) else 0.0
-    return "notice.hotspots_suppressed" if float(share or 0.0) > WITHHOLD_SHARE else None
+    return "hotspots_suppressed" if float(share or 0.0) > WITHHOLD_SHARE else None
 
 
 def _statistic_counts(frame: pd.DataFrame, full: pd.DataFrame, role: str) -> tuple[pd.Series, pd.Series]:
