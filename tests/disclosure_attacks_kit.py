@@ -67,6 +67,8 @@ class Dashboard:
     def csv(self, download_id: str, state: dict) -> pd.DataFrame:
         """The CSV a "download" button of the page gives for ``state``."""
         payload = self.call(f"{download_id}.data", state)[download_id]["data"]
+        if not payload["content"].strip():  # an empty table
+            return pd.DataFrame()
         return pd.read_csv(io.StringIO(payload["content"]), dtype={"code": str})
 
 

@@ -264,7 +264,8 @@ def csv_frames(payload: object) -> list[pd.DataFrame]:
     import io
 
     return [pd.read_csv(io.StringIO(node["content"]), dtype={"code": str}) for node in walk(payload)
-            if isinstance(node.get("content"), str) and str(node.get("filename", "")).endswith(".csv")]
+            if isinstance(node.get("content"), str) and str(node.get("filename", "")).endswith(".csv")
+            and node["content"].strip()]
 
 
 def csv_leaks(frame: pd.DataFrame, k: int, sensitive: bool) -> list[str]:

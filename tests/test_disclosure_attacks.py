@@ -183,7 +183,8 @@ def test_csv_numbers_are_the_published_ones(cdmx, state):
     assert kit.small_values(shown.to_frame(), ("count",), k) == 0
     hours = public.csv("trends-hourweek-dl", state)
     table = queries.counts_by_hour_weekday(engine, filters, "public").dropna(subset=["hour"])
-    assert pd.to_numeric(hours["count"]).astype(float).tolist() == table["count"].astype(float).tolist()
+    assert pd.to_numeric(hours["count"]).astype(float).fillna(-1).tolist() == \
+        table["count"].astype(float).fillna(-1).tolist()
     compstat = public.csv("overview-compstat-dl", state)
     from observatory.indicators.compstat import period_bounds
 

@@ -97,7 +97,7 @@ def map_figure(state: ViewState, role: str = "public", small: bool = False):
             labels = {key: t(f"moran.{key}", lang) for key in keys}
         else:
             emerging = data.emerging(state, role)
-            cls = stats["id"].map(emerging).fillna("none")
+            cls = stats["id"].map(emerging).astype(object).fillna("none")
             keys = list(data.EMERGING_CATEGORIES)
             colours = (*figures.palette("gi", present)[:len(keys) - 1], "#eeeeea")
             labels = {key: t(f"emerging.{key}", lang) for key in keys}

@@ -174,7 +174,7 @@ def _emerging(state_json: dict, role: str) -> dict:
     if hotspots_withheld(state, role, "emerging"):
         return {}
     if is_restricted(role):
-        counts = queries.unsuppressed_counts_by_area_month(engine(), to_filters(state))
+        counts = queries.true_counts_by_area_month(engine(), to_filters(state), role)
     else:  # the published area-months, suppressed cells at suppressed_value()
         counts = _public_area_month(state_json, role)
         counts = counts.assign(count=published_values(counts["count"], role))[["neighbourhood_id", "month", "count"]]

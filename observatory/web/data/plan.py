@@ -129,20 +129,21 @@ def _intervention_counts(state_json: dict, role: str) -> pd.DataFrame | None:
 
     state = ViewState.from_dict(state_json)
     if is_restricted(role):
-        return queries.unsuppressed_counts_by_area_month(engine(), to_filters(state))
+        return queries.true_counts_by_area_month(engine(), to_filters(state), role)
     if selects_sensitive(state):
         return None
     return queries.counts_by_area_month(engine(), to_filters(state), role)
 
 
 def _public_withheld(area_month: pd.DataFrame, treated: list[str]) -> bool:
-    """A public evaluation is withheld when a treated area has a suppressed month (its counts
-    would be mostly imputed) or more than WITHHOLD_SHARE of all area-months are suppressed."""
+    """A public evaluation is withheld when more than WITHHOLD_SHARE of the treated areas'
+    area-months, or of all area-months, are suppressed: the ratio would mostly describe the
+    imputed values (the same rule as the map's hotspot statistics)."""
     if "suppressed" not in area_month or area_month.empty:
         return False
     suppressed = area_month["suppressed"].astype(bool)
     in_treated = area_month["code"].astype(str).isin([str(c) for c in treated])
-    return bool(suppressed[in_treated].any()) or float(suppressed.mean()) > WITHHOLD_SHARE
+    return float(suppressed[in_treated].mean()) > WITHHOLD_SHARE or float(suppressed.mean()) > WITHHOLD_SHARE
 
 
 @cached(version)
@@ -201,7 +202,7 @@ def intervention_results(state: ViewState | None = None, role: str = "public") -
     ``withheld`` when a count behind the ratio is below the role's suppression threshold).
 
     For the public the evaluation reads the published area-month counts only (suppressed cells at
-    ``maps.suppressed_value``) and is ``withheld`` when a treated area has a suppressed month,
-    when most area-months are suppressed, or when the selection has a sensitive category.
+    ``maps.suppressed_value``) and is ``withheld`` when most of the treated areas' area-months (or
+    of all area-months) are suppressed, or when the selection has a sensitive category.
     """
     return _intervention_results(_intervention_key(state), role)

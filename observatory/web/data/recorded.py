@@ -80,6 +80,12 @@ def _city_monthly(state_json: dict, role: str) -> pd.DataFrame:
     from :func:`_city_category_month` (no area selection, so no cell is suppressed)."""
     from observatory import queries
 
+    if not queries.is_restricted(role):
+        # The public series is the published monthly counts themselves, not a sum of perturbed
+        # category cells (which would be a different, noisier figure than the query's).
+        state = ViewState.from_dict({k: v for k, v in state_json.items() if k != "area"})
+        return _shared("monthly", state_json, role, lambda: queries.counts_by_month(
+            engine(), to_filters(state), role)[["month", "count"]])
     by_category = _city_category_month(state_json, role)
     if by_category.empty:  # no incident: the query still lists the months of the range
         state = ViewState.from_dict({k: v for k, v in state_json.items() if k != "area"})
@@ -91,7 +97,13 @@ def _city_monthly(state_json: dict, role: str) -> pd.DataFrame:
 
 def _city_categories(state_json: dict, role: str) -> pd.DataFrame:
     """Counts per category (code, name_es, name_en, count; every category, sorted by count
-    then code) like ``queries.counts_by_category``, summed from :func:`_city_category_month`."""
+    then code) like ``queries.counts_by_category``, summed from :func:`_city_category_month`
+    (for the public, the published ``queries.counts_by_category`` itself)."""
+    from observatory import queries
+
+    if not queries.is_restricted(role):
+        state = ViewState.from_dict({k: v for k, v in state_json.items() if k != "area"})
+        return queries.counts_by_category(engine(), to_filters(state), role)[["code", "name_es", "name_en", "count"]]
     sums = _city_category_month(state_json, role).groupby("category")["count"].sum()
     out = categories()[["code", "name_es", "name_en"]].copy()
     out["count"] = out["code"].map(sums).fillna(0).astype("int64").astype("Int64")
