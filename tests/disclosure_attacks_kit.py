@@ -234,3 +234,22 @@ def small_values(frame: pd.DataFrame, columns: tuple[str, ...], k: int) -> int:
             values = pd.to_numeric(frame[col], errors="coerce")
             total += int(((values >= 1) & (values < k)).sum())
     return total
+
+
+def public_compstat_reference(engine, state: dict, as_of: dt.date) -> list[tuple[int | None, int | None]]:
+    """(current, previous) of the public CompStat computed here from the query layer: the calendar
+    month holding ``as_of`` (to ``as_of``) and the year to ``as_of``, each against a year before,
+    as one published ``queries.total`` per window."""
+    from observatory import queries
+    from observatory.web.data import to_filters
+    from observatory.web.state import ViewState
+
+    def total(start: dt.date, end: dt.date) -> int | None:
+        return queries.total(engine, to_filters(ViewState.from_dict(dict(state, date_from=start.isoformat(),
+                                                                          date_to=end.isoformat()))), "public")
+
+    month, ago = as_of.replace(day=1), as_of.replace(day=1, year=as_of.year - 1)
+    rows = [(total(month, as_of), total(ago, ago))]
+    if month.month > 1:
+        rows.append((total(month.replace(month=1), as_of), total(ago.replace(month=1), ago)))
+    return rows

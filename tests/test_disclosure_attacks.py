@@ -186,11 +186,11 @@ def test_csv_numbers_are_the_published_ones(cdmx, state):
     assert pd.to_numeric(hours["count"]).astype(float).fillna(-1).tolist() == \
         table["count"].astype(float).fillna(-1).tolist()
     compstat = public.csv("overview-compstat-dl", state)
-    from observatory.indicators.compstat import period_bounds
-
     as_of = dt.date.fromisoformat(state["date_to"]) if state["date_to"] else queries.date_bounds(engine)[1]
-    for row in compstat.itertuples(index=False):
-        (start, end), _ = period_bounds(as_of, row.period)
-        value = queries.total(engine, to_filters(ViewState.from_dict(dict(state, date_from=start.isoformat(),
-                                                                              date_to=end.isoformat()))), "public")
-        assert (pd.isna(row.current) and value is None) or row.current == value
+    expected = kit.public_compstat_reference(engine, state, as_of)
+    shown = [tuple(None if pd.isna(v) else int(v) for v in pair) for pair in zip(compstat["current"],
+                                                                                 compstat["previous"], strict=True)]
+    assert shown == expected
+    # The windows are whole calendar months (the public grid), written in the CSV.
+    assert compstat["start"].iloc[0] == as_of.replace(day=1).isoformat()
+    assert compstat["end"].iloc[0] == kit.month_end(as_of).isoformat()

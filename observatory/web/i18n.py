@@ -594,6 +594,9 @@ CATALOGUE["es"].update({
     "notice.protection": "Los conteos menores que {k} se muestran como «< {k}»; cada conteo publicado se perturba "
     "hasta ±{noise} para que las celdas pequeñas no puedan recuperarse restando; la violencia sexual y familiar se "
     "publica solo por {coarse}. «{na}»: sin dato (protegido o no disponible).",
+    "period.month": "Mes",
+    "period.quarter": "Trimestre",
+    "period.year": "Año",
     "notice.level.district": "alcaldía",
     "notice.level.city": "ciudad",
     "notice.unit.month": "mes",
@@ -621,6 +624,9 @@ CATALOGUE["en"].update({
     "notice.protection": "Counts below {k} are shown as '< {k}'; every published count is perturbed by up to "
     "±{noise} so that small cells cannot be recovered by subtraction; sexual and domestic violence are published "
     "by {coarse} only. '{na}': no data (protected or not available).",
+    "period.month": "Month",
+    "period.quarter": "Quarter",
+    "period.year": "Year",
     "notice.level.district": "district",
     "notice.level.city": "city",
     "notice.unit.month": "month",

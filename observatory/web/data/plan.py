@@ -45,6 +45,17 @@ def _scope_filter(scope: str) -> tuple[dict, float]:
     return {"neighbourhoods": (scope,)}, float(population[in_area].sum())
 
 
+def _year_start(last: dt.date, role: str) -> dt.date:
+    """First day of the 12 months ending ``last``: 365 days for analysts; for the public the 12
+    calendar months ending with ``last``'s month (the public grid snaps windows to whole months, so
+    365 days would publish 13 months)."""
+    from observatory.queries.access import is_restricted
+
+    if is_restricted(role):
+        return last - dt.timedelta(days=364)
+    return dt.date(last.year - 1, last.month + 1, 1) if last.month < 12 else dt.date(last.year, 1, 1)
+
+
 @cached(version)
 def _plan_targets(role: str) -> pd.DataFrame:
     from observatory import queries
@@ -63,7 +74,7 @@ def _plan_targets(role: str) -> pd.DataFrame:
         if last is not None and kind in TARGET_KINDS and category:
             # The current value is the last 12 months of data, as the plan's baselines are annual.
             scope_kw, population = _scope_filter(str(target.scope))
-            filters = Filters(start=last - dt.timedelta(days=364), end=last, categories=(category,), **scope_kw)
+            filters = Filters(start=_year_start(last, role), end=last, categories=(category,), **scope_kw)
             count = queries.total(engine(), filters, role)  # None when suppressed for the role
             if count is not None:
                 value = float(count) if kind == "count" else (count / population * 1e5 if population else None)
@@ -80,7 +91,8 @@ def plan_targets(role: str = "public") -> pd.DataFrame:
 
     Indicators are ``rate_per_100k:<category>`` (recorded incidents per 100,000 inhabitants of
     the scope) or ``count:<category>``; the scope is "city", a district or an area code. The
-    current value is the last 12 months of data (both sources) ending at the last day with data;
+    current value is the last 12 months of data (both sources) ending at the last day with data
+    (for the public: the 12 calendar months ending with its month, a published total);
     counts the role may not see give ``no data``. Columns: id, indicator, kind, category, scope,
     baseline_value, baseline_on, target_value, target_on, current_value, current_on, progress
     (0 at baseline, 1 at target), expected_progress, status (achieved, on track, off track, no data).

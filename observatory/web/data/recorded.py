@@ -148,28 +148,42 @@ def _compstat(state_json: dict, role: str) -> pd.DataFrame:
 
 
 def _public_compstat(state: ViewState, as_of: dt.date, role: str) -> pd.DataFrame:
-    """CompStat for the public: each period's current and previous count is ONE published cell
-    (``queries.total`` of that window for the role, NA when suppressed), never a sum of true
-    day counts; changes and tests are computed from those published counts (NA when one is NA)."""
+    """CompStat for the public, on the public grid: the calendar period holding ``as_of`` (a month,
+    or the coarser period the access layer publishes the selection at) and the year to its end,
+    each against a year before. Every current and previous count is ONE published cell
+    (``queries.total`` of that window for the role, NA when suppressed), never a sum of day
+    counts; start and end are the window the access layer published (``access.release``);
+    changes and tests are computed from those published counts (NA when one is NA). The week and
+    28-day periods are finer than the public grid: analysts only."""
     from observatory import queries
-    from observatory.indicators.compstat import PERIODS, change_test, percent_change, period_bounds
-    from observatory.web.state import replace_state
+    from observatory.indicators.compstat import change_test, percent_change
+    from observatory.queries import access
 
-    def published(start: dt.date, end: dt.date) -> int | None:
-        window = replace_state(state, date_from=start.isoformat(), date_to=end.isoformat())
-        return queries.total(engine(), to_filters(window), role)
+    cats = categories()
+    base = to_filters(state)
 
-    rows = []
-    for period in PERIODS:
-        (start, end), (prev_start, prev_end) = period_bounds(as_of, period)
-        current, previous = published(start, end), published(prev_start, prev_end)
+    def published(start: dt.date, end: dt.date) -> tuple[int | None, dt.date, dt.date, str | None]:
+        window = base.replace(start=start, end=end)
+        rel = access.release(window, role, access.selection_level(window), "window", cats)
+        return queries.total(engine(), window, role), rel.filters.start, rel.filters.end, rel.unit
+
+    month = as_of.replace(day=1)
+    year_ago = month.replace(year=month.year - 1)
+    rows, seen = [], set()
+    for name, start, prev_start in (("period", month, year_ago), ("ytd", month.replace(month=1),
+                                                                   year_ago.replace(month=1))):
+        current, start, end, unit = published(start, as_of)
+        previous, prev_start, prev_end, _ = published(prev_start, year_ago)
+        if (start, end) in seen:  # the year so far is the period itself (e.g. in January)
+            continue
+        seen.add((start, end))
+        t1, t0 = (end - start).days + 1, (prev_end - prev_start).days + 1
         known = current is not None and previous is not None
-        p = change_test(current, previous, (end - start).days + 1, (prev_end - prev_start).days + 1) if known \
-            else float("nan")
+        p = change_test(current, previous, t1, t0) if known else float("nan")
         significant = bool(known and p < 0.05)
-        rising = known and current * ((prev_end - prev_start).days + 1) > previous * ((end - start).days + 1)
-        rows.append({"period": period, "start": start, "end": end, "prev_start": prev_start, "prev_end": prev_end,
-                     "current": current, "previous": previous,
+        rising = known and current * t0 > previous * t1
+        rows.append({"period": (unit or "month") if name == "period" else name, "start": start, "end": end,
+                     "prev_start": prev_start, "prev_end": prev_end, "current": current, "previous": previous,
                      "change": current - previous if known else None,
                      "pct_change": percent_change(current, previous) if known else float("nan"),
                      "p_value": p, "significant": significant,
@@ -183,7 +197,8 @@ def _public_compstat(state: ViewState, as_of: dt.date, role: str) -> pd.DataFram
 def compstat(state: ViewState, role: str = "public") -> pd.DataFrame:
     """CompStat periods (week, last 28 days, year to date) against a year before, for the
     selection (``indicators.compstat``): period, start, end, prev_start, prev_end, current,
-    previous, change, pct_change, p_value, significant, direction. For the public every count
+    previous, change, pct_change, p_value, significant, direction. For the public the periods
+    are on the public grid (the month, or coarser period, and the year to date) and every count
     is a published cell (:func:`_public_compstat`)."""
     return _compstat(_key(state), role)
 
