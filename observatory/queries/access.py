@@ -136,7 +136,9 @@ class Release:
     analysts: their own months and days); ``perturbed``; ``small_area``: every cell is
     suppressed below k; ``sensitive_cells``: the selection is sensitive categories only (every
     cell is a sensitive cell, suppressed below k); ``sensitive_withheld``: sensitive
-    categories the viewer selected were left out; ``notices``: keys for the page.
+    categories the viewer selected were left out; ``nothing_left``: the selection was
+    sensitive categories only and all were left out (every cell is NA, not a zero that would
+    read as "no such crime"); ``notices``: keys for the page.
     """
 
     filters: Filters
@@ -145,6 +147,7 @@ class Release:
     small_area: bool = False
     sensitive_cells: bool = False
     sensitive_withheld: bool = False
+    nothing_left: bool = False
     notices: tuple[str, ...] = ()
 
 
@@ -205,7 +208,8 @@ def release(filters: Filters, role: str, level: str, grain: str, categories: pd.
     small = level != "city"
     if small or sensitive_cells:
         notices.append("small_counts_suppressed")
-    return Release(snapped, unit, True, small, sensitive_cells, withheld, tuple(notices))
+    nothing_left = withheld and snapped.categories == (NO_CATEGORY,)
+    return Release(snapped, unit, True, small, sensitive_cells, withheld, nothing_left, tuple(notices))
 
 
 def public_notices(filters: Filters, role: str, categories: pd.DataFrame | None = None) -> list[str]:
@@ -244,7 +248,8 @@ def publish(frame: pd.DataFrame, rel: Release, sensitive_rows: pd.Series | None 
     public (:func:`cellkey.perturb`) and NA where suppressed; ``suppressed`` (bool) and
     ``sensitive_withheld`` (bool, the same on every row). Cells are suppressed below k in
     small-area tables, in tables of sensitive categories only, and in the rows flagged by
-    ``sensitive_rows`` (a breakdown by category: its sensitive categories' rows).
+    ``sensitive_rows`` (a breakdown by category: its sensitive categories' rows); every cell
+    when ``rel.nothing_left``.
     """
     out = frame.copy()
     keys = out.pop("key_sum") if "key_sum" in out.columns else pd.Series(0, index=out.index)
@@ -259,7 +264,7 @@ def publish(frame: pd.DataFrame, rel: Release, sensitive_rows: pd.Series | None 
     cells = np.full(len(out), rel.small_area or rel.sensitive_cells)
     if sensitive_rows is not None:
         cells |= sensitive_rows.to_numpy(dtype=bool)
-    hide = cells & (shown < policy.k)
+    hide = (cells & (shown < policy.k)) | rel.nothing_left
     out["count"] = pd.array(shown, dtype="Int64")
     out.loc[hide, "count"] = pd.NA
     out["suppressed"] = hide
