@@ -145,3 +145,15 @@ def test_a_quarterly_public_grid_answers_in_quarters_in_sql_and_cube(city, monke
     truth = q.counts_by_month(city, f.replace(start="2022-01-01", end="2022-09-30"), "analyst")
     quarters = truth.groupby(truth["month"].dt.quarter)["count"].sum().astype(int).tolist()
     assert all(abs(int(p) - t) <= 2 for p, t in zip(month["count"], quarters, strict=True))
+
+
+def test_every_notice_is_translated_with_the_policy_values(monkeypatch):
+    from observatory.web.i18n import LANGUAGES, t
+
+    monkeypatch.setenv("OBSERVATORY_NOISE_D", "3")
+    monkeypatch.setenv("OBSERVATORY_SUPPRESSION_K", "10")
+    assert access.notice_values() == {"k": 10, "d": 3}
+    for lang in LANGUAGES:
+        texts = {key: t(f"notice.{key}", lang, **access.notice_values()) for key in access.NOTICES}
+        assert all("{" not in text and text for text in texts.values())
+        assert "3" in texts["perturbed"] and "10" in texts["small_counts_suppressed"]

@@ -53,7 +53,8 @@ _UNIT_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 # A category code no category has: a selection that excludes everything matches nothing.
 NO_CATEGORY = "(none)"
 
-# Notice keys (translated in observatory/web/i18n.py as ``notice_<key>``).
+# Notice keys, translated in observatory/web/i18n.py as ``notice.<key>`` with the placeholders of
+# :func:`notice_values` (``t(f"notice.{key}", lang, **notice_values())``).
 NOTICES = ("perturbed", "small_counts_suppressed", "snapped_to_month", "snapped_to_quarter", "snapped_to_year",
            "sensitive_coarse_only", "victim_filters_public")
 
@@ -235,6 +236,12 @@ def public_notices(filters: Filters, role: str, categories: pd.DataFrame | None 
     if "small_counts_suppressed" not in found:
         found.append("small_counts_suppressed")
     return [key for key in NOTICES if key in found]
+
+
+def notice_values() -> dict[str, int]:
+    """Placeholders of the notices' texts: ``k`` (suppression threshold) and ``d`` (largest noise)."""
+    policy = disclosure_policy()
+    return {"k": policy.k, "d": policy.max_noise}
 
 
 # --- the one publishing step ---------------------------------------------------------------------------
