@@ -465,6 +465,30 @@ def test_data_version_changes_when_an_import_finishes(url):
         conn.execute(text("DELETE FROM import_batches WHERE file_name = 'x.csv'"))
 
 
+def test_public_history_and_rejected_rows_hold_no_paths_or_values(url):
+    """Issue 9, finding 6: rejection reasons quote the value; batches store the server's path."""
+    eng = engine_of(url)
+    with eng.begin() as conn:
+        batch = conn.execute(insert(ImportBatch).values(
+            file_name="/srv/uploads/2024/c:\\tmp\\secret.csv", sha256="9" * 64, source_kind="police", profile="p",
+            started_at=dt.datetime(2024, 5, 2), finished_at=dt.datetime(2024, 5, 2, 0, 1), status="failed",
+        )).inserted_primary_key[0]
+        conn.execute(insert(RejectedRow).values(batch_id=batch, row_number=3, field="lat",
+                                                reason="latitude 19.43215 out of range", raw={"lat": "19.43215"}))
+    try:
+        public = q.rejected_rows(eng, batch_id=batch)
+        assert public.columns.tolist() == ["batch_id", "file_name", "row_number", "field"]
+        assert public.iloc[0].tolist() == [batch, "secret.csv", 3, "lat"]
+        assert "19.43215" in q.rejected_rows(eng, batch_id=batch, role="analyst")["reason"].iloc[0]
+        history = q.import_history(eng)
+        assert history.loc[history["id"] == batch, "file_name"].tolist() == ["secret.csv"]
+        assert "/srv/" in q.import_history(eng, role="analyst")["file_name"].iloc[0]
+    finally:
+        with eng.begin() as conn:
+            conn.execute(text(f"DELETE FROM rejected_rows WHERE batch_id = {int(batch)}"))
+            conn.execute(text(f"DELETE FROM import_batches WHERE id = {int(batch)}"))
+
+
 QUERIES = {
     "area": lambda e: q.counts_by_area(e, Filters(), role="public"),
     "area_analyst": lambda e: q.counts_by_area(e, Filters(start="2024-01-10"), role="analyst"),

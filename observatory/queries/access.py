@@ -44,7 +44,7 @@ RESTRICTED_ROLES = ("analyst", "admin")
 
 # Columns never returned to the public, whatever the query.
 RESTRICTED_COLUMNS = ("address", "description", "victim_sex", "victim_age", "victim_age_group", "raw",
-                      "user_name", "original_label_raw")
+                      "user_name", "original_label_raw", "reason")
 
 # Table levels and grains (what one cell of a table is), see :func:`release`.
 LEVELS = ("area", "district", "city")
@@ -280,7 +280,18 @@ def publish(frame: pd.DataFrame, rel: Release, sensitive_rows: pd.Series | None 
 
 
 def drop_restricted_columns(frame: pd.DataFrame, role: str) -> pd.DataFrame:
-    """Remove address, free text, victim attributes, raw rows and user names for the public."""
+    """Remove address, free text (rejection reasons quote values), victim attributes, raw rows
+    and user names for the public."""
     if is_restricted(role):
         return frame
     return frame.drop(columns=[c for c in RESTRICTED_COLUMNS if c in frame.columns])
+
+
+def public_file_names(frame: pd.DataFrame, role: str) -> pd.DataFrame:
+    """For the public, ``file_name`` without folders (the server's paths are not published)."""
+    if is_restricted(role) or "file_name" not in frame.columns:
+        return frame
+    out = frame.copy()
+    out["file_name"] = out["file_name"].map(
+        lambda v: v if not isinstance(v, str) else v.replace("\\", "/").rsplit("/", 1)[-1])
+    return out
