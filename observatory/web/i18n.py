@@ -268,7 +268,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notice.snapped_to_month": "El período se amplió a meses completos.",
         "notice.snapped_to_quarter": "El período se amplió a trimestres completos.",
         "notice.snapped_to_year": "El período se amplió a años completos.",
-        "notice.sensitive_coarse_only": ("Los delitos sexuales y la violencia familiar se publican solo por alcaldía "
+        "notice.sensitive_coarse_only": ("Los delitos sexuales y la violencia familiar se publican solo por distrito "
                                          "y trimestre: no se incluyen en las tablas más detalladas."),
         "notice.victim_filters_public": "Los filtros de sexo y edad de la víctima no se aplican en la vista pública.",
     },
