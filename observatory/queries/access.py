@@ -44,7 +44,7 @@ RESTRICTED_ROLES = ("analyst", "admin")
 
 # Columns never returned to the public, whatever the query.
 RESTRICTED_COLUMNS = ("address", "description", "victim_sex", "victim_age", "victim_age_group", "raw",
-                      "user_name", "original_label_raw")
+                      "user_name", "original_label_raw", "reason")
 
 # Table levels and grains (what one cell of a table is), see :func:`release`.
 LEVELS = ("area", "district", "city")
@@ -53,7 +53,8 @@ _UNIT_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 # A category code no category has: a selection that excludes everything matches nothing.
 NO_CATEGORY = "(none)"
 
-# Notice keys (translated in observatory/web/i18n.py as ``notice_<key>``).
+# Notice keys, translated in observatory/web/i18n.py as ``notice.<key>`` with the placeholders of
+# :func:`notice_values` (``t(f"notice.{key}", lang, **notice_values())``).
 NOTICES = ("perturbed", "small_counts_suppressed", "snapped_to_month", "snapped_to_quarter", "snapped_to_year",
            "sensitive_coarse_only", "victim_filters_public")
 
@@ -136,7 +137,9 @@ class Release:
     analysts: their own months and days); ``perturbed``; ``small_area``: every cell is
     suppressed below k; ``sensitive_cells``: the selection is sensitive categories only (every
     cell is a sensitive cell, suppressed below k); ``sensitive_withheld``: sensitive
-    categories the viewer selected were left out; ``notices``: keys for the page.
+    categories the viewer selected were left out; ``nothing_left``: the selection was
+    sensitive categories only and all were left out (every cell is NA, not a zero that would
+    read as "no such crime"); ``notices``: keys for the page.
     """
 
     filters: Filters
@@ -145,6 +148,7 @@ class Release:
     small_area: bool = False
     sensitive_cells: bool = False
     sensitive_withheld: bool = False
+    nothing_left: bool = False
     notices: tuple[str, ...] = ()
 
 
@@ -205,7 +209,8 @@ def release(filters: Filters, role: str, level: str, grain: str, categories: pd.
     small = level != "city"
     if small or sensitive_cells:
         notices.append("small_counts_suppressed")
-    return Release(snapped, unit, True, small, sensitive_cells, withheld, tuple(notices))
+    nothing_left = withheld and snapped.categories == (NO_CATEGORY,)
+    return Release(snapped, unit, True, small, sensitive_cells, withheld, nothing_left, tuple(notices))
 
 
 def public_notices(filters: Filters, role: str, categories: pd.DataFrame | None = None) -> list[str]:
@@ -233,6 +238,12 @@ def public_notices(filters: Filters, role: str, categories: pd.DataFrame | None 
     return [key for key in NOTICES if key in found]
 
 
+def notice_values() -> dict[str, int]:
+    """Placeholders of the notices' texts: ``k`` (suppression threshold) and ``d`` (largest noise)."""
+    policy = disclosure_policy()
+    return {"k": policy.k, "d": policy.max_noise}
+
+
 # --- the one publishing step ---------------------------------------------------------------------------
 
 
@@ -244,7 +255,8 @@ def publish(frame: pd.DataFrame, rel: Release, sensitive_rows: pd.Series | None 
     public (:func:`cellkey.perturb`) and NA where suppressed; ``suppressed`` (bool) and
     ``sensitive_withheld`` (bool, the same on every row). Cells are suppressed below k in
     small-area tables, in tables of sensitive categories only, and in the rows flagged by
-    ``sensitive_rows`` (a breakdown by category: its sensitive categories' rows).
+    ``sensitive_rows`` (a breakdown by category: its sensitive categories' rows); every cell
+    when ``rel.nothing_left``.
     """
     out = frame.copy()
     keys = out.pop("key_sum") if "key_sum" in out.columns else pd.Series(0, index=out.index)
@@ -259,7 +271,7 @@ def publish(frame: pd.DataFrame, rel: Release, sensitive_rows: pd.Series | None 
     cells = np.full(len(out), rel.small_area or rel.sensitive_cells)
     if sensitive_rows is not None:
         cells |= sensitive_rows.to_numpy(dtype=bool)
-    hide = cells & (shown < policy.k)
+    hide = (cells & (shown < policy.k)) | rel.nothing_left
     out["count"] = pd.array(shown, dtype="Int64")
     out.loc[hide, "count"] = pd.NA
     out["suppressed"] = hide
@@ -268,7 +280,18 @@ def publish(frame: pd.DataFrame, rel: Release, sensitive_rows: pd.Series | None 
 
 
 def drop_restricted_columns(frame: pd.DataFrame, role: str) -> pd.DataFrame:
-    """Remove address, free text, victim attributes, raw rows and user names for the public."""
+    """Remove address, free text (rejection reasons quote values), victim attributes, raw rows
+    and user names for the public."""
     if is_restricted(role):
         return frame
     return frame.drop(columns=[c for c in RESTRICTED_COLUMNS if c in frame.columns])
+
+
+def public_file_names(frame: pd.DataFrame, role: str) -> pd.DataFrame:
+    """For the public, ``file_name`` without folders (the server's paths are not published)."""
+    if is_restricted(role) or "file_name" not in frame.columns:
+        return frame
+    out = frame.copy()
+    out["file_name"] = out["file_name"].map(
+        lambda v: v if not isinstance(v, str) else v.replace("\\", "/").rsplit("/", 1)[-1])
+    return out

@@ -101,17 +101,20 @@ HISTORY_COLUMNS = ["id", "file_name", "source_kind", "profile", "layer", "starte
 
 
 def import_history(engine: Engine | None = None, role: str = "public") -> pd.DataFrame:
-    """Every import batch, newest first: ``HISTORY_COLUMNS`` (user_name only for analysts/admins)."""
+    """Every import batch, newest first: ``HISTORY_COLUMNS`` (user_name only for analysts/admins;
+    for the public, file names without the server's folders)."""
     access.check_role(role)
     with get_engine(engine).connect() as conn:
         rows = conn.execute(select(*[BATCHES.c[c] for c in HISTORY_COLUMNS]).order_by(BATCHES.c.id.desc())).all()
-    return access.drop_restricted_columns(pd.DataFrame([tuple(r) for r in rows], columns=HISTORY_COLUMNS), role)
+    return access.public_file_names(
+        access.drop_restricted_columns(pd.DataFrame([tuple(r) for r in rows], columns=HISTORY_COLUMNS), role), role)
 
 
 def rejected_rows(engine: Engine | None = None, batch_id: int | None = None, limit: int = 1000,
                   role: str = "public") -> pd.DataFrame:
-    """Rejected input rows: batch_id, file_name, row_number, field, reason, and ``raw`` (the
-    original values, which may hold names or addresses) for analysts/admins only.
+    """Rejected input rows: batch_id, file_name, row_number, field, and for analysts/admins only
+    ``reason`` (its text may quote the rejected value: a coordinate, an address) and ``raw``
+    (the original values). The public gets file names without their folders.
     Sorted by batch then row; at most ``limit`` rows.
     """
     access.check_role(role)
@@ -125,7 +128,7 @@ def rejected_rows(engine: Engine | None = None, batch_id: int | None = None, lim
         rows = conn.execute(stmt).all()
     frame = pd.DataFrame([tuple(r) for r in rows],
                          columns=["batch_id", "file_name", "row_number", "field", "reason", "raw"])
-    return access.drop_restricted_columns(frame, role)
+    return access.public_file_names(access.drop_restricted_columns(frame, role), role)
 
 
 def unknown_labels(engine: Engine | None = None) -> pd.DataFrame:

@@ -260,6 +260,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "emerging.sporadic": "Esporádico",
         "emerging.none": "Sin patrón",
         "unit.per100k": "por 100.000",
+        # Disclosure notices: t(f"notice.{key}", lang, **access.notice_values()) (docs/disclosure.md).
+        "notice.perturbed": ("Para proteger a las víctimas, cada cifra pública lleva un pequeño ajuste aleatorio "
+                             "(de -{d} a +{d}, siempre el mismo para los mismos hechos): las sumas pueden no cuadrar."),
+        "notice.small_counts_suppressed": ("En tablas por zona o de delitos sexuales y violencia familiar, "
+                                           "las cifras menores que {k} se muestran como «s/d»."),
+        "notice.snapped_to_month": "El período se amplió a meses completos.",
+        "notice.snapped_to_quarter": "El período se amplió a trimestres completos.",
+        "notice.snapped_to_year": "El período se amplió a años completos.",
+        "notice.sensitive_coarse_only": ("Los delitos sexuales y la violencia familiar se publican solo por distrito "
+                                         "y trimestre: no se incluyen en las tablas más detalladas."),
+        "notice.victim_filters_public": "Los filtros de sexo y edad de la víctima no se aplican en la vista pública.",
     },
     "en": {
         "app.title": "Municipal crime observatory",
@@ -503,6 +514,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "emerging.sporadic": "Sporadic",
         "emerging.none": "No pattern",
         "unit.per100k": "per 100,000",
+        # Disclosure notices: t(f"notice.{key}", lang, **access.notice_values()) (docs/disclosure.md).
+        "notice.perturbed": ("To protect victims, every public figure carries a small random adjustment "
+                             "(-{d} to +{d}, always the same for the same incidents): sums may not add up."),
+        "notice.small_counts_suppressed": ("In tables by area, and for sexual and domestic violence, "
+                                           "figures below {k} are shown as “n/a”."),
+        "notice.snapped_to_month": "The period was widened to whole months.",
+        "notice.snapped_to_quarter": "The period was widened to whole quarters.",
+        "notice.snapped_to_year": "The period was widened to whole years.",
+        "notice.sensitive_coarse_only": ("Sexual and domestic violence are published by district and quarter only: "
+                                         "they are left out of the more detailed tables."),
+        "notice.victim_filters_public": "Victim sex and age filters are not applied in the public view.",
     },
 }
 
