@@ -149,10 +149,13 @@ def _policy() -> tuple[int, int, str, str]:
 
 
 def _policy_values(lang: str) -> dict:
-    """The policy's parameters as the notices' placeholders: k, noise, coarse (grid), na."""
+    """The policy's parameters as the notices' placeholders: those of ``access.notice_values`` (k, d)
+    and noise (= d), coarse (the sensitive categories' grid), na (the "no data" mark)."""
+    from observatory.queries.access import notice_values
+
     k, noise, level, unit = _policy()
     coarse = t("notice.grid", lang, level=t(f"notice.level.{level}", lang), unit=t(f"notice.unit.{unit}", lang))
-    return {"k": k, "noise": noise, "coarse": coarse, "na": t("kpi.na", lang)}
+    return {**notice_values(), "k": k, "noise": noise, "coarse": coarse, "na": t("kpi.na", lang)}
 
 
 def notice_text(key: str, lang: str) -> str:

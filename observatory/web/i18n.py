@@ -619,22 +619,14 @@ CATALOGUE["es"].update({
     "period.month": "Mes",
     "period.quarter": "Trimestre",
     "period.year": "Año",
-    "notice.level.district": "alcaldía",
+    "notice.level.district": "distrito",
     "notice.level.city": "ciudad",
     "notice.unit.month": "mes",
     "notice.unit.quarter": "trimestre",
     "notice.unit.year": "año",
     "notice.grid": "{level} y {unit}",
-    "notice.perturbed": "Conteos perturbados (método de clave de celda, hasta ±{noise}).",
-    "notice.small_counts_suppressed": "Conteos menores que {k} protegidos («< {k}»).",
-    "notice.snapped_to_month": "El período elegido se amplió a meses completos.",
-    "notice.snapped_to_quarter": "El período elegido se amplió a trimestres completos.",
-    "notice.snapped_to_year": "El período elegido se amplió a años completos.",
-    "notice.sensitive_coarse_only": "La violencia sexual y familiar se publica solo por {coarse}: no figura en las "
-    "tablas más finas de esta página.",
-    "notice.victim_filters_public": "Los filtros de sexo y edad de la víctima no se aplican en la vista pública.",
     "notice.hotspots_sensitive": "Sin análisis de puntos calientes para violencia sexual o familiar en la vista "
-    "pública: estos delitos se publican solo por alcaldía y trimestre.",
+    "pública: estos delitos se publican solo por {coarse}.",
     "notice.hotspots_suppressed": "Análisis de puntos calientes retenido: más de la mitad de las celdas de esta "
     "selección están protegidas.",
     "gi.withheld": "Retenido (protección de datos)",
@@ -655,16 +647,8 @@ CATALOGUE["en"].update({
     "notice.unit.quarter": "quarter",
     "notice.unit.year": "year",
     "notice.grid": "{level} and {unit}",
-    "notice.perturbed": "Counts perturbed (cell-key method, up to ±{noise}).",
-    "notice.small_counts_suppressed": "Counts below {k} protected ('< {k}').",
-    "notice.snapped_to_month": "The chosen period was widened to whole months.",
-    "notice.snapped_to_quarter": "The chosen period was widened to whole quarters.",
-    "notice.snapped_to_year": "The chosen period was widened to whole years.",
-    "notice.sensitive_coarse_only": "Sexual and domestic violence are published by {coarse} only: they are left "
-    "out of the finer tables of this page.",
-    "notice.victim_filters_public": "Victim sex and age filters do not apply in the public view.",
     "notice.hotspots_sensitive": "No hot-spot analysis of sexual or domestic violence in the public view: these "
-    "crimes are published by district and quarter only.",
+    "crimes are published by {coarse} only.",
     "notice.hotspots_suppressed": "Hot-spot analysis withheld: more than half of the cells of this selection are "
     "protected.",
     "gi.withheld": "Withheld (data protection)",
