@@ -190,3 +190,68 @@ def test_every_public_page_says_how_small_numbers_are_protected(demo, lang):
             layout = json.dumps(sys.modules[f"pages.{name}"].layout(lang=lang), cls=PlotlyJSONEncoder,
                                 ensure_ascii=False)
             assert text in layout, name
+
+
+def test_profile_and_recorded_vs_survey_are_published_figures(demo):
+    """The neighbourhood profile's monthly CSV and the recorded-vs-survey table (public): counts
+    are the public query's, rates are published count / population (NA where the count is NA)."""
+    from observatory.web import data
+    from observatory.web.state import ViewState
+
+    public, _, engine, _ = demo
+    k = config.disclosure_policy().k
+    gdf = data.areas()
+    row = gdf.sort_values("population").iloc[0]  # the smallest neighbourhood: the most small cells
+    state = kit.view(area=str(row["id"]))
+    monthly = public.csv("profile-monthly-dl", state)
+    published = queries.counts_by_month(engine, queries.Filters(neighbourhoods=(str(row["code"]),)), "public")
+    by_month = published.set_index(pd.to_datetime(published["month"]).dt.strftime("%Y-%m"))["count"]
+    months = pd.to_datetime(monthly["month"]).dt.strftime("%Y-%m")
+    assert pd.to_numeric(monthly["area_count"]).astype(float).fillna(-1).tolist() == \
+        by_month.reindex(months).astype(float).fillna(-1).tolist()
+    assert kit.small_values(monthly, ("area_count",), k) == 0
+    expected_rate = pd.to_numeric(monthly["area_count"]) / float(row["population"]) * 1e5
+    assert ((pd.to_numeric(monthly["area_rate"]) - expected_rate).abs().dropna() < 1e-9).all()
+    assert (pd.to_numeric(monthly["area_rate"]).isna() == expected_rate.isna()).all()
+    side = public.csv("perception-side-dl", kit.view())
+    assert len(side)
+    counts = queries.counts_by_area(engine, queries.Filters(), "public").set_index("code")
+    expected = (counts["count"].astype(float) / counts["population"].astype(float) * 1e5).reindex(side["code"])
+    got = pd.to_numeric(side["rate"]).to_numpy()
+    assert ((pd.Series(got) - expected.to_numpy()).abs().dropna() < 1e-9).all()
+    assert (pd.isna(got) == expected.isna().to_numpy()).all()
+    assert data.recorded_vs_survey(ViewState(), "analyst")["rate"].notna().all()  # analysts: true rates
+
+
+def test_public_heat_layer_uses_area_centroids_and_published_counts(demo):
+    from observatory.web import data
+    from observatory.web.data.maps import suppressed_value
+    from observatory.web.state import ViewState
+
+    _, _, engine, _ = demo
+    k = config.disclosure_policy().k
+    heat = data.density_points(ViewState(layer="density"), "public")
+    gdf = data.areas()
+    cent = gdf.geometry.representative_point()
+    published = queries.counts_by_area(engine, queries.Filters(), "public").set_index("neighbourhood_id")["count"]
+    weights = pd.to_numeric(published.reindex(gdf["id"]), errors="coerce").astype(float).fillna((k - 1) / 2)
+    expected = pd.DataFrame({"lon": cent.x.to_numpy(), "lat": cent.y.to_numpy(), "weight": weights.to_numpy()})
+    expected = expected[expected["weight"] > 0]
+    pd.testing.assert_frame_equal(heat.reset_index(drop=True), expected.reset_index(drop=True))
+    assert suppressed_value(k) == (k - 1) / 2
+    assert data.density_points(ViewState(layer="density", categories=tuple(_sensitive_codes(engine))),
+                               "public").empty
+    # Analysts get the incident points themselves.
+    assert len(data.density_points(ViewState(layer="density"), "analyst")) > len(gdf)
+
+
+def test_the_notice_lists_the_query_notices_for_the_public_only(demo):
+    from observatory.web.components import notice_text
+
+    public, analyst, _, _ = demo
+    state = kit.view(lang="en", sex="F", date_from="2025-03-10", date_to="2025-03-12", categories=["rape"])
+    shown = json.dumps(public.call("protection-notice.children", state), ensure_ascii=False)
+    for key in ("victim_filters_public", "perturbed"):
+        assert notice_text(key, "en") in shown, key
+    assert any(notice_text(f"snapped_to_{unit}", "en") in shown for unit in ("month", "quarter"))
+    assert analyst.call("protection-notice.children", state)["protection-notice"]["children"] == []
