@@ -255,3 +255,31 @@ def test_the_notice_lists_the_query_notices_for_the_public_only(demo):
         assert notice_text(key, "en") in shown, key
     assert any(notice_text(f"snapped_to_{unit}", "en") in shown for unit in ("month", "quarter"))
     assert analyst.call("protection-notice.children", state)["protection-notice"]["children"] == []
+
+
+def test_public_hotspots_are_computed_from_the_published_counts(demo):
+    """Gi*, local Moran and emerging hot spots for the public equal the reference implementations
+    (observatory.geo) run here on the published counts, suppressed cells at (k - 1) / 2."""
+    from observatory import geo
+    from observatory.web import data
+    from observatory.web.data.areas import _weights
+    from observatory.web.state import ViewState
+
+    _, _, engine, _ = demo
+    k = config.disclosure_policy().k
+    gdf = data.areas()
+    published = queries.counts_by_area(engine, queries.Filters(), "public").set_index("neighbourhood_id")["count"]
+    n = pd.to_numeric(published.reindex(gdf["id"]), errors="coerce").astype(float).fillna((k - 1) / 2).to_numpy()
+    gi = geo.gi_star(gdf[["geometry"]].assign(n=n), "n", weights=_weights())
+    stats = data.area_stats(ViewState(), "public", with_moran=True)
+    assert stats["gi_class"].tolist() == gi["hotspot_class"].tolist()
+    rates = n / gdf["population"].to_numpy(dtype=float) * 1e5
+    moran = geo.local_moran(gdf[["geometry"]].assign(v=rates), "v", weights=_weights(), permutations=199, seed=1)
+    assert stats["moran"].tolist() == moran["cluster"].tolist()
+    true_gi = data.area_stats(ViewState(), "analyst")["gi_class"]
+    assert true_gi.tolist() != stats["gi_class"].tolist() or (published.isna().sum() == 0)
+    months = queries.counts_by_area_month(engine, queries.Filters(), "public")
+    months = months.assign(count=pd.to_numeric(months["count"]).astype(float).fillna((k - 1) / 2))
+    expected = geo.emerging_hotspots(months.rename(columns={"neighbourhood_id": "area"})[["area", "month", "count"]],
+                                     gdf.set_index("id"), weights=_weights())["category"]
+    assert data.emerging(ViewState(), "public") == {int(i): c for i, c in expected.items()}
