@@ -14,23 +14,7 @@ import numpy as np
 import pandas as pd
 
 from observatory.indicators.compstat import change_test, percent_change
-
-PER = 100_000.0
-
-
-def rate_per_100k(count: pd.Series | np.ndarray, population: pd.Series | np.ndarray,
-                  annualise_months: float | None = None) -> np.ndarray:
-    """Rate per 100,000 inhabitants; NaN where the population is missing or not positive.
-
-    With ``annualise_months`` the rate of that many months is scaled to 12 months.
-    """
-    count = np.asarray(count, dtype=float)
-    population = np.asarray(population, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(population > 0, count / population * PER, np.nan)
-    if annualise_months:
-        rate = rate * 12.0 / float(annualise_months)
-    return rate
+from observatory.indicators.rates import rate_per_100k
 
 
 def rank_areas(current: pd.DataFrame, previous: pd.DataFrame | None = None, *, key: str = "code",
