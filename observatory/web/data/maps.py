@@ -113,7 +113,7 @@ def _area_stats(state_json: dict, role: str, with_moran: bool) -> pd.DataFrame:
     # Analysts: true counts. Public: the published counts only (see the section comment above).
     n, shown = _statistic_counts(frame, full, role)
     rates = geo.eb_rates(n, frame["population"])
-    frame["rate"] = geo.rate_per_100k(shown, frame["population"])["rate"].to_numpy()
+    frame["rate"] = np.asarray(geo.rate_per_100k(shown.to_numpy(), frame["population"].to_numpy()), dtype=float)
     frame["smoothed"] = rates["eb_rate"].to_numpy()
     frame["gi_z"], frame["gi_class"], frame["moran"] = np.nan, "not significant", "not significant"
     withheld = hotspots_withheld(ViewState.from_dict(state_json), role, "gi")
