@@ -92,6 +92,13 @@ def backoff(failures: int, free: int, base_s: float) -> dt.timedelta:
     return min(dt.timedelta(seconds=base_s * 2 ** min(failures - free, 30)), MAX_WAIT)
 
 
+def _blocked_until(failures: int, free: int, base_s: float, now: dt.datetime) -> dt.datetime | None:
+    # None while attempts are free: a timestamp equal to "now" would refuse a parallel attempt whose
+    # clock reading came a microsecond earlier.
+    wait = backoff(failures, free, base_s)
+    return now + wait if wait else None
+
+
 def _key(scope: str, username: str, ip: str) -> tuple:
     return (LoginAttempt.scope == scope, LoginAttempt.username == username, LoginAttempt.ip == ip)
 
@@ -104,14 +111,14 @@ def _try_reserve(conn, scope: str, username: str, ip: str, free: int, base_s: fl
     if row is None:
         # A concurrent first attempt violates the unique key: IntegrityError, and the caller retries.
         conn.execute(insert(LoginAttempt).values(scope=scope, username=username, ip=ip, failures=1,
-                                                 blocked_until=now + backoff(1, free, base_s), updated_at=now))
+                                                 blocked_until=_blocked_until(1, free, base_s, now), updated_at=now))
         return 0.0
     if row.blocked_until is not None and row.blocked_until > now:
         return max((row.blocked_until - now).total_seconds(), 0.001)
     failures = 1 if row.updated_at < now - FORGET_AFTER else row.failures + 1
     done = conn.execute(update(LoginAttempt)
                         .where(LoginAttempt.id == row.id, LoginAttempt.failures == row.failures)
-                        .values(failures=failures, blocked_until=now + backoff(failures, free, base_s),
+                        .values(failures=failures, blocked_until=_blocked_until(failures, free, base_s, now),
                                 updated_at=now)).rowcount
     return 0.0 if done == 1 else None
 
