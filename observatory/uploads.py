@@ -183,8 +183,8 @@ def _zip_members(archive: zipfile.ZipFile, name: str, limits: UploadLimits, comp
         declared += m.file_size
     cap = min(limits.max_uncompressed, max(compressed_size, 1) * limits.max_ratio)
     if declared > cap:
-        raise UploadRejected(f"{name}: the zip file expands to {declared // (1 << 20)} MB "
-                             f"(limit {cap // (1 << 20)} MB)")
+        raise UploadRejected(f"{name}: the zip file expands to {declared:,} bytes, more than "
+                             f"{limits.max_ratio} times its size or {limits.max_uncompressed >> 20} MB")
     return members
 
 
