@@ -163,10 +163,15 @@ def _refund(engine: Engine, scope: str, username: str, ip: str, free: int) -> No
                                                 else_=LoginAttempt.blocked_until)))
 
 
-def attempt_succeeded(username: str, ip: str, *, engine: Engine) -> None:
+def attempt_succeeded(username: str, ip: str, *, engine: Engine, now: dt.datetime | None = None) -> None:
     """The password was right: clear the failures of ``username`` from ``ip`` and give the address
     back the attempt counted for it (the address's failures stay: some may be an attacker's)."""
     username, ip = username[:100], ip[:100]
+    now = now or audit.utcnow()
+    stale = (LoginAttempt.updated_at < now - FORGET_AFTER) & \
+        (LoginAttempt.blocked_until.is_(None) | (LoginAttempt.blocked_until < now))
     with engine.begin() as conn:
         conn.execute(delete(LoginAttempt).where(*_key("user", username, ip)))
+        # Housekeeping: rows an hour old count as zero anyway (guessed names must not pile up).
+        conn.execute(delete(LoginAttempt).where(stale))
     _refund(engine, "address", "", ip, ADDRESS_FREE_FAILURES)

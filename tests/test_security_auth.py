@@ -157,7 +157,7 @@ def test_backoff_schedule(db_url):
     assert sessions.reserve_attempt("ana", "10.0.0.1", engine=engine, base_s=30, now=now) == 0.0
     assert _row(engine)[0] == 1
     # A right password clears the count of that name from that address.
-    sessions.attempt_succeeded("ana", "10.0.0.1", engine=engine)
+    sessions.attempt_succeeded("ana", "10.0.0.1", engine=engine, now=now)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM login_attempts WHERE scope = 'user'").scalar_one() == 0
 
@@ -168,10 +168,19 @@ def test_successful_logins_are_not_held_against_an_address(db_url):
     for i in range(3 * sessions.ADDRESS_FREE_FAILURES):  # a busy office behind one address
         name = f"analyst{i % 7}"
         assert sessions.reserve_attempt(name, "192.0.2.7", engine=engine, base_s=30, now=now) == 0.0
-        sessions.attempt_succeeded(name, "192.0.2.7", engine=engine)
+        sessions.attempt_succeeded(name, "192.0.2.7", engine=engine, now=now)
     with engine.connect() as conn:
         left = conn.exec_driver_sql("SELECT failures FROM login_attempts WHERE scope = 'address'").scalar_one()
     assert left == 0
+    # Rows an hour old are cleared at the next successful login (guessed names do not pile up).
+    for i in range(30):
+        sessions.reserve_attempt(f"guess{i}", "192.0.2.8", engine=engine, base_s=30, now=now)
+    later = now + sessions.FORGET_AFTER + dt.timedelta(seconds=1)
+    sessions.reserve_attempt("analyst0", "192.0.2.7", engine=engine, base_s=30, now=later)
+    sessions.attempt_succeeded("analyst0", "192.0.2.7", engine=engine, now=later)
+    with engine.connect() as conn:
+        rows = conn.execute(select(LoginAttempt.scope, LoginAttempt.username, LoginAttempt.ip)).all()
+    assert [tuple(r) for r in rows] == [("address", "", "192.0.2.7")]
 
 
 def _guess(server, address: str, barrier: threading.Barrier) -> int:
