@@ -1,0 +1,130 @@
+"""Per-area figures of the map: counts, rates, smoothed rates, Gi*, local Moran, emerging hot
+spots, the heat layer and the analyst's points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from observatory.web.cache import cached
+from observatory.web.data.areas import (
+    _weights,
+    areas,
+)
+from observatory.web.data.reference import (
+    category_names,
+    to_filters,
+)
+from observatory.web.data.runtime import (
+    _key,
+    _shared,
+    engine,
+    version,
+)
+from observatory.web.state import ViewState
+
+
+@cached(version)
+def _area_stats(state_json: dict, role: str, with_moran: bool) -> pd.DataFrame:
+    from observatory import geo
+
+    gdf = areas()
+    counts, full, _ = _area_counts(state_json, role)
+    keep = ["neighbourhood_id", "count", *(["suppressed"] if "suppressed" in counts else [])]
+    frame = gdf[["id", "code", "name", "district", "population"]].merge(
+        counts[keep], left_on="id", right_on="neighbourhood_id", how="left"
+    ).drop(columns="neighbourhood_id")
+    # True counts for the derived statistics only (rates, Gi*, Moran); never shown as counts.
+    n = frame["id"].map(full.set_index("neighbourhood_id")["count"].astype(float)).fillna(0).astype(float)
+    rates = geo.eb_rates(n, frame["population"])
+    frame["rate"] = rates["rate"].to_numpy()
+    frame["smoothed"] = rates["eb_rate"].to_numpy()
+    frame["gi_z"], frame["gi_class"], frame["moran"] = np.nan, "not significant", "not significant"
+    if len(frame) >= 3 and n.sum() > 0:
+        stat = gdf[["geometry"]].assign(n=n.to_numpy(), v=frame["rate"].fillna(0).to_numpy())
+        gi = geo.gi_star(stat, "n", weights=_weights())
+        frame["gi_z"] = gi["gi_z"].to_numpy()
+        frame["gi_class"] = gi["hotspot_class"].to_numpy()
+        if with_moran:
+            # Moran on rates when populations are known (counts otherwise): clusters of risk, not of size.
+            column = "v" if frame["population"].fillna(0).gt(0).all() else "n"
+            mo = geo.local_moran(stat, column, weights=_weights(), permutations=199, seed=1)
+            frame["moran"] = mo["cluster"].to_numpy()
+    # A rate times the (public) population gives the count back: where the role's count is
+    # suppressed, rates are withheld too. Classes (Gi*, Moran) stay: they reveal no count.
+    hidden = frame["count"].isna()
+    frame.loc[hidden, ["rate", "smoothed"]] = np.nan
+    return frame
+
+
+def _area_counts(state_json: dict, role: str) -> tuple[pd.DataFrame, pd.DataFrame, int | None]:
+    """(role's counts per area, TRUE counts per area, role's total) from one aggregate
+    (``queries.area_counts``), shared within a :func:`shared_scope`. The true counts feed
+    derived statistics only (rates, Gi*, Moran): tables and hover use the role's counts."""
+    from observatory import queries
+
+    return _shared("area_counts", state_json, role, lambda: queries.area_counts(
+        engine(), to_filters(ViewState.from_dict(state_json)), role))
+
+
+def area_stats(state: ViewState, role: str = "public", with_moran: bool = False) -> pd.DataFrame:
+    """Per area: id, code, name, district, population, count (role-filtered), rate per 100k,
+    smoothed (EB) rate, gi_z, gi_class (Esri classes), moran (local Moran cluster label, only
+    computed ``with_moran``: 199 permutations cost more than everything else together)."""
+    return _area_stats(_key(state), role, with_moran)
+
+
+# --- maps: emerging hotspots, heat layer, points ------------------------------------------------
+
+EMERGING_CATEGORIES: tuple[str, ...] = ("new", "intensifying", "persistent", "diminishing", "sporadic", "none")
+
+
+@cached(version)
+def _emerging(state_json: dict) -> dict:
+    from observatory import geo, queries
+
+    state = ViewState.from_dict(state_json)
+    counts = queries.unsuppressed_counts_by_area_month(engine(), to_filters(state))
+    gdf = areas()
+    if counts.empty or counts["month"].nunique() < 2 or len(gdf) < 3:
+        return {}
+    indexed = gdf.set_index("id")
+    result = geo.emerging_hotspots(counts.rename(columns={"neighbourhood_id": "area"}), indexed,
+                                   weights=_weights())
+    return {int(k): v for k, v in result["category"].items()}
+
+
+def emerging(state: ViewState, role: str = "public") -> dict:
+    """Area id -> emerging hot-spot category (Mann-Kendall trend + Gi* history, ``geo.emerging``).
+
+    Derived from true monthly counts: only the categories are published, never the counts.
+    """
+    return _emerging(_key(state))
+
+
+def density_points(state: ViewState, role: str = "public") -> pd.DataFrame:
+    """Weighted points for the heat layer: incident points for analysts; for the public, area
+    centroids weighted by their published (suppressed) counts, so no location is revealed."""
+    pts = points(state, role)
+    if not pts.empty:
+        return pts[["lon", "lat"]].assign(weight=1.0)
+    stats = area_stats(state, role)
+    gdf = areas()
+    cent = gdf.geometry.representative_point()
+    frame = pd.DataFrame({"lon": cent.x.to_numpy(), "lat": cent.y.to_numpy(),
+                          "weight": pd.to_numeric(stats["count"], errors="coerce").fillna(0).to_numpy(dtype=float)})
+    return frame[frame["weight"] > 0]
+
+
+def points(state: ViewState, role: str = "public", limit: int = 50_000) -> pd.DataFrame:
+    """Incident points the viewer may see (none for the public), with hover ``text``."""
+    from observatory import queries
+
+    pts = queries.points(engine(), to_filters(state), role, limit=limit)
+    if pts.empty:
+        return pts.assign(text=pd.Series(dtype=str))
+    names = category_names(state.lang)
+    pts = pts.copy()
+    pts["text"] = (pts["category"].map(names).fillna(pts["category"]).astype(str) + " · "
+                   + pd.to_datetime(pts["occurred_on"]).dt.strftime("%Y-%m-%d"))
+    return pts

@@ -1,0 +1,169 @@
+"""Plan targets and intervention evaluations."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from observatory.web.cache import cached
+from observatory.web.data.areas import (
+    areas,
+)
+from observatory.web.data.reference import (
+    to_filters,
+)
+from observatory.web.data.runtime import (
+    engine,
+    version,
+)
+from observatory.web.state import ViewState
+
+# --- plan targets and interventions --------------------------------------------------------------
+
+TARGET_KINDS: tuple[str, ...] = ("rate_per_100k", "count")
+TARGET_COLUMNS: list[str] = ["id", "indicator", "kind", "category", "scope", "baseline_value", "baseline_on",
+                             "target_value", "target_on", "current_value", "current_on", "progress",
+                             "expected_progress", "status"]
+
+
+def _scope_filter(scope: str) -> tuple[dict, float]:
+    """Filters keyword and population of a target's ``scope``: "city", a district or an area code."""
+    gdf = areas()
+    population = pd.to_numeric(gdf["population"], errors="coerce") if len(gdf) else pd.Series(dtype=float)
+    if scope in ("", "city"):
+        return {}, float(population.sum())
+    in_district = gdf["district"].astype(str) == scope if len(gdf) else pd.Series(dtype=bool)
+    if in_district.any():
+        return {"districts": (scope,)}, float(population[in_district].sum())
+    in_area = gdf["code"].astype(str) == scope if len(gdf) else pd.Series(dtype=bool)
+    return {"neighbourhoods": (scope,)}, float(population[in_area].sum())
+
+
+@cached(version)
+def _plan_targets(role: str) -> pd.DataFrame:
+    from observatory import queries
+    from observatory.indicators.targets import target_progress
+    from observatory.queries import Filters
+
+    stored = queries.targets(engine())
+    if stored.empty:
+        return pd.DataFrame(columns=TARGET_COLUMNS)
+    bounds = queries.date_bounds(engine())
+    last = bounds[1] if isinstance(bounds, tuple) else None
+    rows = []
+    for target in stored.itertuples(index=False):
+        kind, _, category = str(target.indicator).partition(":")
+        value = None
+        if last is not None and kind in TARGET_KINDS and category:
+            # The current value is the last 12 months of data, as the plan's baselines are annual.
+            scope_kw, population = _scope_filter(str(target.scope))
+            filters = Filters(start=last - dt.timedelta(days=364), end=last, categories=(category,), **scope_kw)
+            count = queries.total(engine(), filters, role)  # None when suppressed for the role
+            if count is not None:
+                value = float(count) if kind == "count" else (count / population * 1e5 if population else None)
+        rows.append({"indicator": target.indicator, "scope": target.scope, "current_value": value,
+                     "current_on": last if value is not None else None})
+    out = target_progress(stored, pd.DataFrame(rows))
+    parts = out["indicator"].astype(str).str.partition(":")
+    out["kind"], out["category"] = parts[0], parts[2]
+    return out[TARGET_COLUMNS].reset_index(drop=True)
+
+
+def plan_targets(role: str = "public") -> pd.DataFrame:
+    """Progress of every stored plan target (``indicators.targets.target_progress``).
+
+    Indicators are ``rate_per_100k:<category>`` (recorded incidents per 100,000 inhabitants of
+    the scope) or ``count:<category>``; the scope is "city", a district or an area code. The
+    current value is the last 12 months of data (both sources) ending at the last day with data;
+    counts the role may not see give ``no data``. Columns: id, indicator, kind, category, scope,
+    baseline_value, baseline_on, target_value, target_on, current_value, current_on, progress
+    (0 at baseline, 1 at target), expected_progress, status (achieved, on track, off track, no data).
+    """
+    return _plan_targets(role)
+
+
+INTERVENTION_COLUMNS: list[str] = ["id", "name", "started_on", "ended_on", "area_codes", "months_before",
+                                   "months_after", "rr", "rr_low", "rr_high", "effect_pct", "p_value",
+                                   "significant", "verdict"]
+
+
+def intervention_verdict(rr: float, significant: bool) -> str:
+    """Plain verdict of a ratio of ratios: ``drop``, ``rise`` (significant either way) or ``no_change``."""
+    if rr is None or pd.isna(rr) or not significant:
+        return "no_change"
+    return "drop" if rr < 1 else "rise"
+
+
+# The page filters the intervention panel cannot apply: each intervention's start fixes its period
+# (12 months either side) and its areas against every other area fix the geography.
+INTERVENTION_UNAPPLIED: tuple[str, ...] = ("dates", "district")
+
+
+def intervention_unapplied_filters(state: ViewState) -> list[str]:
+    """The filters set in ``state`` that the intervention panel does not apply (``dates``, ``district``).
+
+    Categories, source and victim sex and age do apply: they choose which incidents are counted.
+    """
+    chosen = {"dates": bool(state.date_from or state.date_to), "district": bool(state.district)}
+    return [name for name in INTERVENTION_UNAPPLIED if chosen[name]]
+
+
+def _intervention_key(state: ViewState | None) -> dict:
+    """The part of a view state the intervention panel applies (its cache key)."""
+    state = state or ViewState()
+    return {"categories": list(state.categories), "source": state.source, "sex": state.sex, "age": state.age}
+
+
+@cached(version)
+def _intervention_results(state_json: dict, role: str) -> pd.DataFrame:
+    from observatory import queries
+    from observatory.indicators.intervention import evaluate_intervention
+    from observatory.queries.access import threshold
+
+    stored = queries.interventions(engine())
+    if stored.empty:
+        return pd.DataFrame(columns=INTERVENTION_COLUMNS)
+    # True counts of the chosen categories, source and victims (no dates, no district: see
+    # INTERVENTION_UNAPPLIED): only the ratio and its interval are published.
+    area_month = queries.unsuppressed_counts_by_area_month(engine(), to_filters(ViewState.from_dict(state_json)))
+    # The ratio and its interval give the four counts back (Var log RR = 1/T0 + 1/T1 + 1/C0 + 1/C1): a
+    # narrow filter must not publish counts the role would see suppressed, so those results are withheld.
+    smallest = threshold(role)
+    gdf = areas()
+    population = pd.to_numeric(gdf.set_index(gdf["code"].astype(str))["population"], errors="coerce")
+    population = population if population.notna().all() and (population > 0).all() else None
+    rows = []
+    for item in stored.itertuples(index=False):
+        ended = None if item.ended_on is None or pd.isna(item.ended_on) else item.ended_on
+        row = {"id": item.id, "name": item.name, "started_on": item.started_on, "ended_on": ended,
+               "area_codes": ", ".join(item.area_codes)}
+        try:
+            result = evaluate_intervention(area_month, list(item.area_codes), item.started_on, ended_on=ended,
+                                           population=population).iloc[0]
+        except ValueError:  # no treated/comparison areas or no months on one side of the start
+            rows.append(row | {"verdict": "insufficient"})
+            continue
+        counts = result[["treated_before", "treated_after", "comparison_before", "comparison_after"]]
+        if smallest and float(counts.min()) < smallest:
+            rows.append(row | {"verdict": "withheld"})
+            continue
+        rows.append(row | {k: result[k] for k in ("months_before", "months_after", "rr", "rr_low", "rr_high",
+                                                  "effect_pct", "p_value")}
+                    | {"significant": bool(result["significant"]),
+                       "verdict": intervention_verdict(result["rr"], bool(result["significant"]))})
+    return pd.DataFrame(rows).reindex(columns=INTERVENTION_COLUMNS)
+
+
+def intervention_results(state: ViewState | None = None, role: str = "public") -> pd.DataFrame:
+    """Before/after result of every stored intervention against all other areas
+    (``indicators.intervention.evaluate_intervention``, 12 months each side).
+
+    Counts the incidents of ``state``'s categories, source, victim sex and age (all incidents
+    without a state); its period and district do not apply (:func:`intervention_unapplied_filters`).
+    Columns: id, name, started_on, ended_on, area_codes (comma-separated), months_before,
+    months_after, rr (ratio of ratios), rr_low, rr_high (95% CI), effect_pct, p_value,
+    significant, verdict (``drop``, ``no_change``, ``rise``, ``insufficient`` data, or
+    ``withheld`` when a count behind the ratio is below the role's suppression threshold).
+    """
+    return _intervention_results(_intervention_key(state), role)

@@ -1,0 +1,120 @@
+"""The neighbourhood profile: the chosen area against the city."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from observatory.web.cache import cached
+from observatory.web.data.areas import (
+    areas,
+)
+from observatory.web.data.recorded import (
+    _city_categories,
+    _city_monthly,
+)
+from observatory.web.data.reference import (
+    to_filters,
+)
+from observatory.web.data.runtime import (
+    _key,
+    engine,
+    version,
+)
+from observatory.web.data.surveys import (
+    latest_wave,
+    survey_persons,
+)
+from observatory.web.state import ViewState
+
+# --- neighbourhood profile -----------------------------------------------------------------------
+
+
+def area_row(state: ViewState) -> pd.Series | None:
+    """The primary-layer area chosen in ``state.area`` (id or code), or None."""
+    if not state.area:
+        return None
+    gdf = areas()
+    if gdf.empty:
+        return None
+    match = gdf[gdf["id"].astype(str) == str(state.area)]
+    if match.empty:
+        match = gdf[gdf["code"].astype(str) == str(state.area)]
+    return None if match.empty else match.iloc[0]
+
+
+def area_options() -> list[dict]:
+    """Dropdown options of the primary areas (value = id, label = name · code)."""
+    gdf = areas()
+    if gdf.empty:
+        return []
+    frame = gdf[["id", "code", "name"]].sort_values("name")
+    return [{"label": f"{n} · {c}", "value": str(i)} for i, c, n in frame.itertuples(index=False)]
+
+
+@cached(version)
+def _area_monthly(state_json: dict, role: str) -> pd.DataFrame:
+    from observatory import queries
+
+    state = ViewState.from_dict(state_json)
+    row = area_row(state)
+    if row is None:
+        return pd.DataFrame(columns=["month", "area_count", "area_rate", "city_count", "city_rate"])
+    city = _city_monthly(state_json, role)
+    local = queries.counts_by_month(engine(), to_filters(state, (str(row["code"]),)), role)[["month", "count"]]
+    out = city.rename(columns={"count": "city_count"}).merge(
+        local.rename(columns={"count": "area_count"}), on="month", how="left")
+    population = areas()["population"].sum()
+    out["area_rate"] = out["area_count"].astype(float) / row["population"] * 1e5 if row["population"] else np.nan
+    out["city_rate"] = out["city_count"].astype(float) / population * 1e5 if population else np.nan
+    return out[["month", "area_count", "area_rate", "city_count", "city_rate"]]
+
+
+def area_monthly(state: ViewState, role: str = "public") -> pd.DataFrame:
+    """Monthly counts and rates per 100k of the chosen area and of the city (area NA = suppressed)."""
+    return _area_monthly(_key(state) | {"area": state.area}, role)
+
+
+@cached(version)
+def _area_categories(state_json: dict, role: str) -> pd.DataFrame:
+    from observatory import queries
+
+    state = ViewState.from_dict(state_json)
+    row = area_row(state)
+    if row is None:
+        return pd.DataFrame(columns=["code", "name_es", "name_en", "area_count", "area_share", "city_share"])
+    city = _city_categories(state_json, role)
+    local = queries.counts_by_category(engine(), to_filters(state, (str(row["code"]),)), role)
+    out = city[["code", "name_es", "name_en", "count"]].rename(columns={"count": "city_count"}).merge(
+        local[["code", "count"]].rename(columns={"count": "area_count"}), on="code", how="left")
+    city_total = pd.to_numeric(out["city_count"], errors="coerce").sum()
+    area_total = pd.to_numeric(out["area_count"], errors="coerce").sum()
+    out["city_share"] = pd.to_numeric(out["city_count"], errors="coerce") / city_total if city_total else np.nan
+    out["area_share"] = pd.to_numeric(out["area_count"], errors="coerce") / area_total if area_total else np.nan
+    out = out[(out["city_count"].fillna(0) > 0) | (out["area_count"].fillna(0) > 0)]
+    return out[["code", "name_es", "name_en", "area_count", "area_share", "city_share"]].reset_index(drop=True)
+
+
+def area_categories(state: ViewState, role: str = "public") -> pd.DataFrame:
+    """Category mix of the chosen area against the city's (shares of each total)."""
+    return _area_categories(_key(state) | {"area": state.area}, role)
+
+
+def area_fear(state: ViewState) -> dict:
+    """High-fear share of the chosen area and of the city (newest wave) with the area's reliability."""
+    persons = latest_wave(survey_persons(state.district))
+    row = area_row(state)
+    if persons.empty or row is None or "area" not in persons:
+        return {}
+    from observatory.indicators import fear
+
+    city = fear.fear_index(persons)
+    local = fear.fear_index(persons[persons["area"].astype(str) == str(row["code"])]) if (
+        persons["area"].astype(str) == str(row["code"])).any() else pd.DataFrame()
+    high_city = city[city["fear_level"] == "high"]
+    high_area = local[local["fear_level"] == "high"] if not local.empty else local
+    return {
+        "city": float(high_city["estimate"].iloc[0]) if len(high_city) else None,
+        "area": float(high_area["estimate"].iloc[0]) if len(high_area) else None,
+        "unreliable": bool(high_area["unreliable"].iloc[0]) if len(high_area) else True,
+    }

@@ -1,0 +1,240 @@
+"""Recorded crime series and tables: monthly series, hour x weekday, categories, CompStat,
+risers and the overview's key figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from observatory.web.cache import cached
+from observatory.web.data.areas import (
+    areas,
+)
+from observatory.web.data.maps import (
+    _area_counts,
+)
+from observatory.web.data.reference import (
+    categories,
+    to_filters,
+)
+from observatory.web.data.runtime import (
+    _SCOPE,
+    _key,
+    _shared,
+    engine,
+    version,
+)
+from observatory.web.data.surveys import (
+    survey_headline,
+)
+from observatory.web.state import ViewState
+
+# --- series and tables ---------------------------------------------------------------------------
+
+
+@cached(version)
+def _monthly(state_json: dict, role: str) -> pd.DataFrame:
+    from observatory.indicators.timeseries import monthly_series
+
+    series = _city_monthly(state_json, role)
+    if series.empty:
+        return series
+    # Suppressed months (NA) become NaN: unknown, not zero.
+    return monthly_series(series.assign(count=pd.to_numeric(series["count"]).astype("float64")))
+
+
+def monthly(state: ViewState, role: str = "public") -> pd.DataFrame:
+    """Monthly series (``indicators.timeseries.monthly_series``): month, count, ma3, ma12,
+    previous_year, expected, lower, upper (seasonal 95% band), flag ("above"/"below"/"")."""
+    return _monthly(_key(state), role)
+
+
+@cached(version)
+def _hour_weekday(state_json: dict, role: str) -> pd.DataFrame:
+    from observatory import queries
+
+    frame = queries.counts_by_hour_weekday(engine(), to_filters(ViewState.from_dict(state_json)), role)
+    frame = frame.dropna(subset=["hour"])
+    return frame.astype({"hour": "int64"})[["weekday", "hour", "count"]]
+
+
+def hour_weekday(state: ViewState, role: str = "public") -> pd.DataFrame:
+    """Counts by weekday (0 = Monday) and hour (0-23), incidents with a known time."""
+    return _hour_weekday(_key(state), role)
+
+
+def _city_category_month(state_json: dict, role: str) -> pd.DataFrame:
+    """``queries.counts_by_month(..., by_category=True)`` of the view's filters (no area
+    selection), shared within a :func:`shared_scope`: the monthly series, the category
+    breakdown and the profile's city figures are all sums of it."""
+    from observatory import queries
+
+    state_json = {k: v for k, v in state_json.items() if k != "area"}
+    return _shared("category_month", state_json, role, lambda: queries.counts_by_month(
+        engine(), to_filters(ViewState.from_dict(state_json)), role, by_category=True))
+
+
+def _city_monthly(state_json: dict, role: str) -> pd.DataFrame:
+    """Monthly counts (month, count) of the view's filters: ``queries.counts_by_month`` summed
+    from :func:`_city_category_month` (no area selection, so no cell is suppressed)."""
+    from observatory import queries
+
+    by_category = _city_category_month(state_json, role)
+    if by_category.empty:  # no incident: the query still lists the months of the range
+        state = ViewState.from_dict({k: v for k, v in state_json.items() if k != "area"})
+        return queries.counts_by_month(engine(), to_filters(state), role)[["month", "count"]]
+    out = by_category.groupby("month", as_index=False, sort=True)["count"].sum()
+    out["count"] = out["count"].astype("Int64")
+    return out[["month", "count"]]
+
+
+def _city_categories(state_json: dict, role: str) -> pd.DataFrame:
+    """Counts per category (code, name_es, name_en, count; every category, sorted by count
+    then code) like ``queries.counts_by_category``, summed from :func:`_city_category_month`."""
+    sums = _city_category_month(state_json, role).groupby("category")["count"].sum()
+    out = categories()[["code", "name_es", "name_en"]].copy()
+    out["count"] = out["code"].map(sums).fillna(0).astype("int64").astype("Int64")
+    return out.sort_values(["count", "code"], ascending=[False, True]).reset_index(drop=True)
+
+
+@cached(version)
+def _category_month(state_json: dict, role: str) -> pd.DataFrame:
+    return _city_category_month(state_json, role)[["month", "category", "count"]]
+
+
+def category_month(state: ViewState, role: str = "public") -> pd.DataFrame:
+    """Counts by month and category code."""
+    return _category_month(_key(state), role)
+
+
+@cached(version)
+def _compstat(state_json: dict, role: str) -> pd.DataFrame:
+    from observatory import queries
+    from observatory.indicators.compstat import compstat as compstat_table
+    from observatory.web.state import replace_state
+
+    state = ViewState.from_dict(state_json)
+    as_of = _as_of(state)
+    if as_of is None:
+        return pd.DataFrame()
+    # Only the days of the CompStat periods and their year-ago twins are read, not two years.
+    parts = [queries.counts_by_day(engine(), to_filters(replace_state(state, date_from=start.isoformat(),
+                                                                      date_to=end.isoformat())),
+                                   role, by_category=False) for start, end in compstat_windows(as_of)]
+    days = pd.concat(parts, ignore_index=True) if any(len(p) for p in parts) else parts[0]
+    if days.empty:
+        # No incident in the periods: a table of zeros if the two years hold any, else nothing.
+        days = queries.counts_by_day(engine(), to_filters(replace_dates(state, years_back=2)), role,
+                                     by_category=False)
+        if days.empty:
+            return pd.DataFrame()
+    table = compstat_table(days.assign(category="total"), as_of, total=False)
+    return table.drop(columns=["category"])
+
+
+def compstat(state: ViewState, role: str = "public") -> pd.DataFrame:
+    """CompStat periods (week, last 28 days, year to date) against a year before, for the
+    selection (``indicators.compstat``): period, start, end, prev_start, prev_end, current,
+    previous, change, pct_change, p_value, significant, direction."""
+    return _compstat(_key(state), role)
+
+
+def compstat_windows(as_of: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """Inclusive date ranges covering every CompStat period ending ``as_of`` and its year-ago
+    twin: [previous, current] when they are apart, one range when they touch or overlap."""
+    from observatory.indicators.compstat import PERIODS, period_bounds
+
+    bounds = [period_bounds(as_of, period) for period in PERIODS]
+    current = (min(b[0][0] for b in bounds), max(b[0][1] for b in bounds))
+    previous = (min(b[1][0] for b in bounds), max(b[1][1] for b in bounds))
+    if previous[1] >= current[0] - dt.timedelta(days=1):
+        return [(min(previous[0], current[0]), max(previous[1], current[1]))]
+    return [previous, current]
+
+
+def replace_dates(state: ViewState, years_back: int) -> ViewState:
+    """``state`` widened back ``years_back`` years before its end so year-ago periods are included."""
+    from observatory.web.state import replace_state
+
+    if not state.date_to:
+        return replace_state(state, date_from=None)
+    end = dt.date.fromisoformat(state.date_to)
+    return replace_state(state, date_from=end.replace(year=end.year - years_back, day=min(end.day, 28)).isoformat())
+
+
+def _as_of(state: ViewState) -> dt.date | None:
+    """The CompStat reference day: the end of the chosen period or the last day with data."""
+    if state.date_to:
+        return dt.date.fromisoformat(state.date_to)
+    from observatory import queries
+
+    bounds = queries.date_bounds(engine())
+    return bounds[1] if isinstance(bounds, tuple) else None
+
+
+@cached(version)
+def _risers(state_json: dict, role: str) -> pd.DataFrame:
+    from observatory import queries
+    from observatory.indicators.compstat import change_test, percent_change
+    from observatory.web.state import replace_state
+
+    state = ViewState.from_dict(state_json)
+    as_of = _as_of(state)
+    if as_of is None:
+        return pd.DataFrame()
+    current_start = as_of - dt.timedelta(days=364)
+    previous_end = current_start - dt.timedelta(days=1)
+    previous_start = previous_end - dt.timedelta(days=364)
+    cur = queries.counts_by_area(engine(), to_filters(replace_state(
+        state, date_from=current_start.isoformat(), date_to=as_of.isoformat())), role)
+    prev = queries.counts_by_area(engine(), to_filters(replace_state(
+        state, date_from=previous_start.isoformat(), date_to=previous_end.isoformat())), role)
+    out = cur[["code", "name", "district", "count"]].rename(columns={"count": "current"}).merge(
+        prev[["code", "count"]].rename(columns={"count": "previous"}), on="code")
+    # Suppressed (public, < k) counts cannot be ranked: such areas are left out, not guessed.
+    out = out.dropna(subset=["current", "previous"])
+    if out.empty:
+        return out
+    out["current"], out["previous"] = out["current"].astype(int), out["previous"].astype(int)
+    out["change"] = out["current"] - out["previous"]
+    # Rank by the size of the rise; the exact test is run only for the ten shown.
+    out = out[out["change"] > 0].sort_values(["change", "code"], ascending=[False, True]).head(10).copy()
+    out["pct_change"] = [percent_change(c, p) for c, p in zip(out["current"], out["previous"], strict=True)]
+    out["p_value"] = [change_test(c, p) for c, p in zip(out["current"], out["previous"], strict=True)]
+    out["significant"] = out["p_value"] < 0.05
+    return out.reset_index(drop=True)
+
+
+def risers(state: ViewState, role: str = "public") -> pd.DataFrame:
+    """The ten areas whose last 12 months rose most over the 12 before (with significance)."""
+    return _risers(_key(state), role)
+
+
+@cached(version)
+def _total(state_json: dict, role: str) -> int | None:
+    from observatory import queries
+
+    if _SCOPE.get() is not None:
+        # In a callback that also draws the map (the overview): the total comes with the area totals.
+        return _area_counts(state_json, role)[2]
+    return queries.total(engine(), to_filters(ViewState.from_dict(state_json)), role)
+
+
+def kpis(state: ViewState, role: str = "public", cs: pd.DataFrame | None = None) -> dict:
+    """Key figures: total, rate per 100k, change vs last year (pct, p), high fear, victimisation.
+
+    ``cs`` is the CompStat table when the caller already has it (the year-to-date row is used).
+    """
+    total = _total(_key(state), role)
+    population = areas()["population"].sum() if len(areas()) else 0
+    cs = compstat(state, role) if cs is None else cs
+    ytd = cs[cs["period"] == "ytd"] if not cs.empty else cs
+    survey = survey_headline(state)
+    return {
+        "total": total,
+        "rate": (total / population * 1e5) if total is not None and population else None,
+        "change_pct": float(ytd["pct_change"].iloc[0]) if len(ytd) else None,
+        "change_p": float(ytd["p_value"].iloc[0]) if len(ytd) else None,
+        **survey,
+    }
