@@ -7,7 +7,6 @@ and the demo marker through ``observatory.web.data``.
 from __future__ import annotations
 
 from observatory.web import data
-from observatory.web import notices as _notices  # noqa: F401  (registers the protection notice callback)
 from observatory.web.components import shell
 from observatory.web.state import ViewState
 

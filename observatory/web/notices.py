@@ -7,7 +7,7 @@ the access layer decides (``observatory.queries.access.public_notices``) and i18
 
 from __future__ import annotations
 
-from dash import Input, Output, callback
+from dash import Input, Output
 
 from observatory.web.components import protection_notice
 from observatory.web.state import ViewState
@@ -24,7 +24,12 @@ def query_notices(state: ViewState, role: str) -> list[str]:
     return [*keys, *([withheld] if withheld else [])]
 
 
-@callback(Output("protection-notice", "children"), Input("view-state", "data"))
+def register(app) -> None:
+    """Register the notice's callback on ``app`` (called by ``create_app`` for every app: Dash's
+    global callback registry is emptied by the first app a process builds)."""
+    app.callback(Output("protection-notice", "children"), Input("view-state", "data"))(_update_protection_notice)
+
+
 def _update_protection_notice(state_dict):
     from observatory.web.layout import current_role
 
