@@ -283,3 +283,19 @@ def test_public_hotspots_are_computed_from_the_published_counts(demo):
     expected = geo.emerging_hotspots(months.rename(columns={"neighbourhood_id": "area"})[["area", "month", "count"]],
                                      gdf.set_index("id"), weights=_weights())["category"]
     assert data.emerging(ViewState(), "public") == {int(i): c for i, c in expected.items()}
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_every_notice_is_translated_with_the_policy_parameters(lang, monkeypatch):
+    from observatory.queries import access
+    from observatory.web.components import notice_text, protection_text
+
+    for key in (*access.NOTICES, "hotspots_sensitive", "hotspots_suppressed", "protection"):
+        text = notice_text(key, lang)
+        assert text and "{" not in text and "notice." not in text, key
+    # The parameters come from the policy in force, not from the wording.
+    monkeypatch.setenv("OBSERVATORY_SUPPRESSION_K", "10")
+    monkeypatch.setenv("OBSERVATORY_NOISE_D", "3")
+    monkeypatch.setenv("OBSERVATORY_SENSITIVE_UNIT", "year")
+    text = protection_text(lang)
+    assert "< 10" in text and "±3" in text and ("año" if lang == "es" else "year") in text
