@@ -157,3 +157,15 @@ def test_every_notice_is_translated_with_the_policy_values(monkeypatch):
         texts = {key: t(f"notice.{key}", lang, **access.notice_values()) for key in access.NOTICES}
         assert all("{" not in text and text for text in texts.values())
         assert "3" in texts["perturbed"] and "10" in texts["small_counts_suppressed"]
+
+
+def test_open_ends_take_the_stored_span_and_count_as_whole_quarters():
+    bounds = (dt.date(2024, 1, 5), dt.date(2024, 5, 20))
+    rel = access.release(Filters(), "public", "city", "window", CATS, bounds=bounds)
+    assert (rel.filters.start, rel.filters.end) == (dt.date(2024, 1, 1), dt.date(2024, 5, 31))
+    assert not rel.sensitive_withheld  # "all the data" is not a partial quarter of it
+    closed = access.release(Filters(start="2024-01-01", end="2024-05-31"), "public", "city", "window", CATS)
+    assert closed.sensitive_withheld
+    rape = access.release(Filters(categories=["rape"], end="2024-02-10"), "public", "district", "window", CATS,
+                          bounds=bounds)
+    assert (rape.filters.start, rape.filters.end) == (dt.date(2024, 1, 1), dt.date(2024, 3, 31))

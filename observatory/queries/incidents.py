@@ -82,10 +82,26 @@ def _categories(engine: Engine | None) -> pd.DataFrame:
         return category_frame(conn)
 
 
+def _stored_bounds(engine: Engine | None) -> tuple:
+    """(first, last) occurrence date of every stored incident (None, None when there are none)."""
+    engine = get_engine(engine)
+    snapshot = cube.current_cube(engine)
+    if snapshot is not None:
+        if not snapshot.rows:
+            return None, None
+        days = snapshot.day[[0, -1]].astype("datetime64[D]").astype(object)
+        return days[0], days[1]
+    with engine.connect() as conn:
+        return tuple(pd.Timestamp(v).date() if v is not None else None for v in conn.execute(
+            select(func.min(inc.occurred_on), func.max(inc.occurred_on))).one())
+
+
 def _release(engine: Engine | None, filters: Filters, role: str, level: str, grain: str) -> access.Release:
+    """The table's ``access.release`` (for the public, open ends filled from the stored dates)."""
     if access.is_restricted(role):
         return access.Release(filters)
-    return access.release(filters, role, level, grain, _categories(engine))
+    bounds = _stored_bounds(engine) if filters.start is None or filters.end is None else None
+    return access.release(filters, role, level, grain, _categories(engine), bounds=bounds)
 
 
 def _sum_cells(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -327,7 +343,8 @@ def counts_by_month(engine: Engine | None, filters: Filters, role: str = "public
     Output: month (datetime64, first day; for the public the first day of each public
     period), [category,] count (Int64), suppressed, sensitive_withheld. Suppression applies
     when the filters select neighbourhoods or districts, and to sensitive cells.
-    With ``by_category`` the grid covers the categories with at least one incident.
+    With ``by_category`` the grid covers the categories with at least one incident (for the
+    public: every selected category).
     """
     # Grouped by month AND category either way: the category-led covering index returns those
     # groups in order (no sort of every row); the monthly totals are then summed here.
@@ -340,8 +357,11 @@ def counts_by_month(engine: Engine | None, filters: Filters, role: str = "public
         raw["category"] = raw.pop("category_id").map(_category_codes(engine))
         raw = _to_unit(raw, "month", rel.unit, ["month", "category"])
         cols = ["month", "category"]
-        grid = pd.MultiIndex.from_product([_periods(raw, rel.filters, rel.unit), sorted(raw["category"].unique())],
-                                          names=cols)
+        # For the public every selected category gets its rows: a row present only where there were
+        # incidents would tell a suppressed 1-4 from a zero.
+        codes = sorted(raw["category"].unique()) if not rel.perturbed else [
+            c for c in access.selected_codes(rel.filters, _categories(engine)) if c != access.NO_CATEGORY]
+        grid = pd.MultiIndex.from_product([_periods(raw, rel.filters, rel.unit), codes], names=cols)
     else:
         raw = _to_unit(_sum_cells(raw, ["month"]), "month", rel.unit, ["month"])
         cols = ["month"]
@@ -401,27 +421,25 @@ def counts_by_day(engine: Engine | None, filters: Filters, role: str = "public",
                   by_category: bool = True) -> pd.DataFrame:
     """Incidents per occurrence date (and category code), only days with incidents.
 
-    For the PUBLIC there are no day cells: each row is a public period (a month by
-    default), ``occurred_on`` its first day. Output: occurred_on (datetime64), [category,]
-    count (Int64), suppressed, sensitive_withheld; sorted. Feeds the CompStat table.
+    For the PUBLIC there are no day cells: the answer is :func:`counts_by_month` (every public
+    period of the window, every selected category, zeros included), ``occurred_on`` the first
+    day of each period. Output: occurred_on (datetime64), [category,] count (Int64),
+    suppressed, sensitive_withheld; sorted. Feeds the CompStat table.
     """
     access.check_role(role)
-    rel = _release(engine, filters, role, "city", "period")
-    public = rel.perturbed
-    keys = {"occurred_on": inc.occurred_month if public else inc.occurred_on}
+    if not access.is_restricted(role):
+        return counts_by_month(engine, filters, role, by_category).rename(columns={"month": "occurred_on"})
+    keys = {"occurred_on": inc.occurred_on}
     if by_category:
         keys["category_id"] = inc.category_id
-    raw = _aggregate(engine, rel.filters, keys, public, month_bounds=public)
+    raw = _aggregate(engine, filters, keys, False, month_bounds=False)
     raw["occurred_on"] = _month_column(raw["occurred_on"])
     cols = ["occurred_on"]
     if by_category:
         raw["category"] = raw.pop("category_id").map(_category_codes(engine))
         cols.append("category")
-    if public:
-        raw = _to_unit(raw, "occurred_on", rel.unit, cols)
     out = raw[[*cols, "count", "key_sum"]].sort_values(cols).reset_index(drop=True)
-    sensitive = out["category"].isin(_sensitive_codes(engine)) if by_category and public else None
-    return access.publish(out, rel, sensitive)
+    return access.publish(out, access.Release(filters))
 
 
 def total(engine: Engine | None, filters: Filters, role: str = "public") -> int | None:
