@@ -174,6 +174,18 @@ def _sensitive_allowed(policy: DisclosurePolicy, filters: Filters, level: str, g
     return snap(filters, policy.sensitive_unit) == filters
 
 
+def calendar_window(filters: Filters, unit: str) -> tuple[Filters, str]:
+    """The smallest single calendar period (``unit`` or coarser) holding the window, or its whole
+    years; returns it with its unit. Open ends stay open (whole years then)."""
+    start, end = filters.start, filters.end
+    if start is not None and end is not None:
+        for candidate in _UNIT_MONTHS:
+            if _UNIT_MONTHS[candidate] >= _UNIT_MONTHS[unit] and period_start(start, candidate) == period_start(
+                    end, candidate):
+                return snap(filters, candidate), candidate
+    return snap(filters, "year"), "year"
+
+
 def _fill_open_ends(filters: Filters, bounds: tuple, unit: str) -> Filters:
     """Open ends replaced by the stored span's periods (a window past the data stays one period)."""
     start = filters.start or period_start(min(bounds[0], filters.end or bounds[0]), unit)
@@ -203,6 +215,13 @@ def release(filters: Filters, role: str, level: str, grain: str, categories: pd.
     if out.sex or out.age_groups:
         out = out.replace(sex=(), age_groups=())
         notices.append("victim_filters_public")
+    if policy.public_windows == "calendar":
+        if bounds is not None and bounds[0] is not None:
+            out = _fill_open_ends(out, bounds, "year")
+        widened, period = calendar_window(out, policy.public_unit)
+        if widened != out:
+            notices.append(f"snapped_to_{period}")
+        out = widened
     codes = selected_codes(out, categories)
     sensitive = set(categories.loc[categories["sensitive"].astype(bool), "code"]) & set(codes)
     unit, withheld, sensitive_cells = policy.public_unit, False, False
@@ -223,7 +242,7 @@ def release(filters: Filters, role: str, level: str, grain: str, categories: pd.
     if small or sensitive_cells:
         notices.append("small_counts_suppressed")
     nothing_left = withheld and snapped.categories == (NO_CATEGORY,)
-    return Release(snapped, unit, True, small, sensitive_cells, withheld, nothing_left, tuple(notices))
+    return Release(snapped, unit, True, small, sensitive_cells, withheld, nothing_left, tuple(dict.fromkeys(notices)))
 
 
 def public_notices(filters: Filters, role: str, categories: pd.DataFrame | None = None) -> list[str]:
