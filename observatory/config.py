@@ -45,6 +45,8 @@ class DisclosurePolicy:
       (``OBSERVATORY_SENSITIVE_LEVELS``, "district,city").
     - ``key_salt``: mixes each incident's noise key (``OBSERVATORY_NOISE_SALT``); a deployment sets its own
       and keeps it private, so nobody can compute the keys from the incident ids.
+    - ``public_windows``: ``free`` (any run of whole periods) or ``calendar`` (one calendar month, quarter
+      or year, or whole years: the stricter option against averaging windows) (``OBSERVATORY_PUBLIC_WINDOWS``).
     """
 
     k: int = 5
@@ -53,8 +55,11 @@ class DisclosurePolicy:
     sensitive_unit: str = "quarter"
     sensitive_levels: tuple[str, ...] = ("district", "city")
     key_salt: int = 0x5EED_C0DE
+    public_windows: str = "free"
 
     def __post_init__(self) -> None:
+        if self.public_windows not in ("free", "calendar"):
+            raise ValueError(f"disclosure policy: public_windows is free or calendar, got {self.public_windows!r}")
         for name in ("public_unit", "sensitive_unit"):
             if getattr(self, name) not in _PERIOD_UNITS:
                 value = getattr(self, name)
@@ -77,7 +82,8 @@ def disclosure_policy() -> DisclosurePolicy:
         public_unit=env.get("OBSERVATORY_PUBLIC_UNIT", "month").strip().lower(),
         sensitive_unit=env.get("OBSERVATORY_SENSITIVE_UNIT", "quarter").strip().lower(),
         sensitive_levels=tuple(v.strip().lower() for v in levels.split(",") if v.strip()),
-        key_salt=int(env.get("OBSERVATORY_NOISE_SALT", str(0x5EED_C0DE))) % 4294967291)
+        key_salt=int(env.get("OBSERVATORY_NOISE_SALT", str(0x5EED_C0DE))) % 4294967291,
+        public_windows=env.get("OBSERVATORY_PUBLIC_WINDOWS", "free").strip().lower())
 
 
 _TRUE = ("1", "true", "yes", "on")

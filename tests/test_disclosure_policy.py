@@ -157,3 +157,35 @@ def test_every_notice_is_translated_with_the_policy_values(monkeypatch):
         texts = {key: t(f"notice.{key}", lang, **access.notice_values()) for key in access.NOTICES}
         assert all("{" not in text and text for text in texts.values())
         assert "3" in texts["perturbed"] and "10" in texts["small_counts_suppressed"]
+
+
+def test_open_ends_take_the_stored_span_and_count_as_whole_quarters():
+    bounds = (dt.date(2024, 1, 5), dt.date(2024, 5, 20))
+    rel = access.release(Filters(), "public", "city", "window", CATS, bounds=bounds)
+    assert (rel.filters.start, rel.filters.end) == (dt.date(2024, 1, 1), dt.date(2024, 5, 31))
+    assert not rel.sensitive_withheld  # "all the data" is not a partial quarter of it
+    closed = access.release(Filters(start="2024-01-01", end="2024-05-31"), "public", "city", "window", CATS)
+    assert closed.sensitive_withheld
+    rape = access.release(Filters(categories=["rape"], end="2024-02-10"), "public", "district", "window", CATS,
+                          bounds=bounds)
+    assert (rape.filters.start, rape.filters.end) == (dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+
+
+@pytest.mark.parametrize(("start", "end", "expected", "unit"), [
+    ("2024-02-03", "2024-02-20", ("2024-02-01", "2024-02-29"), "month"),
+    ("2024-02-03", "2024-03-20", ("2024-01-01", "2024-03-31"), "quarter"),
+    ("2024-02-03", "2024-05-20", ("2024-01-01", "2024-12-31"), "year"),
+    ("2023-11-03", "2024-05-20", ("2023-01-01", "2024-12-31"), "year"),
+])
+def test_calendar_windows_are_one_calendar_period_or_whole_years(monkeypatch, start, end, expected, unit):
+    widened, period = access.calendar_window(Filters(start=start, end=end), "month")
+    assert (widened.start.isoformat(), widened.end.isoformat()) == expected and period == unit
+    monkeypatch.setenv("OBSERVATORY_PUBLIC_WINDOWS", "calendar")
+    rel = access.release(Filters(start=start, end=end, categories=["theft"]), "public", "area", "window", CATS)
+    assert (rel.filters.start.isoformat(), rel.filters.end.isoformat()) == expected
+    assert (f"snapped_to_{unit}" in rel.notices) == ((start, end) != expected)
+    opened = access.release(Filters(end=end), "public", "area", "window", CATS,
+                            bounds=(dt.date(2022, 3, 4), dt.date(2024, 8, 9)))
+    assert (opened.filters.start, opened.filters.end) == (dt.date(2022, 1, 1), dt.date(2024, 12, 31))
+    with pytest.raises(ValueError, match="public_windows"):
+        DisclosurePolicy(public_windows="any")

@@ -210,3 +210,56 @@ def test_public_figures_are_perturbed_but_close(cdmx):
     shown = q.counts_by_month(engine, f, "public")["count"].astype(int).to_numpy()
     truth = q.counts_by_month(engine, f.replace(categories=plain), "analyst")["count"].astype(int).to_numpy()
     assert len(shown) == 42 and np.abs(shown - truth).max() <= 2 and (shown != truth).any()
+
+
+def noise_sum_law(n: int, d: int = 2) -> dict[int, float]:
+    """Law of the sum of ``n`` independent ptable noises (symmetric, so signs do not matter)."""
+    p = {j: c / cellkey.KEY_SPACE for j, c in cellkey.noise_distribution(d).items()}
+    out = {0: 1.0}
+    for _ in range(n):
+        nxt: dict[int, float] = {}
+        for a, pa in out.items():
+            for b, pb in p.items():
+                nxt[a + b] = nxt.get(a + b, 0.0) + pa * pb
+        out = nxt
+    return out
+
+
+def test_calendar_windows_stop_window_differencing_and_averaging(cdmx, monkeypatch):
+    """OBSERVATORY_PUBLIC_WINDOWS=calendar: a window is one calendar month, quarter or year (or
+    whole years), so the cumulative windows of the two attacks above collapse onto the same few
+    windows. What is left is subtracting published sibling periods, with three noises."""
+    engine, plain = cdmx
+    monkeypatch.setenv("OBSERVATORY_PUBLIC_WINDOWS", "calendar")
+    rel = q.counts_by_area(engine, Filters(start="2015-02-01", end="2015-06-30"), "public")
+    pd.testing.assert_frame_equal(rel, q.counts_by_area(engine, Filters(start="2015-01-01", end="2015-12-31"),
+                                                         "public"))
+    june = Filters(start="2015-06-01", end="2015-06-30")
+    truth = by_code(q.counts_by_area(engine, june.replace(categories=plain), "analyst"))
+    direct = q.counts_by_area(engine, june, "public").set_index("code")
+    ests = [by_code(q.counts_by_area(engine, Filters(start=dt.date(2013 + k // 12, k % 12 + 1, 1), end="2015-06-30"),
+                                     "public"))
+            - by_code(q.counts_by_area(engine, Filters(start=dt.date(2013 + k // 12, k % 12 + 1, 1), end="2015-05-31"),
+                                       "public")) for k in range(0, 24, 4)]
+    target = direct["suppressed"] & (truth >= 1)
+    assert int(target.sum()) > 300
+    assert int((pd.concat(ests, axis=1).mean(axis=1).round() == truth)[target].sum()) == 0
+    # Quarter minus its two other months, where both are published: each estimate has three noises.
+    hit = total = 0
+    for first in (1, 4, 7, 10):
+        months = [first, first + 1, first + 2]
+        quarter = by_code(q.counts_by_area(engine, Filters(start=dt.date(2015, first, 1),
+                                                           end=month_end(2015, first + 2)), "public"))
+        shown = {m: q.counts_by_area(engine, Filters(start=dt.date(2015, m, 1), end=month_end(2015, m)),
+                                     "public").set_index("code") for m in months}
+        for m in months:
+            true = by_code(q.counts_by_area(engine, Filters(start=dt.date(2015, m, 1), end=month_end(2015, m),
+                                                            categories=plain), "analyst"))
+            est = quarter - sum(shown[o]["count"].astype("float64") for o in months if o != m)
+            ok = shown[m]["suppressed"] & (true >= 1) & est.notna()
+            hit += int((est == true)[ok].sum())
+            total += int(ok.sum())
+    law = noise_sum_law(3)
+    print(f"\ncalendar windows: quarter minus two months exact for {hit} of {total} ({hit / total:.0%}; "
+          f"stated {law[0]:.0%})")
+    assert total > 300 and abs(hit / total - law[0]) < 0.05

@@ -314,7 +314,9 @@ def test_counts_by_month_for_one_neighbourhood_is_a_small_area_table(url):
     a1 = a1[a1["category"] != "rape"]
     jan, feb = a1[a1["occurred_on"] < "2024-02-01"], a1[a1["occurred_on"] >= "2024-02-01"]
     assert frame["count"].tolist()[0] == ref_published(jan)  # January 3 + 4
-    assert frame["suppressed"].tolist() == [False, True]  # February: homicide 1 (rape left out)
+    # February: homicide 1 (rape left out); March: none. The span is the stored data's (Jan-Mar),
+    # not A1's own, which would tell when its last incident was.
+    assert frame["suppressed"].tolist() == [False, True, True]
     assert ref_published(feb) < 5
     analyst = q.counts_by_month(eng, Filters(neighbourhoods=["A1"]), role="analyst")
     assert analyst["count"].tolist() == [7, 3]
@@ -370,10 +372,15 @@ def test_counts_by_category_and_hour_weekday_and_day(url):
     assert days["occurred_on"].dt.day.tolist() == [5, 10, 20]
     assert days["count"].tolist() == [3, 10, 4]
     # For the public a "day" table has one row per month (its first day): no day cells.
-    public_days = q.counts_by_day(eng, Filters(end="2024-01-31"), role="public")
-    assert public_days["occurred_on"].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-01"]
-    assert public_days["category"].tolist() == ["robbery_person"]
-    assert public_days["count"].tolist() == [ref_published(robbery[robbery["occurred_on"] < "2024-02-01"])]
+    # Every selected category has its row (sensitive ones left out of month cells), zeros included:
+    # a row only where there were incidents would tell a suppressed small count from a zero.
+    public_days = q.counts_by_day(eng, Filters(end="2024-01-31"), role="public").set_index("category")
+    assert set(public_days["occurred_on"].dt.strftime("%Y-%m-%d")) == {"2024-01-01"}
+    assert set(public_days.index) == set(q.categories(eng).query("~sensitive")["code"])
+    assert public_days.loc["robbery_person", "count"] == ref_published(robbery[robbery["occurred_on"] < "2024-02-01"])
+    assert (public_days.drop(index="robbery_person")["count"] == 0).all()
+    small = q.counts_by_day(eng, Filters(neighbourhoods=["A1"], categories=["homicide", "theft"]), role="public")
+    assert small["category"].tolist() == ["homicide", "theft"] * 3 and small["count"].isna().all()
 
 
 def test_points_never_for_the_public(url):

@@ -174,13 +174,36 @@ def _sensitive_allowed(policy: DisclosurePolicy, filters: Filters, level: str, g
     return snap(filters, policy.sensitive_unit) == filters
 
 
+def calendar_window(filters: Filters, unit: str) -> tuple[Filters, str]:
+    """The smallest single calendar period (``unit`` or coarser) holding the window, or its whole
+    years; returns it with its unit. Open ends stay open (whole years then)."""
+    start, end = filters.start, filters.end
+    if start is not None and end is not None:
+        for candidate in _UNIT_MONTHS:
+            if _UNIT_MONTHS[candidate] >= _UNIT_MONTHS[unit] and period_start(start, candidate) == period_start(
+                    end, candidate):
+                return snap(filters, candidate), candidate
+    return snap(filters, "year"), "year"
+
+
+def _fill_open_ends(filters: Filters, bounds: tuple, unit: str) -> Filters:
+    """Open ends replaced by the stored span's periods (a window past the data stays one period)."""
+    start = filters.start or period_start(min(bounds[0], filters.end or bounds[0]), unit)
+    end = filters.end or period_end(max(bounds[1], start), unit)
+    return filters.replace(start=start, end=end)
+
+
 def release(filters: Filters, role: str, level: str, grain: str, categories: pd.DataFrame,
-            policy: DisclosurePolicy | None = None) -> Release:
+            policy: DisclosurePolicy | None = None, bounds: tuple | None = None) -> Release:
     """The published form of a table of ``level`` (area/district/city: what one cell covers)
     and ``grain`` (``window``: one figure for the whole window; ``period``: one per month or
     coarser; ``hour``: hour x weekday) for ``role`` (see the module docstring).
 
     ``categories``: code, iccs_section, sensitive of every category (the database's).
+    ``bounds``: (first, last) stored occurrence date; an open end of the window becomes that
+    date's period (snapped), so a table's span never tells when the selection's own first or
+    last incident was. An open end counts as whole quarters for the sensitive rule (it covers
+    all the data there is).
     """
     if is_restricted(role):
         return Release(filters)
@@ -192,6 +215,13 @@ def release(filters: Filters, role: str, level: str, grain: str, categories: pd.
     if out.sex or out.age_groups:
         out = out.replace(sex=(), age_groups=())
         notices.append("victim_filters_public")
+    if policy.public_windows == "calendar":
+        if bounds is not None and bounds[0] is not None:
+            out = _fill_open_ends(out, bounds, "year")
+        widened, period = calendar_window(out, policy.public_unit)
+        if widened != out:
+            notices.append(f"snapped_to_{period}")
+        out = widened
     codes = selected_codes(out, categories)
     sensitive = set(categories.loc[categories["sensitive"].astype(bool), "code"]) & set(codes)
     unit, withheld, sensitive_cells = policy.public_unit, False, False
@@ -206,11 +236,13 @@ def release(filters: Filters, role: str, level: str, grain: str, categories: pd.
     snapped = snap(out, unit)
     if snapped != out:
         notices.append(f"snapped_to_{unit}")
+    if bounds is not None and bounds[0] is not None:
+        snapped = _fill_open_ends(snapped, bounds, unit)
     small = level != "city"
     if small or sensitive_cells:
         notices.append("small_counts_suppressed")
     nothing_left = withheld and snapped.categories == (NO_CATEGORY,)
-    return Release(snapped, unit, True, small, sensitive_cells, withheld, nothing_left, tuple(notices))
+    return Release(snapped, unit, True, small, sensitive_cells, withheld, nothing_left, tuple(dict.fromkeys(notices)))
 
 
 def public_notices(filters: Filters, role: str, categories: pd.DataFrame | None = None) -> list[str]:

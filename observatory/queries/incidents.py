@@ -10,152 +10,30 @@ city-wide tables but not in area tables. Microdata (points, records) live in ``r
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import Date, Engine, String, and_, func, literal_column, select, type_coerce
+from sqlalchemy import Engine, select
 
-from observatory.config import disclosure_policy
-from observatory.queries import access, cellkey, cube
-from observatory.queries._sql import (
-    AREAS,
-    INCIDENT_AREAS,
-    INCIDENTS,
-    Layer,
-    area_frame,
-    category_frame,
-    filter_clauses,
-    get_engine,
-    months_between,
-    primary_layer,
-    resolve_layer,
-    to_frame,
+from observatory.queries import access
+from observatory.queries._aggregate import (
+    _aggregate,
+    _area_key,
+    _areas_of,
+    _by_area,
+    _categories,
+    _category_codes,
+    _district_of,
+    _fill,
+    _layer_for,
+    _month_column,
+    _periods,
+    _release,
+    _sensitive_codes,
+    _sum_cells,
+    _to_unit,
 )
+from observatory.queries._sql import AREAS, INCIDENTS, category_frame, get_engine, resolve_layer
 from observatory.queries.filters import Filters
 
 inc = INCIDENTS.c
-
-
-def _aggregate(engine: Engine | None, filters: Filters, keys: dict, with_keys: bool,
-               layer: Layer | None = None, need_area: bool = False, month_bounds: bool = True,
-               finer: tuple = ()) -> pd.DataFrame:
-    """``SUM(count)`` grouped by ``keys`` (name -> column), with the cells' noise-key sums.
-
-    With ``layer`` a secondary layer, the area key comes from ``incident_areas``. ``finer``:
-    columns put first in the GROUP BY but not selected (a finer grouping the caller sums up,
-    chosen so an index returns the groups in order).
-    Returns columns ``list(keys) + ["count", "key_sum"]``; ``key_sum`` is the sum of the
-    group's rows' noise keys (:mod:`cellkey`) when ``with_keys`` (public tables), else 0.
-    Answered from the in-memory incident cube when it is current and holds the keys
-    (:mod:`observatory.queries.cube`), else in SQL; both give the same frame.
-    """
-    engine = get_engine(engine)
-    on_primary = not (need_area and layer is not None and not layer.is_primary)
-    if on_primary and cube.can_group_by(list(keys.values())):
-        snapshot = cube.current_cube(engine)
-        if snapshot is not None:
-            return cube.aggregate(snapshot, filters, keys, with_keys)
-    with engine.connect() as conn:
-        clauses = filter_clauses(conn, filters, month_bounds)
-        # Dates come back raw (ISO text on SQLite) and are parsed once by pandas, which is much
-        # faster than SQLAlchemy's per-row date processing on 100k-row results.
-        cols = [(type_coerce(col, String) if isinstance(col.type, Date) else col).label(name)
-                for name, col in keys.items()]
-        source = INCIDENTS
-        if need_area and layer is not None and not layer.is_primary:
-            source = INCIDENTS.join(INCIDENT_AREAS, and_(INCIDENT_AREAS.c.incident_id == inc.id,
-                                                         INCIDENT_AREAS.c.layer_id == layer.id))
-        key_sum = (func.sum(cellkey.noise_key_sql(inc.id, disclosure_policy().key_salt)) if with_keys
-                   else literal_column("0"))
-        stmt = (select(*cols, func.sum(inc.count).label("count"), key_sum.label("key_sum"))
-                .select_from(source).where(*clauses).group_by(*finer, *keys.values()))
-        rows = conn.execute(stmt).all()
-    frame = to_frame(rows, [*keys, "count", "key_sum"])
-    frame["key_sum"] = frame["key_sum"].fillna(0).astype("int64")
-    return frame
-
-
-def _categories(engine: Engine | None) -> pd.DataFrame:
-    """Every category (id, code, iccs_section, sensitive), from the cube when it is current."""
-    engine = get_engine(engine)
-    snapshot = cube.current_cube(engine)
-    if snapshot is not None:
-        return snapshot.categories
-    with engine.connect() as conn:
-        return category_frame(conn)
-
-
-def _release(engine: Engine | None, filters: Filters, role: str, level: str, grain: str) -> access.Release:
-    if access.is_restricted(role):
-        return access.Release(filters)
-    return access.release(filters, role, level, grain, _categories(engine))
-
-
-def _sum_cells(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Counts and key sums added up per ``by`` (a coarser table of the same records)."""
-    return frame.groupby(by, as_index=False, dropna=False)[["count", "key_sum"]].sum()
-
-
-def _month_column(values: pd.Series) -> pd.Series:
-    """Dates (ISO strings from SQLite, date objects from PostgreSQL) as datetime64[ns]."""
-    values = pd.Series(values, dtype=object)
-    return pd.to_datetime(values.astype(str), format="ISO8601").astype("datetime64[ns]")
-
-
-def _periods(frame: pd.DataFrame, filters: Filters, unit: str | None) -> pd.DatetimeIndex:
-    """Periods (first days) covered by the filters' dates, widened to the months in ``frame``."""
-    firsts = [pd.Timestamp(d) for d in [filters.start] if d] + ([frame["month"].min()] if len(frame) else [])
-    lasts = [pd.Timestamp(d) for d in [filters.end] if d] + ([frame["month"].max()] if len(frame) else [])
-    if not firsts or not lasts:
-        return pd.DatetimeIndex([], dtype="datetime64[ns]")
-    months = months_between(min(firsts), max(lasts))
-    if unit in (None, "month"):
-        return months
-    return pd.DatetimeIndex(access.period_starts(pd.Series(months), unit).unique())
-
-
-def _to_unit(frame: pd.DataFrame, column: str, unit: str | None, by: list[str]) -> pd.DataFrame:
-    """Month cells summed up to ``unit`` cells (public grid coarser than the month)."""
-    if unit in (None, "month"):
-        return frame
-    frame = frame.assign(**{column: access.period_starts(frame[column], unit)})
-    return _sum_cells(frame, by)
-
-
-def _layer_for(engine: Engine | None, filters: Filters) -> Layer | None:
-    with get_engine(engine).connect() as conn:
-        return resolve_layer(conn, filters.layer)
-
-
-def _areas_of(engine: Engine | None, layer: Layer | None) -> pd.DataFrame:
-    if layer is None:
-        return pd.DataFrame({"neighbourhood_id": pd.Series(dtype="int64"), "code": pd.Series(dtype=str),
-                             "name": pd.Series(dtype=str), "district": pd.Series(dtype=object),
-                             "population": pd.Series(dtype="float64"), "area_km2": pd.Series(dtype="float64")})
-    if layer.is_primary:
-        snapshot = cube.current_cube(get_engine(engine))
-        if snapshot is not None and snapshot.layer == layer and snapshot.areas is not None:
-            return snapshot.areas.copy()
-    with get_engine(engine).connect() as conn:
-        return area_frame(conn, layer)
-
-
-def _area_key(layer: Layer | None):
-    if layer is not None and not layer.is_primary:
-        return INCIDENT_AREAS.c.neighbourhood_id
-    return inc.neighbourhood_id
-
-
-def _by_area(engine: Engine | None, filters: Filters, layer: Layer, with_keys: bool) -> pd.DataFrame:
-    """Counts and key sums per area id (int64 index) of ``layer``; unassigned incidents left out."""
-    raw = _aggregate(engine, filters, {"neighbourhood_id": _area_key(layer)}, with_keys, layer, need_area=True)
-    raw = raw.dropna(subset=["neighbourhood_id"])
-    raw["neighbourhood_id"] = raw["neighbourhood_id"].astype("int64")
-    return raw.set_index("neighbourhood_id")
-
-
-def _fill(out: pd.DataFrame, cells: pd.DataFrame, on: str) -> pd.DataFrame:
-    """``out`` with ``count`` and ``key_sum`` of ``cells`` (indexed by ``on``), zeros where absent."""
-    for column in ("count", "key_sum"):
-        out[column] = out[on].map(cells[column]).fillna(0).astype("int64")
-    return out
 
 
 # --- area tables ---------------------------------------------------------------------------------------
@@ -220,21 +98,6 @@ def counts_by_area(engine: Engine | None, filters: Filters, role: str = "public"
         return access.publish(areas.assign(count=pd.Series(dtype="int64")), rel)
     out = _fill(areas.copy(), _by_area(engine, rel.filters, layer, rel.perturbed), "neighbourhood_id")
     return access.publish(out, rel).reset_index(drop=True)
-
-
-def _district_of(engine: Engine | None) -> pd.Series:
-    """District of every area of the primary layer (area id -> district; inactive areas too)."""
-    engine = get_engine(engine)
-    snapshot = cube.current_cube(engine)
-    if snapshot is not None:
-        areas = snapshot.primary_areas
-    else:
-        with engine.connect() as conn:
-            layer = primary_layer(conn)
-            rows = [] if layer is None else conn.execute(
-                select(AREAS.c.id, AREAS.c.code, AREAS.c.district).where(AREAS.c.layer_id == layer.id)).all()
-        areas = pd.DataFrame([tuple(r) for r in rows], columns=["id", "code", "district"])
-    return areas.set_index(areas["id"].astype("int64"))["district"]
 
 
 def counts_by_district(engine: Engine | None, filters: Filters, role: str = "public") -> pd.DataFrame:
@@ -309,17 +172,6 @@ def true_counts_by_area_month(engine: Engine | None, filters: Filters, role: str
 # --- city-wide (or selection-wide) tables --------------------------------------------------------------
 
 
-def _category_codes(engine: Engine | None) -> pd.Series:
-    """Category id -> code."""
-    cats = _categories(engine)
-    return cats.set_index(cats["id"].astype("int64"))["code"]
-
-
-def _sensitive_codes(engine: Engine | None) -> set[str]:
-    cats = _categories(engine)
-    return set(cats.loc[cats["sensitive"].astype(bool), "code"])
-
-
 def counts_by_month(engine: Engine | None, filters: Filters, role: str = "public",
                     by_category: bool = False) -> pd.DataFrame:
     """Incidents per month (and per category code with ``by_category``), months without data as 0.
@@ -327,7 +179,8 @@ def counts_by_month(engine: Engine | None, filters: Filters, role: str = "public
     Output: month (datetime64, first day; for the public the first day of each public
     period), [category,] count (Int64), suppressed, sensitive_withheld. Suppression applies
     when the filters select neighbourhoods or districts, and to sensitive cells.
-    With ``by_category`` the grid covers the categories with at least one incident.
+    With ``by_category`` the grid covers the categories with at least one incident (for the
+    public: every selected category).
     """
     # Grouped by month AND category either way: the category-led covering index returns those
     # groups in order (no sort of every row); the monthly totals are then summed here.
@@ -340,8 +193,11 @@ def counts_by_month(engine: Engine | None, filters: Filters, role: str = "public
         raw["category"] = raw.pop("category_id").map(_category_codes(engine))
         raw = _to_unit(raw, "month", rel.unit, ["month", "category"])
         cols = ["month", "category"]
-        grid = pd.MultiIndex.from_product([_periods(raw, rel.filters, rel.unit), sorted(raw["category"].unique())],
-                                          names=cols)
+        # For the public every selected category gets its rows: a row present only where there were
+        # incidents would tell a suppressed 1-4 from a zero.
+        codes = sorted(raw["category"].unique()) if not rel.perturbed else [
+            c for c in access.selected_codes(rel.filters, _categories(engine)) if c != access.NO_CATEGORY]
+        grid = pd.MultiIndex.from_product([_periods(raw, rel.filters, rel.unit), codes], names=cols)
     else:
         raw = _to_unit(_sum_cells(raw, ["month"]), "month", rel.unit, ["month"])
         cols = ["month"]
@@ -401,27 +257,25 @@ def counts_by_day(engine: Engine | None, filters: Filters, role: str = "public",
                   by_category: bool = True) -> pd.DataFrame:
     """Incidents per occurrence date (and category code), only days with incidents.
 
-    For the PUBLIC there are no day cells: each row is a public period (a month by
-    default), ``occurred_on`` its first day. Output: occurred_on (datetime64), [category,]
-    count (Int64), suppressed, sensitive_withheld; sorted. Feeds the CompStat table.
+    For the PUBLIC there are no day cells: the answer is :func:`counts_by_month` (every public
+    period of the window, every selected category, zeros included), ``occurred_on`` the first
+    day of each period. Output: occurred_on (datetime64), [category,] count (Int64),
+    suppressed, sensitive_withheld; sorted. Feeds the CompStat table.
     """
     access.check_role(role)
-    rel = _release(engine, filters, role, "city", "period")
-    public = rel.perturbed
-    keys = {"occurred_on": inc.occurred_month if public else inc.occurred_on}
+    if not access.is_restricted(role):
+        return counts_by_month(engine, filters, role, by_category).rename(columns={"month": "occurred_on"})
+    keys = {"occurred_on": inc.occurred_on}
     if by_category:
         keys["category_id"] = inc.category_id
-    raw = _aggregate(engine, rel.filters, keys, public, month_bounds=public)
+    raw = _aggregate(engine, filters, keys, False, month_bounds=False)
     raw["occurred_on"] = _month_column(raw["occurred_on"])
     cols = ["occurred_on"]
     if by_category:
         raw["category"] = raw.pop("category_id").map(_category_codes(engine))
         cols.append("category")
-    if public:
-        raw = _to_unit(raw, "occurred_on", rel.unit, cols)
     out = raw[[*cols, "count", "key_sum"]].sort_values(cols).reset_index(drop=True)
-    sensitive = out["category"].isin(_sensitive_codes(engine)) if by_category and public else None
-    return access.publish(out, rel, sensitive)
+    return access.publish(out, access.Release(filters))
 
 
 def total(engine: Engine | None, filters: Filters, role: str = "public") -> int | None:
