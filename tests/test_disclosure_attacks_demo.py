@@ -299,3 +299,19 @@ def test_every_notice_is_translated_with_the_policy_parameters(lang, monkeypatch
     monkeypatch.setenv("OBSERVATORY_SENSITIVE_UNIT", "year")
     text = protection_text(lang)
     assert "< 10" in text and "±3" in text and ("año" if lang == "es" else "year") in text
+
+
+def test_a_section_holding_a_sensitive_category_is_a_sensitive_selection(demo):
+    from observatory.web import data
+    from observatory.web.state import ViewState
+
+    _, _, engine, _ = demo
+    cats = queries.categories(engine)
+    section = str(cats.loc[cats["code"] == "rape", "iccs_section"].iloc[0])
+    plain = str(cats.loc[~cats["iccs_section"].isin(cats.loc[cats["sensitive"].astype(bool), "iccs_section"]),
+                         "iccs_section"].dropna().iloc[0])
+    assert data.selects_sensitive(ViewState(categories=(f"s{section}",)))
+    assert data.hotspots_withheld(ViewState(layer="gi", categories=(f"s{section}",))) == "hotspots_sensitive"
+    assert not data.selects_sensitive(ViewState(categories=(f"s{plain}",)))
+    assert not data.selects_sensitive(ViewState())  # all categories: the area tables leave them out
+    assert data.hotspots_withheld(ViewState(layer="gi", categories=("rape",)), "analyst") is None

@@ -30,9 +30,9 @@ from observatory.web.state import ViewState
 # spots, the heat layer) is a function of the counts the public query returned, never of the true
 # counts: it then tells nothing the published table does not. A suppressed cell (NA, a count below
 # k) enters those statistics at (k - 1) / 2, the middle of the values it may hold (0 .. k - 1), the
-# same for every cell; its own rate and smoothed rate stay NA. When more than
-# WITHHOLD_SHARE of the cells are suppressed the hotspot statistics are withheld (they would mostly
-# describe the imputation), and for a selection with a sensitive category (sexual and domestic
+# same for every cell; its own rate and smoothed rate stay NA. When more than WITHHOLD_SHARE of the
+# cells are suppressed the hotspot statistics are withheld (they would mostly describe the
+# imputation), and for a selection with a sensitive category (sexual and domestic
 # violence) the public gets no hotspot statistic at all.
 
 WITHHOLD_SHARE = 0.5
@@ -59,11 +59,14 @@ def selects_sensitive(state: ViewState) -> bool:
     "All categories" is not a sensitive selection: the public area tables do not carry the
     sensitive categories (the query layer publishes them only on the coarse grid).
     """
+    from observatory.queries.access import selected_codes
+
     filters = to_filters(state)
+    if not (filters.categories or filters.sections):
+        return False
     cats = categories()
-    sensitive = cats[cats["sensitive"].fillna(False).astype(bool)]
-    return bool(set(filters.categories) & set(sensitive["code"])
-                or set(filters.sections) & set(sensitive["iccs_section"].dropna().astype(str)))
+    sensitive = set(cats.loc[cats["sensitive"].fillna(False).astype(bool), "code"])
+    return bool(sensitive & set(selected_codes(filters, cats)))
 
 
 def hotspots_withheld(state: ViewState, role: str = "public", layer: str | None = None) -> str | None:
