@@ -7,9 +7,17 @@ populations are not published (SOURCES.md: about 10,000 residents each), so ever
 finding of the issue as a public client on loopback (Flask's test client, bounded requests),
 asserts that it now recovers nothing -- or, for the cell-key perturbation, values wrong by the
 method's stated margin -- and runs the same requests as an analyst, who keeps true figures (which
-also shows the attack itself works). On main the same code measured (tests/disclosure_attacks_kit):
-Gi* placed 10 of 10 one-day rapes; rates gave back 393 of 406 withheld quadrant counts of 2015;
-window differencing recovered 864 of 864 suppressed quadrant-months of Feb-Apr 2015.
+also shows the attack itself works). The same attacks (tests/disclosure_attacks_kit.py) measured on
+main before issue 9, and now (public client):
+
+- Gi* one-day rapes placed by the "hot 99%" class: 10 of 10 -> 0 of 10 (analysts: 10 of 10);
+- rates x population / 1e5 - count, 2015: 393 of 406 withheld quadrant counts recovered -> 0;
+- window differencing Feb-May 2015 (5 requests): 1,404 of 1,404 suppressed quadrant-months exact ->
+  437 of 1,406 right (31%, by chance, unknown to the attacker), max error 4 = 2D, mean 1.1;
+- date bisection of rapes in one alcaldía, Q1 2015: 3 of 3 dates in 16 requests -> 0;
+- victim sex/age filters changed 4 of 4 public downloads -> 0 of 4;
+- district-months of 2015 with 1-4 rapes published: 121 -> 0; CompStat cells below k: 30 -> 0;
+  rapes in the public hour x weekday table of 2015: 728 -> 0.
 """
 
 from __future__ import annotations
