@@ -118,14 +118,20 @@ class Assignment:
     (lat/lon were swapped and fixed) and ``lon``/``lat`` (the coordinates used, after the swap fix; NaN
     when unusable).
     ``secondary``: layer id -> Series of area ids (Int64) for every non-primary layer.
-    ``disagreement_rate``: share of records with a point and a checkable declared area whose point is not in
-    the declared area (None when there are none). ``stats``: counts for the import report.
+    ``disagreement_rate``: share of records whose point falls in an area of a layer where their declared
+    code or name also names an area, and the two differ (None when no record could be compared). A record
+    whose point falls in no area of the layer is not compared: it is assigned BY its declared area, not
+    flagged as disagreeing with it. ``stats``: counts for the import report, with ``declared_uncompared``
+    (records declaring an area that could not be compared: no point, a point outside every area, or a
+    declared value naming no area). ``unmatched``: ``{"code": {value: rows}, "name": {value: rows}}`` for
+    declared values that name no area of any layer (exactly or, for names, closely).
     """
 
     primary: pd.DataFrame
     secondary: dict[int, pd.Series]
     disagreement_rate: float | None
     stats: dict[str, int]
+    unmatched: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def code_keys(code: object) -> tuple[str, str | None]:
@@ -313,6 +319,8 @@ def assign(frame: pd.DataFrame, layers: list[LayerAreas]) -> Assignment:
     method = np.full(n, None, dtype=object)
     checkable = np.zeros(n, dtype=bool)
     agrees = np.zeros(n, dtype=bool)
+    code_found = np.zeros(len(code_uniques), dtype=bool)
+    name_found = np.zeros(len(name_uniques), dtype=bool)
 
     for layer in layers:
         by_code_u = _lookup_codes(code_uniques, layer)
@@ -320,6 +328,8 @@ def assign(frame: pd.DataFrame, layers: list[LayerAreas]) -> Assignment:
         by_code = np.where(has_code, by_code_u[code_idx] if len(code_uniques) else -1, -1)
         by_name = np.where(has_name, by_name_u[name_idx] if len(name_uniques) else -1, -1)
         by_fuzzy = np.where(has_name, by_fuzzy_u[name_idx] if len(name_uniques) else -1, -1)
+        code_found |= by_code_u >= 0
+        name_found |= (by_name_u >= 0) | (by_fuzzy_u >= 0)
 
         point = hits[layer.layer_id]
         area = point.copy()
@@ -331,7 +341,7 @@ def assign(frame: pd.DataFrame, layers: list[LayerAreas]) -> Assignment:
 
         # agreement: the declared value names an area of this layer; does the point fall in it?
         declared = np.where(by_code >= 0, by_code, by_name)
-        relevant = usable & (declared >= 0)
+        relevant = usable & (declared >= 0) & (point >= 0)  # a point in no area is assigned BY the declared one
         checkable |= relevant
         agrees |= relevant & (point == declared)
 
@@ -369,8 +379,20 @@ def assign(frame: pd.DataFrame, layers: list[LayerAreas]) -> Assignment:
         "swapped": int(swapped.sum()),
         "declared_checked": n_checked,
         "declared_disagree": n_disagree,
+        "declared_uncompared": int(((has_code | has_name) & ~checkable).sum()),
     }
-    return Assignment(primary, secondary, (n_disagree / n_checked) if n_checked else None, stats)
+    unmatched = {"code": _unmatched(code_idx, code_uniques, code_found),
+                 "name": _unmatched(name_idx, name_uniques, name_found)}
+    return Assignment(primary, secondary, (n_disagree / n_checked) if n_checked else None, stats, unmatched)
+
+
+def _unmatched(idx: np.ndarray, uniques: list[str], found: np.ndarray) -> dict[str, int]:
+    """Declared values that name no area of any layer, with their row counts, most frequent first."""
+    if not len(uniques) or found.all():
+        return {}
+    rows = np.bincount(idx[idx >= 0], minlength=len(uniques))
+    missing = [(uniques[i], int(rows[i])) for i in np.flatnonzero(~found)]
+    return dict(sorted(missing, key=lambda item: (-item[1], item[0])))
 
 
 # --- reassignment after a boundary change ---------------------------------------------------------------
