@@ -24,6 +24,7 @@ unknown (never midnight).
 from __future__ import annotations
 
 import logging
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -152,25 +153,45 @@ def _check_rejected_share(engine: Engine, report: ImportReport, prof: Profile, h
     raise exc
 
 
+class _Progress:
+    """The import's progress: a live bar on a terminal; in a log (stderr not a terminal) one final line,
+    since a bar redrawn with carriage returns shows there as one line per state."""
+
+    def __init__(self, enabled: bool, total: int, name: str) -> None:
+        self.bar, self.line, self.done = None, None, 0
+        if not enabled or not total:
+            return
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="rows", desc=f"importing {name}", mininterval=0.5)
+        else:
+            self.line = (name, total)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.line is not None:
+            print(f"importing {self.line[0]}: {self.done:,} of {self.line[1]:,} rows written", file=sys.stderr)
+
+
 def _write_new(conn: Connection, new: pd.DataFrame, report: ImportReport, kind: str, prof: Profile,
                progress: bool, path: Path) -> np.ndarray:
     """Insert the new records in blocks; returns their ids."""
     first_id = reserve_ids(conn, len(new)) if len(new) else 0
     new_ids = np.arange(first_id, first_id + len(new), dtype="int64")
-    bar = None
-    if progress and len(new):
-        from tqdm import tqdm
-
-        # one bar, drawn at most every 0.5 s and left as one final line
-        bar = tqdm(total=len(new), unit="rows", desc=f"importing {path.name}", mininterval=0.5)
+    bar = _Progress(progress, len(new), path.name)
     for start in range(0, len(new), CHUNK_SIZE):
         part = new.iloc[start:start + CHUNK_SIZE]
         write_chunk(conn, build_rows(part, ids=new_ids[start:start + CHUNK_SIZE], batch_id=report.batch_id,
                                      source_kind=kind, profile_name=prof.name))
-        if bar is not None:
-            bar.update(len(part))
-    if bar is not None:
-        bar.close()
+        bar.update(len(part))
+    bar.close()
     return new_ids
 
 
