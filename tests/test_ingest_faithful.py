@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from observatory.db.models import ImportBatch, Incident, Neighbourhood
 from observatory.db.session import get_engine
+from observatory.ingest.batches import audited
 from observatory.ingest.incidents import ingest_incidents
 from observatory.ingest.profiles import ProfileError
 from observatory.ingest.report import ImportFailed
@@ -280,11 +281,14 @@ def test_an_import_rejecting_nearly_every_row_fails_and_stores_nothing(db_url, t
     assert "most rejections (19) are for occurred_date" in message
     assert "reads occurred_date from occurred_date" in message
     assert "the header found is: record_id, occurred_date, category, latitude, longitude" in message
-    assert count(engine, Incident) == 0
+    assert count(engine, Incident) == count(engine, ImportBatch) == 0  # a bare library call: nothing at all
+    # an audited import (the CLI's) keeps the attempt in the history: a failed batch, still no incidents
+    with audited("ana", kind="police", via="test"), pytest.raises(ImportFailed):
+        ingest_incidents(path, source_kind="police", profile="generic_incidents", engine=engine)
     with engine.connect() as conn:
         batch = conn.execute(select(ImportBatch.__table__)).one()
     assert (batch.status, batch.total, batch.loaded, batch.rejected) == ("failed", 20, 0, 19)
-    assert batch.report["error"] == message
+    assert batch.report["error"] == message and count(engine, Incident) == 0
     # the limit is the user's: a higher one lets the good row in
     report = ingest_incidents(path, source_kind="police", profile="generic_incidents", engine=engine,
                               max_rejected_share=0.96)

@@ -1,8 +1,10 @@
 """Persisting import batches and their rejected rows (shared by every importer).
 
 The audit event of an import is written by :func:`close_batch` (or :func:`fail_batch`) inside the
-import's own transaction, when the caller declared who imports with :func:`audited`: a process
-killed between the commit and a separate audit write would leave a batch with no audit entry.
+import's own transaction, when the caller declared who imports with :func:`audited` (the CLI does):
+a process killed between the commit and a separate audit write would leave a batch with no audit
+entry. An audited import that fails as a whole (too many rejected rows) leaves a ``failed`` batch
+with its report, so ``status`` and the import history show the attempt; nothing else is stored.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ def audited(user_name: str | None, **detail: Any) -> Iterator[None]:
         yield
     finally:
         _AUDIT.reset(token)
+
+
+def audited_import() -> bool:
+    """Whether the running import is audited (inside :func:`audited`): such an import records a failed
+    attempt too (a ``failed`` batch and its audit event); a bare library call that fails stores nothing."""
+    return _AUDIT.get() is not None
 
 
 def _record_audit(conn: Connection, report: ImportReport, status: str) -> None:

@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, select
 
 from observatory.db.models import CrimeCategory
 from observatory.db.session import get_engine
-from observatory.ingest.batches import close_batch, fail_batch, open_batch
+from observatory.ingest.batches import audited_import, close_batch, fail_batch, open_batch
 from observatory.ingest.incidents.classify import categorise, store_profile_aliases, update_unclassified
 from observatory.ingest.incidents.dedupe import HASHED_FIELDS, Deduplicated, content_hashes, deduplicate, record_keys
 from observatory.ingest.incidents.prepare import STRING_LIMITS, Rejections, prepare
@@ -138,16 +138,18 @@ def _rejection_cause(report: ImportReport, prof: Profile, header: list[str]) -> 
 
 def _check_rejected_share(engine: Engine, report: ImportReport, prof: Profile, header: list[str], limit: float,
                           user_name: str | None) -> None:
-    """Fail the import (a ``failed`` batch, nothing else stored) when too many rows were rejected."""
+    """Fail the import when too many rows were rejected: nothing stored but, for an audited import,
+    a ``failed`` batch with the report."""
     if not report.total or report.rejected <= limit * report.total:
         return
     message = (f"{report.file_name}: {report.rejected:,} of {report.total:,} rows rejected "
                f"({report.rejected / report.total:.0%}, above the limit of {limit:.0%}, max_rejected_share): "
                f"nothing was imported; {_rejection_cause(report, prof, header)}")
     report.loaded = report.duplicates = 0
-    with engine.begin() as conn:
-        open_batch(conn, report, user_name=user_name)
-        fail_batch(conn, report, message)
+    if audited_import():  # the import history and the audit log keep the attempt (see batches)
+        with engine.begin() as conn:
+            open_batch(conn, report, user_name=user_name)
+            fail_batch(conn, report, message)
     exc = ImportFailed(message)
     exc.report = report  # the CLI prints it with --json
     raise exc
@@ -244,7 +246,8 @@ def ingest_incidents(path: str | Path, *, source_kind: str, profile: str, engine
     Returns the :class:`ImportReport` (also stored with the batch). Every row is counted:
     ``total == loaded + rejected + duplicates``. The batch is atomic: on any error nothing is
     written. Raises :class:`ImportFailed` (or ``InputFileError``) with a message naming the file;
-    a failed import by rejection share leaves a ``failed`` batch with its report and nothing else.
+    an import above the rejection share stores nothing (when audited, see ``batches.audited``, a
+    ``failed`` batch with its report and the audit event).
     """
     path = Path(path)
     kind = SOURCE_KINDS.get(str(source_kind).strip().lower())
