@@ -206,12 +206,8 @@ def _check_default_category(defaults: dict[str, Any], aliases: dict[str, Any], w
                        f"{', '.join(nearest)} (every code: `python -m observatory categories`)")
 
 
-def parse_profile(data: dict[str, Any], source: str) -> Profile:
-    """Validate a profile mapping (as read from TOML/YAML) into a :class:`Profile`.
-
-    ``source`` names the profile in messages. Raises :class:`ProfileError` naming the key.
-    """
-    where = f"profile {source}"
+def _check_top(data: Any, where: str) -> str:
+    """The profile's name, after checking it is an incident profile with known keys only."""
     if not isinstance(data, dict):
         raise _fail(where, "the file must contain a table of keys (name, columns, ...)")
     kind = data.get("kind", KIND)
@@ -223,13 +219,13 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise _fail(where, "name is missing: give the profile a name (stored with every record)")
-    columns = _parse_columns(data.get("columns"), where)
     source_kind = data.get("source_kind")
     if source_kind is not None and source_kind not in ("police", "complaint"):
         raise _fail(where, f"source_kind = {source_kind!r}: use 'police' or 'complaint'")
-    date_formats = data.get("date_formats", [])
-    if not isinstance(date_formats, list) or not all(isinstance(f, str) and "%" in f for f in date_formats):
-        raise _fail(where, f"date_formats must be a list of strptime formats such as '%d/%m/%Y', not {date_formats!r}")
+    return name.strip()
+
+
+def _parse_crs(data: dict[str, Any], where: str) -> str:
     crs = str(data.get("crs", "EPSG:4326"))
     try:
         from pyproj import CRS
@@ -237,18 +233,27 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
         CRS.from_user_input(crs)
     except Exception as exc:  # pyproj raises several types
         raise _fail(where, f"crs = {crs!r} is not a CRS pyproj knows ({exc})") from None
+    return crs
+
+
+def _parse_fields(data: dict[str, Any], columns: dict, where: str) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """``required`` and ``[defaults]``: known fields only, and a date for every incident."""
     required = tuple(_string_list(data.get("required", ["occurred_date"]), where, "required"))
     for key in required:
         if key not in FIELDS:
             raise _fail(where, f"required names an unknown field {key!r}; known fields: {', '.join(FIELDS)}")
-    if "occurred_date" not in columns and "occurred_date" not in data.get("defaults", {}):
-        raise _fail(where, "columns.occurred_date is missing: every incident needs a date of occurrence")
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise _fail(where, "[defaults] must be a table of field = value")
+    if "occurred_date" not in columns and "occurred_date" not in defaults:
+        raise _fail(where, "columns.occurred_date is missing: every incident needs a date of occurrence")
     for key in defaults:
         if key not in FIELDS:
             raise _fail(where, f"[defaults] has an unknown field {key!r}; known fields: {', '.join(FIELDS)}")
+    return required, defaults
+
+
+def _parse_aliases(data: dict[str, Any], defaults: dict[str, Any], where: str) -> dict[str, str]:
     valid_codes = categories_by_code()
     aliases = data.get("aliases", {})
     if not isinstance(aliases, dict):
@@ -258,6 +263,10 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
         if code not in valid_codes:
             raise _fail(where, f"aliases: label {label!r} maps to unknown category {code!r}; categories: "
                                f"{', '.join(valid_codes)}")
+    return {str(k): str(v) for k, v in aliases.items()}
+
+
+def _parse_values(data: dict[str, Any], where: str) -> dict[str, dict[str, str | None]]:
     values: dict[str, dict[str, str | None]] = {}
     for key, mapping in (data.get("values") or {}).items():
         if key not in VALUE_MAP_FIELDS:
@@ -270,6 +279,14 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
                 raise _fail(where, f"values.{key}: {source_value!r} maps to {target!r}; use one of "
                                    f"{', '.join(allowed)} or \"\" for missing")
         values[key] = {fold(k): (v or None) for k, v in mapping.items()}
+    return values
+
+
+def _parse_layout(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """How the file is written: dates, lines to skip, the join separator, NA markers, file labels."""
+    date_formats = data.get("date_formats", [])
+    if not isinstance(date_formats, list) or not all(isinstance(f, str) and "%" in f for f in date_formats):
+        raise _fail(where, f"date_formats must be a list of strptime formats such as '%d/%m/%Y', not {date_formats!r}")
     file_labels = data.get("file_labels", {})
     if not isinstance(file_labels, dict):
         raise _fail(where, "[file_labels] must be a table of file-name fragment = label")
@@ -282,14 +299,28 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
     na_values = data.get("na_values", [])
     if not isinstance(na_values, list):
         raise _fail(where, "na_values must be a list of strings")
+    return {"date_formats": tuple(date_formats), "skip_lines": skip_lines, "join_with": join_with,
+            "na_values": tuple(str(v) for v in na_values),
+            "file_labels": {fold(k).replace("-", "_").replace(" ", "_"): str(v) for k, v in file_labels.items()}}
+
+
+def parse_profile(data: dict[str, Any], source: str) -> Profile:
+    """Validate a profile mapping (as read from TOML/YAML) into a :class:`Profile`.
+
+    ``source`` names the profile in messages. Raises :class:`ProfileError` naming the key.
+    """
+    where = f"profile {source}"
+    name = _check_top(data, where)
+    columns = _parse_columns(data.get("columns"), where)
+    crs = _parse_crs(data, where)
+    required, defaults = _parse_fields(data, columns, where)
+    aliases = _parse_aliases(data, defaults, where)
     return Profile(
-        name=name.strip(), source=source, columns=columns, description=str(data.get("description", "")),
-        source_kind=source_kind, encoding=data.get("encoding"), delimiter=data.get("delimiter"),
-        skip_lines=skip_lines, date_formats=tuple(date_formats), decimal_comma=bool(data.get("decimal_comma", False)),
-        crs=crs, na_values=tuple(str(v) for v in na_values), join_with=join_with, required=required,
-        defaults={k: str(v) for k, v in defaults.items()},
-        file_labels={fold(k).replace("-", "_").replace(" ", "_"): str(v) for k, v in file_labels.items()},
-        aliases={str(k): str(v) for k, v in aliases.items()}, values=values, **_parse_options(data, where),
+        name=name, source=source, columns=columns, description=str(data.get("description", "")),
+        source_kind=data.get("source_kind"), encoding=data.get("encoding"), delimiter=data.get("delimiter"),
+        decimal_comma=bool(data.get("decimal_comma", False)), crs=crs, required=required,
+        defaults={k: str(v) for k, v in defaults.items()}, aliases=aliases, values=_parse_values(data, where),
+        **_parse_layout(data, where), **_parse_options(data, where),
     )
 
 
