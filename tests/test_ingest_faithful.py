@@ -409,3 +409,30 @@ def test_records_withdrawn_from_a_new_release_are_reported_and_kept(db_url, tmp_
     with engine.connect() as conn:
         kept = conn.execute(select(ImportBatch.report).where(ImportBatch.id == report.batch_id)).scalar_one()
     assert kept["details"]["withdrawn_records"] == ["A4"]
+
+
+def test_a_long_address_is_cut_to_its_column_and_counted(db_url, tmp_path):
+    engine = get_engine(db_url)
+    profile = tmp_path / "addr.toml"
+    profile.write_text('kind = "incidents"\nname = "addr"\n[columns]\noccurred_date = "fecha"\ncategory = "delito"\n'
+                       'address = "direccion"\n')
+    long_address = "Calle " + "x" * 600
+    path = write_csv(tmp_path / "addr.csv", ["fecha", "delito", "direccion"],
+                     [["2023-01-01", "theft", long_address], ["2023-01-02", "theft", "Calle 5"]])
+    report = ingest_incidents(path, source_kind="police", profile=str(profile), engine=engine)
+    assert report.loaded == 2 and report.details["truncated_values"] == {"address": 1}
+    assert any(w.startswith("1 values of column direccion longer than 500 characters") for w in report.warnings)
+    assert stored(engine)["address"].tolist() == [long_address[:500], "Calle 5"]
+
+
+def test_the_readme_worked_example_is_a_valid_profile():
+    import tomllib
+
+    from observatory.ingest.profiles import parse_profile
+    from tests.conftest import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split('name = "vancouver_police"')[1].split("```")[0]
+    profile = parse_profile(tomllib.loads('kind = "incidents"\nname = "vancouver_police"' + block), "README")
+    assert profile.crs == "EPSG:26910" and profile.columns["occurred_time"] == (("HOUR", "MINUTE"),)
+    assert profile.join_with == ":" and profile.area_aliases["central business district"] == "Downtown"

@@ -69,7 +69,7 @@ KIND = "incidents"
 FIELDS: dict[str, str] = {
     "record_id": "the publisher's record id (dedupe key when present)",
     "occurred_date": "date (optionally with time) the incident occurred, or the start of its window",
-    "occurred_time": "time of occurrence (HH:MM[:SS] or an hour 0-23)",
+    "occurred_time": "time of occurrence (H:M[:S], an hour 0-23, or one of the profile's time_formats)",
     "occurred_end_date": "end date of the occurrence window",
     "occurred_end_time": "end time of the occurrence window",
     "reported_date": "date the complaint or report was made",

@@ -59,6 +59,18 @@ class _Fields:
     def src(self, name: str) -> str:
         return self.used.get(name, name)
 
+    def text(self, name: str, limit_key: str) -> pd.Series:
+        """Field ``name`` cut to its column's width; values that were cut are counted in a warning."""
+        values = self.col(name)
+        limit = STRING_LIMITS[limit_key]
+        long = nz.by_unique(values, lambda v: len(v) > limit, missing=False, dtype=bool)
+        n = int(long.sum())
+        if n:
+            self.details.setdefault("truncated_values", {})[name] = n
+            self.details["warnings"].append(f"{n:,} values of column {self.src(name)} longer than {limit:,} "
+                                            f"characters were cut to {limit:,}")
+        return nz.truncate(values, limit)
+
     def unknown(self, key: str, bad: pd.Series, name: str, what: str) -> None:
         """Count bad optional values of field ``name`` (stored as unknown) under ``details[key]``."""
         n = int(bad.sum())
@@ -135,8 +147,8 @@ def _coordinates(f: _Fields, out: pd.DataFrame) -> None:
 
 
 def _areas(f: _Fields, out: pd.DataFrame) -> None:
-    out["area_code"] = nz.truncate(f.col("area_code"), STRING_LIMITS["area_code"])
-    names = nz.truncate(f.col("area_name"), STRING_LIMITS["area_name"])
+    out["area_code"] = f.text("area_code", "area_code")
+    names = f.text("area_name", "area_name")
     aliases = f.profile.area_aliases
     if aliases:
         # the boundary's own name is stored, so that a later boundary import reassigns it the same way
@@ -191,9 +203,9 @@ def prepare(fields: pd.DataFrame, used: dict[str, str], profile: Profile) -> tup
     for name in profile.required:
         f.rej.flag(f.col(name).isna(), name, f"{name} is blank (column {f.src(name)})")
     out = pd.DataFrame(index=fields.index)
-    out["source_id"] = nz.truncate(f.col("record_id"), STRING_LIMITS["source_id"])
+    out["source_id"] = f.text("record_id", "source_id")
     _dates(f, out)
-    out["label"] = nz.truncate(f.col("category"), STRING_LIMITS["label"])
+    out["label"] = f.text("category", "label")
     count, bad = nz.parse_numbers(f.col("count"), profile.decimal_comma)
     bad |= count.notna() & ((count < 0) | (count != count.round()))
     f.rej.flag(bad, "count", f"count is not a whole number >= 0 in column {f.src('count')}: '{{value}}'",
@@ -202,7 +214,7 @@ def prepare(fields: pd.DataFrame, used: dict[str, str], profile: Profile) -> tup
     _coordinates(f, out)
     _areas(f, out)
     _people(f, out)
-    out["location_type"] = nz.truncate(f.col("location_type"), STRING_LIMITS["location_type"])
-    out["address"] = nz.truncate(f.col("address"), STRING_LIMITS["address"])
+    out["location_type"] = f.text("location_type", "location_type")
+    out["address"] = f.text("address", "address")
     out["description"] = f.col("description")
     return out, f.rej, f.details
