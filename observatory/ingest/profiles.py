@@ -51,6 +51,8 @@ import yaml
 from observatory.ingest.report import ImportFailed
 from observatory.taxonomy import categories_by_code
 from observatory.text import fold
+from observatory.vocabulary import AGE_GROUPS, SOURCE_KINDS
+from observatory.vocabulary import SEXES as SEX_VALUES
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 KIND = "incidents"
@@ -81,8 +83,6 @@ TOP_LEVEL_KEYS = {
     "decimal_comma", "crs", "na_values", "required", "columns", "defaults", "file_labels", "aliases", "values",
     "join_with",
 }
-SEX_VALUES = ("F", "M", "X")
-AGE_GROUPS = ("0-17", "18-29", "30-44", "45-59", "60+")
 VALUE_MAP_FIELDS = {"victim_sex": SEX_VALUES, "victim_age_group": AGE_GROUPS}
 
 
@@ -171,7 +171,7 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
         raise _fail(where, "name is missing: give the profile a name (stored with every record)")
     columns = _parse_columns(data.get("columns"), where)
     source_kind = data.get("source_kind")
-    if source_kind is not None and source_kind not in ("police", "complaint"):
+    if source_kind is not None and source_kind not in SOURCE_KINDS:
         raise _fail(where, f"source_kind = {source_kind!r}: use 'police' or 'complaint'")
     date_formats = data.get("date_formats", [])
     if not isinstance(date_formats, list) or not all(isinstance(f, str) and "%" in f for f in date_formats):

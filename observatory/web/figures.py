@@ -16,6 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from observatory.config import map_style
+from observatory.vocabulary import FEAR_LEVELS
 from observatory.web.i18n import fmt_month, fmt_number, t
 
 # Esri's Gi* colours, hot (99%) to cold (99%); the presentation palette is colour-blind safe
@@ -353,7 +354,7 @@ def shares_figure(frame: pd.DataFrame, lang: str, *, present: bool = False, heig
         return empty_figure(t("nodata", lang), present)
     colours = palette("sequential", present)
     fig = go.Figure()
-    for level, colour in zip(("low", "medium", "high"), (colours[1], colours[3], colours[5]), strict=True):
+    for level, colour in zip(FEAR_LEVELS, (colours[1], colours[3], colours[5]), strict=True):
         fig.add_trace(go.Bar(y=frame["group"], x=frame[level] * 100, orientation="h", name=t(f"level.{level}", lang),
                              marker={"color": colour}, hovertemplate="%{y}: %{x:.1f}%<extra></extra>"))
     fig.update_layout(barmode="stack", legend={"orientation": "h", "y": -0.2})

@@ -13,11 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from urllib.parse import parse_qs, urlencode
 
+from observatory.vocabulary import AGE_GROUPS, SEXES, SOURCE_KINDS
 from observatory.web.i18n import lang_or_default
 
-SOURCES: tuple[str, ...] = ("both", "complaint", "police")
-SEXES: tuple[str, ...] = ("F", "M", "X")
-AGE_GROUPS: tuple[str, ...] = ("0-17", "18-29", "30-44", "45-59", "60+")
+SOURCES: tuple[str, ...] = ("both", *SOURCE_KINDS)
 MAP_LAYERS: tuple[str, ...] = ("counts", "rates", "smoothed", "gi", "moran", "emerging", "density", "points")
 
 

@@ -63,6 +63,7 @@ from observatory.web.data.profile import (
     area_monthly,
     area_options,
     area_row,
+    city_headline,
 )
 from observatory.web.data.recorded import (
     category_month,

@@ -226,14 +226,18 @@ def kpis(state: ViewState, role: str = "public", cs: pd.DataFrame | None = None)
 
     ``cs`` is the CompStat table when the caller already has it (the year-to-date row is used).
     """
+    from observatory.indicators.scope import scope_rate
+
     total = _total(_key(state), role)
-    population = areas()["population"].sum() if len(areas()) else 0
+    # The rate of the chosen scope over ITS residents: a district's incidents over the district's
+    # population; unassigned incidents count only in the city's (``indicators.scope``).
+    rate = scope_rate(total, areas(), (state.district,) if state.district else ())
     cs = compstat(state, role) if cs is None else cs
     ytd = cs[cs["period"] == "ytd"] if not cs.empty else cs
     survey = survey_headline(state)
     return {
         "total": total,
-        "rate": (total / population * 1e5) if total is not None and population else None,
+        "rate": None if pd.isna(rate) else rate,
         "change_pct": float(ytd["pct_change"].iloc[0]) if len(ytd) else None,
         "change_p": float(ytd["p_value"].iloc[0]) if len(ytd) else None,
         **survey,
