@@ -1,0 +1,160 @@
+"""Issue 10, web side: every figure on screen is the right number, computed by hand here from the
+raw tables of the demo city (built once per backend: SQLite and PostgreSQL).
+
+Hand computations read ``incidents`` x ``neighbourhoods`` x ``crime_categories`` with plain SQL
+and pandas; the dashboard's figures come from ``observatory.web.data``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from observatory.web.state import ViewState
+from tests.conftest import make_database
+
+SEED = 2024
+TODAY = dt.date(2026, 12, 1)  # the period of the issue's figures (Distrito Centro 11,705 incidents)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def demo(request, tmp_path_factory):
+    """The demo city on each backend, set as the dashboard's database (response cache off)."""
+    from observatory.db.session import get_engine
+    from observatory.demo import build_demo
+    from observatory.web import data
+
+    folder = tmp_path_factory.mktemp(f"figures-{request.param}")
+    url, cleanup = make_database(request.param, folder)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OBSERVATORY_DATABASE_URL", url)
+    mp.setenv("OBSERVATORY_CACHE", "null")
+    mp.delenv("OBSERVATORY_SUPPRESSION_K", raising=False)
+    engine = get_engine(url)
+    summary = build_demo(engine, seed=SEED, out_dir=folder / "files", today=TODAY)
+    data.configure(url)
+    try:
+        yield {"url": url, "engine": engine, "summary": summary, "raw": raw_incidents(engine),
+               "areas": raw_areas(engine)}
+    finally:
+        data.configure(None)
+        mp.undo()
+        cleanup()
+
+
+def raw_incidents(engine) -> pd.DataFrame:
+    """Every incident with its date, category code, count and (possibly missing) area and district."""
+    sql = text("SELECT i.occurred_on, i.count, i.neighbourhood_id, c.code AS category, n.district "
+               "FROM incidents i JOIN crime_categories c ON c.id = i.category_id "
+               "LEFT JOIN neighbourhoods n ON n.id = i.neighbourhood_id")
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(sql).all(), columns=["occurred_on", "count", "area", "category",
+                                                                "district"])
+    frame["occurred_on"] = pd.to_datetime(frame["occurred_on"])
+    return frame
+
+
+def raw_areas(engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, code, district, population FROM neighbourhoods")).all()
+    return pd.DataFrame(rows, columns=["id", "code", "district", "population"])
+
+
+# --- defect 1: the headline rate of a district, the profile's city line, unassigned incidents --------
+
+
+def test_district_rate_divides_by_the_districts_residents(demo):
+    from observatory.web import data
+
+    raw, areas = demo["raw"], demo["areas"]
+    for district in sorted(areas["district"].unique()):
+        count = int(raw.loc[raw["district"] == district, "count"].sum())
+        residents = float(areas.loc[areas["district"] == district, "population"].sum())
+        k = data.kpis(ViewState(district=district), "analyst")
+        assert k["total"] == count
+        assert k["rate"] == pytest.approx(count / residents * 100_000, rel=1e-12)
+    # The issue's figure: 11,705 incidents over 181,400 residents (973.9 when divided by the city's 1,201,840).
+    centro = data.kpis(ViewState(district="Distrito Centro"), "analyst")
+    assert (centro["total"], round(centro["rate"], 1)) == (11_705, 6452.6)
+
+
+def test_city_rate_counts_unassigned_incidents_and_the_profile_agrees(demo):
+    from observatory.web import data
+
+    raw, areas = demo["raw"], demo["areas"]
+    unassigned = int(raw.loc[raw["area"].isna(), "count"].sum())
+    assert unassigned > 0  # the demo has incidents without a location: the rule matters
+    city = int(raw["count"].sum())
+    expected = city / float(areas["population"].sum()) * 100_000
+    overview = data.kpis(ViewState(), "analyst")
+    profile = data.city_headline(ViewState(area=str(int(areas["id"].iloc[0]))), "analyst")
+    assert overview["total"] == profile["total"] == city
+    assert overview["rate"] == pytest.approx(expected, rel=1e-12)
+    assert profile["rate"] == pytest.approx(expected, rel=1e-12)
+    # Area figures leave the unassigned out: the areas add up to the city minus them.
+    stats = data.area_stats(ViewState(), "analyst")
+    assert int(stats["count"].sum()) == city - unassigned
+    # Under a district the profile's city line is still the city (the district filter is the overview's).
+    district = str(areas["district"].iloc[0])
+    again = data.city_headline(ViewState(area=str(int(areas["id"].iloc[0])), district=district), "analyst")
+    assert again["rate"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_public_profile_city_line_is_not_a_sum_of_suppressed_areas(demo):
+    """Homicides in one year: nearly every area is below k for the public, yet the city figure is the
+    published city total over the city's residents (the profile said 0.0, the overview 2.88)."""
+    from observatory import queries
+    from observatory.web import data
+
+    raw, areas = demo["raw"], demo["areas"]
+    year = demo["raw"]["occurred_on"].dt.year.max() - 1
+    state = ViewState(categories=("homicide",), date_from=f"{year}-01-01", date_to=f"{year}-12-31")
+    stats = data.area_stats(state, "public")
+    published = queries.total(demo["engine"], data.to_filters(state), "public")
+    chosen = raw[(raw["category"] == "homicide") & (raw["occurred_on"].dt.year == year)]
+    assert published is not None and published > 0 and abs(published - int(chosen["count"].sum())) <= 5
+    # Nearly every area is suppressed: a sum of the areas shown would drop most homicides.
+    assert stats["count"].isna().mean() > 0.8 and pd.to_numeric(stats["count"]).sum() < published
+    city_rate = published / float(areas["population"].sum()) * 100_000
+    profile = data.city_headline(ViewState(area=str(int(areas["id"].iloc[0])), **_filters_of(state)), "public")
+    assert profile["rate"] == pytest.approx(city_rate, rel=1e-12)
+    assert data.kpis(state, "public")["rate"] == pytest.approx(city_rate, rel=1e-12)
+    monthly = data.area_monthly(ViewState(area=str(int(areas["id"].iloc[0])), **_filters_of(state)), "public")
+    assert monthly["city_rate"].sum() == pytest.approx(
+        pd.to_numeric(monthly["city_count"]).sum() / float(areas["population"].sum()) * 100_000)
+
+
+def _filters_of(state: ViewState) -> dict:
+    return {"categories": state.categories, "date_from": state.date_from, "date_to": state.date_to}
+
+
+def test_profile_area_shares_use_the_areas_published_total(demo):
+    from observatory.web import data
+
+    raw, areas = demo["raw"], demo["areas"]
+    area = areas.sort_values("code").iloc[0]
+    mine = raw[raw["area"] == area["id"]]
+    shares = data.area_categories(ViewState(area=str(int(area["id"]))), "analyst").set_index("code")
+    by_cat = mine.groupby("category")["count"].sum()
+    for code, n in by_cat.items():
+        assert shares.loc[code, "area_share"] == pytest.approx(n / by_cat.sum(), rel=1e-12)
+    city = raw.groupby("category")["count"].sum()
+    for code in shares.index:
+        assert shares.loc[code, "city_share"] == pytest.approx(city.get(code, 0) / raw["count"].sum(), rel=1e-12)
+
+
+def test_scope_population_refuses_a_partial_sum():
+    from observatory.indicators.scope import rate_per_100k, scope_population, scope_rate, shares
+
+    areas = pd.DataFrame({"code": ["a", "b", "c"], "district": ["N", "N", "S"], "population": [1000, None, 3000]})
+    assert pd.isna(scope_population(areas))  # one area without residents: no city rate
+    assert pd.isna(scope_population(areas, ("N",)))
+    assert scope_population(areas, ("S",)) == 3000
+    assert scope_rate(6, areas, ("S",)) == pytest.approx(200.0)
+    assert pd.isna(scope_rate(None, areas, ("S",)))
+    assert rate_per_100k(5, 0) != rate_per_100k(5, 0)  # NaN, never 0 or inf
+    assert shares(pd.Series([1, pd.NA, 3], dtype="Int64"), 10).tolist()[::2] == [0.1, 0.3]
+    assert shares(pd.Series([1, 2]), None).isna().all()
