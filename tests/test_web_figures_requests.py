@@ -1,0 +1,68 @@
+"""Issue 10: the data version is read once per request (a warm overview callback made 12 round
+trips for it), measured with a counter on ``queries.data_version`` through the Dash endpoint."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from observatory.web.state import ViewState
+
+
+@pytest.fixture(scope="module")
+def cached_app(tmp_path_factory):
+    """The seeded grid city and the app with its response cache ON (warm callbacks hit it)."""
+    from browser.seed import build
+
+    from observatory.db.session import get_engine, upgrade_to_head
+    from observatory.web.app import create_app
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('requests') / f'req-{uuid.uuid4().hex[:6]}.db'}"
+    upgrade_to_head(url)
+    build(get_engine(url), nx=5, ny=4, incidents=3000)
+    mp = pytest.MonkeyPatch()
+    mp.delenv("OBSERVATORY_CACHE", raising=False)
+    mp.delenv("OBSERVATORY_CACHE_DIR", raising=False)
+    try:
+        app = create_app(url)
+        assert app.server.test_client().get("/_dash-dependencies").status_code == 200  # registers callbacks
+        yield app
+    finally:
+        mp.undo()
+        get_engine(url).dispose()
+
+
+def callback_body(app, output_id: str, state: ViewState) -> dict:
+    """The POST body of the callback whose outputs include ``output_id`` for ``state``."""
+    key = next(k for k in app.callback_map if f"{output_id}." in k)
+    spec = app.callback_map[key]
+    items = [p for p in key.strip(".").split("...") if p]
+    outputs = [dict(zip(("id", "property"), item.rsplit(".", 1), strict=True)) for item in items]
+    inputs = [{"id": d["id"], "property": d["property"], "value": state.to_dict()} for d in spec["inputs"]]
+    return {"output": key, "outputs": outputs if key.startswith("..") else outputs[0], "inputs": inputs,
+            "state": [], "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+
+
+@pytest.mark.parametrize("output_id", ["overview-kpis", "map-graph", "trends-monthly", "profile-kpis"])
+def test_a_warm_callback_reads_the_data_version_once(cached_app, monkeypatch, output_id):
+    from observatory import queries
+
+    calls = []
+    real = queries.data_version
+
+    def counting(engine=None):
+        calls.append(1)
+        return real(engine)
+
+    monkeypatch.setattr(queries, "data_version", counting)
+    client = cached_app.server.test_client()
+    body = callback_body(cached_app, output_id, ViewState(area="3", layer="gi"))
+    first = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+    assert first.status_code == 200, first.get_data(as_text=True)[:300]
+    calls.clear()
+    warm = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+    assert warm.status_code == 200
+    assert json.loads(warm.get_data(as_text=True)) == json.loads(first.get_data(as_text=True))
+    assert len(calls) == 1, f"{output_id}: {len(calls)} data_version() round trips in one warm request"
