@@ -20,7 +20,7 @@ from observatory.geo.grid import grid_counts, grid_hotspots, make_grid
 from observatory.geo.hotspots import HOTSPOT_CLASSES, gi_star
 from observatory.geo.moran import MORAN_CLUSTERS, local_moran
 from observatory.geo.projection import metric_crs, to_metric
-from observatory.geo.rates import eb_rates, rate_per_100k, spatial_eb_rates
+from observatory.geo.rates import eb_rates, rate_per_100k, rate_table, spatial_eb_rates
 from observatory.geo.weights import SpatialWeights, build_weights
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "mann_kendall",
     "metric_crs",
     "rate_per_100k",
+    "rate_table",
     "spatial_eb_rates",
     "to_metric",
 ]

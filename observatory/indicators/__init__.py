@@ -19,7 +19,8 @@ Survey indicators (victimisation, reporting, dark figure, fear index, trust) are
 from observatory.indicators.breakdown import category_breakdown, hour_weekday_matrix
 from observatory.indicators.compstat import change_test, compstat, compstat_wide, period_bounds
 from observatory.indicators.intervention import evaluate_intervention
-from observatory.indicators.ranking import rank_areas, rate_per_100k, top_risers
+from observatory.indicators.ranking import rank_areas, top_risers
+from observatory.indicators.rates import rate_per_100k
 from observatory.indicators.side_by_side import recorded_vs_survey
 from observatory.indicators.targets import target_progress
 from observatory.indicators.timeseries import monthly_series, seasonal_band
