@@ -147,7 +147,8 @@ def test_profile_area_shares_use_the_areas_published_total(demo):
 
 
 def test_scope_population_refuses_a_partial_sum():
-    from observatory.indicators.scope import rate_per_100k, scope_population, scope_rate, shares
+    from observatory.indicators.rates import rate_per_100k
+    from observatory.indicators.scope import scope_population, scope_rate, shares
 
     areas = pd.DataFrame({"code": ["a", "b", "c"], "district": ["N", "N", "S"], "population": [1000, None, 3000]})
     assert pd.isna(scope_population(areas))  # one area without residents: no city rate

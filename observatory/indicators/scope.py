@@ -21,22 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from observatory.geo.rates import rate_per_100k as _rate_frame
-
-
-def rate_per_100k(count, population):
-    """count / population x 100,000; NaN where either is missing or the population is not positive.
-
-    Scalars give a float, aligned Series a Series (index of ``count``). Not annualised: the rate of
-    the period counted.
-    """
-    if np.ndim(count) == 0 and np.ndim(population) == 0:
-        value = _rate_frame(pd.Series([count], dtype="float64"), pd.Series([population], dtype="float64"))
-        return float(value["rate"].iloc[0])
-    count = pd.Series(count) if not isinstance(count, pd.Series) else count
-    if np.ndim(population) == 0:
-        population = pd.Series(population, index=count.index, dtype="float64")
-    return _rate_frame(pd.to_numeric(count, errors="coerce"), population)["rate"].rename("rate")
+from observatory.indicators.rates import rate_per_100k
 
 
 def scope_population(areas: pd.DataFrame, districts: tuple[str, ...] = (), codes: tuple[str, ...] = ()) -> float:

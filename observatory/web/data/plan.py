@@ -27,22 +27,21 @@ TARGET_COLUMNS: list[str] = ["id", "indicator", "kind", "category", "scope", "ba
                              "expected_progress", "status"]
 
 
-def _scope_filter(scope: str) -> tuple[dict, float]:
-    """Filters keyword and population of a target's ``scope``: "city", a district or an area code."""
+def _scope_filter(scope: str) -> tuple[dict, dict]:
+    """Filters keyword and ``indicators.scope`` keyword of a target's ``scope``: "city", a district or
+    an area code (unassigned incidents count in the city only, as everywhere)."""
     gdf = areas()
-    population = pd.to_numeric(gdf["population"], errors="coerce") if len(gdf) else pd.Series(dtype=float)
     if scope in ("", "city"):
-        return {}, float(population.sum())
-    in_district = gdf["district"].astype(str) == scope if len(gdf) else pd.Series(dtype=bool)
-    if in_district.any():
-        return {"districts": (scope,)}, float(population[in_district].sum())
-    in_area = gdf["code"].astype(str) == scope if len(gdf) else pd.Series(dtype=bool)
-    return {"neighbourhoods": (scope,)}, float(population[in_area].sum())
+        return {}, {}
+    if len(gdf) and (gdf["district"].astype(str) == scope).any():
+        return {"districts": (scope,)}, {"districts": (scope,)}
+    return {"neighbourhoods": (scope,)}, {"codes": (scope,)}
 
 
 @cached(version)
 def _plan_targets(role: str) -> pd.DataFrame:
     from observatory import queries
+    from observatory.indicators.scope import scope_rate
     from observatory.indicators.targets import target_progress
     from observatory.queries import Filters
 
@@ -57,11 +56,12 @@ def _plan_targets(role: str) -> pd.DataFrame:
         value = None
         if last is not None and kind in TARGET_KINDS and category:
             # The current value is the last 12 months of data, as the plan's baselines are annual.
-            scope_kw, population = _scope_filter(str(target.scope))
+            scope_kw, residents = _scope_filter(str(target.scope))
             filters = Filters(start=last - dt.timedelta(days=364), end=last, categories=(category,), **scope_kw)
             count = queries.total(engine(), filters, role)  # None when suppressed for the role
             if count is not None:
-                value = float(count) if kind == "count" else (count / population * 1e5 if population else None)
+                rate = scope_rate(count, areas(), **residents)
+                value = float(count) if kind == "count" else (None if pd.isna(rate) else rate)
         rows.append({"indicator": target.indicator, "scope": target.scope, "current_value": value,
                      "current_on": last if value is not None else None})
     out = target_progress(stored, pd.DataFrame(rows))

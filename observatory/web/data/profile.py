@@ -77,7 +77,8 @@ def city_headline(state: ViewState, role: str = "public") -> dict:
 @cached(version)
 def _area_monthly(state_json: dict, role: str) -> pd.DataFrame:
     from observatory import queries
-    from observatory.indicators.scope import rate_per_100k, scope_population
+    from observatory.indicators.rates import rate_per_100k
+    from observatory.indicators.scope import scope_population
 
     state = ViewState.from_dict(state_json)
     row = area_row(state)
