@@ -159,3 +159,61 @@ def test_scope_population_refuses_a_partial_sum():
     assert rate_per_100k(5, 0) != rate_per_100k(5, 0)  # NaN, never 0 or inf
     assert shares(pd.Series([1, pd.NA, 3], dtype="Int64"), 10).tolist()[::2] == [0.1, 0.3]
     assert shares(pd.Series([1, 2]), None).isna().all()
+
+
+# --- defect 2: the intervention panel's test, comparison group and buffer -------------------------
+
+
+def test_intervention_panel_uses_quasi_poisson_and_names_its_comparison_group(demo):
+    import numpy as np
+    from scipy import stats
+
+    from observatory import queries
+    from observatory.web import data
+
+    raw, gdf = demo["raw"], data.areas()
+    stored = queries.interventions(demo["engine"]).iloc[0]
+    treated = [str(c) for c in stored["area_codes"]]
+    shapes = gdf.set_index(gdf["code"].astype(str)).geometry
+    around = shapes[treated].union_all()
+    buffer = sorted(c for c in shapes.index if c not in treated and shapes[c].intersects(around))
+    comparison = sorted(set(shapes.index) - set(treated) - set(buffer))
+    result = data.intervention_results(None, "analyst").set_index("id").loc[stored["id"]]
+    assert result["excluded_neighbours"].split(", ") == buffer and len(buffer) > 0
+    assert result["comparison_areas"].split(", ") == comparison and result["n_comparison"] == len(comparison)
+    # By hand: 12 whole months before the start month, 12 from the month after it.
+    codes = dict(zip(gdf["id"], gdf["code"].astype(str), strict=True))
+    month = raw["occurred_on"].dt.to_period("M")
+    start = pd.Period(stored["started_on"], "M")
+    before = raw[(month >= start - 12) & (month < start)].groupby("area")["count"].sum().rename(index=codes)
+    after = raw[(month > start) & (month <= start + 12)].groupby("area")["count"].sum().rename(index=codes)
+    used = treated + comparison
+    y0, y1 = before.reindex(used, fill_value=0).astype(float), after.reindex(used, fill_value=0).astype(float)
+    t0, t1, c0, c1 = y0[treated].sum(), y1[treated].sum(), y0[comparison].sum(), y1[comparison].sum()
+    rr = (t1 / t0) / (c1 / c0)
+    x2 = 0.0
+    for group, (g0, g1) in ((treated, (t0, t1)), (comparison, (c0, c1))):
+        share = g1 / (g0 + g1)
+        for code in group:
+            n = y0[code] + y1[code]
+            if n > 0:
+                x2 += (y1[code] - n * share) ** 2 / (n * share) + (y0[code] - n * (1 - share)) ** 2 / (n * (1 - share))
+    dof = int(((y0 + y1) > 0).sum()) - 2
+    phi = max(1.0, x2 / dof)
+    se = np.sqrt(phi * (1 / t0 + 1 / t1 + 1 / c0 + 1 / c1))
+    assert result["rr"] == pytest.approx(rr, rel=1e-9)
+    assert result["dispersion"] == pytest.approx(phi, rel=1e-9)
+    assert result["p_value"] == pytest.approx(2 * stats.t.sf(abs(np.log(rr)) / se, dof), rel=1e-6)
+    assert result["rr_low"] == pytest.approx(np.exp(np.log(rr) - stats.t.ppf(0.975, dof) * se), rel=1e-9)
+    # The table on screen names the comparison group and the buffer.
+    import sys
+
+    shown = sys.modules["pages.resumen"].interventions_display if "pages.resumen" in sys.modules else None
+    if shown is None:
+        from observatory.web.app import create_app
+
+        create_app(demo["url"])
+        shown = sys.modules["pages.resumen"].interventions_display
+    label = shown(data.intervention_results(None, "analyst"), "es").set_index("id").loc[stored["id"],
+                                                                                       "comparison_label"]
+    assert str(len(comparison)) in label and all(code in label for code in buffer)

@@ -26,7 +26,8 @@ TARGET_TABLE_COLUMNS = [("indicator_label", "col.indicator"), ("scope_label", "c
                         ("progress_label", "col.progress"), ("status_label", "col.status")]
 INTERVENTION_TABLE_COLUMNS = [("name", "col.intervention"), ("area_codes", "col.areas"),
                               ("started_label", "col.started"), ("rr_label", "col.ratio"), ("ci_label", "col.ci95"),
-                              ("effect_label", "col.effect"), ("verdict_label", "col.verdict")]
+                              ("effect_label", "col.effect"), ("verdict_label", "col.verdict"),
+                              ("comparison_label", "col.comparison")]
 RISER_COLUMNS = [("name", "col.area"), ("current", "col.current"), ("previous", "col.previous"),
                  ("change_label", "col.change_pct"), ("significance", "col.pvalue")]
 
@@ -142,7 +143,20 @@ def interventions_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
         lambda v: t("kpi.na", lang) if pd.isna(v) else t("intervention.effect", lang, pct=(
             ("+" if v > 0 else "") + fmt_percent(v / 100, lang, 0))))
     out["verdict_label"] = out["verdict"].map(lambda v: t(f"intervention.verdict.{v}", lang))
+    out["comparison_label"] = [comparison_label(n, excluded, lang)
+                               for n, excluded in zip(out["n_comparison"], out["excluded_neighbours"], strict=True)]
     return out
+
+
+def comparison_label(n, excluded, lang: str) -> str:
+    """"74 barrios; sin los 6 vecinos de los intervenidos: CD011, ..." (the comparison group used)."""
+    if n is None or pd.isna(n):
+        return t("kpi.na", lang)
+    codes = [c for c in str(excluded or "").split(", ") if c]
+    if not codes:
+        return t("intervention.comparison_all", lang, n=fmt_number(n, lang))
+    return t("intervention.comparison", lang, n=fmt_number(n, lang), m=fmt_number(len(codes), lang),
+             codes=", ".join(codes))
 
 
 def plan_tables(state: ViewState, role: str = "public") -> tuple:
