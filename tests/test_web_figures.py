@@ -217,3 +217,46 @@ def test_intervention_panel_uses_quasi_poisson_and_names_its_comparison_group(de
     label = shown(data.intervention_results(None, "analyst"), "es").set_index("id").loc[stored["id"],
                                                                                        "comparison_label"]
     assert str(len(comparison)) in label and all(code in label for code in buffer)
+
+
+# --- defect 5: one ranking of changes, by evidence, its period stated, rises and falls --------------
+
+
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_risers_are_ranked_by_evidence_over_stated_periods(demo, direction):
+    from scipy.stats import binomtest
+
+    from observatory.web import data
+
+    raw, areas = demo["raw"], demo["areas"]
+    end = raw["occurred_on"].max()
+    start, prev_end = end - pd.Timedelta(days=364), end - pd.Timedelta(days=365)
+    prev_start = prev_end - pd.Timedelta(days=364)
+    cur = raw[raw["occurred_on"].between(start, end)].groupby("area")["count"].sum()
+    prev = raw[raw["occurred_on"].between(prev_start, prev_end)].groupby("area")["count"].sum()
+    hand = areas.set_index("id").assign(current=cur, previous=prev).fillna({"current": 0, "previous": 0})
+    hand["rate_change"] = (hand["current"] - hand["previous"]) / hand["population"] * 100_000
+    hand["p"] = [binomtest(int(c), int(c + p), 0.5).pvalue if c + p else 1.0
+                 for c, p in zip(hand["current"], hand["previous"], strict=True)]
+    sign = 1 if direction == "up" else -1
+    hand = hand[sign * hand["rate_change"] > 0]
+    hand["evidence"] = (hand["p"] < 0.05).astype(int)
+    hand = hand.sort_values(["evidence", "rate_change"], ascending=[False, direction == "down"])
+    shown = data.risers(ViewState(), "analyst", direction)
+    assert shown["code"].tolist() == hand["code"].head(10).tolist()
+    assert shown["p_value"].tolist() == pytest.approx(hand["p"].head(10).tolist(), rel=1e-9)
+    significant = shown["significant"].tolist()
+    assert significant == sorted(significant, reverse=True)  # no non-significant row above a significant one
+    assert (shown["start"].iloc[0].date(), shown["end"].iloc[0].date()) == (start.date(), end.date())
+    assert (shown["prev_start"].iloc[0].date(), shown["prev_end"].iloc[0].date()) == (prev_start.date(),
+                                                                                      prev_end.date())
+    # On screen: the period sentence names both periods.
+    import sys
+
+    from observatory.web.app import create_app
+    from observatory.web.i18n import fmt_date
+
+    if "pages.resumen" not in sys.modules:
+        create_app(demo["url"])
+    _table, sentence = sys.modules["pages.resumen"].risers_panel(ViewState(), "analyst", direction)
+    assert fmt_date(start.date(), "es") in sentence and fmt_date(prev_end.date(), "es") in sentence

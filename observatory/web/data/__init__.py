@@ -73,6 +73,7 @@ from observatory.web.data.recorded import (
     kpis,
     monthly,
     replace_dates,
+    riser_periods,
     risers,
 )
 from observatory.web.data.reference import (

@@ -48,7 +48,12 @@ def layout(**query) -> html.Div:
             ],
             className="g-3",
         ),
-        dbc.Row(dbc.Col(card(t("overview.risers", lang), html.Div(id="overview-risers"),
+        dbc.Row(dbc.Col(card(t("overview.risers", lang),
+                             [dbc.RadioItems(id="overview-risers-direction", inline=True, value="up",
+                                             options=[{"label": t(f"overview.risers_{d}", lang), "value": d}
+                                                      for d in ("up", "down")], className="chrome mb-1"),
+                              html.Div(id="overview-risers"),
+                              html.P(id="overview-risers-period", className="small text-muted mt-2 mb-0")],
                              download_id="overview-risers-dl", lang=lang), xs=12), className="g-3 mt-1"),
         dbc.Row(
             [
@@ -182,9 +187,29 @@ def hotspot_figure(state: ViewState, role: str = "public"):
     return map_figure(replace_state(state, layer="gi"), role, small=not state.present)
 
 
+def risers_panel(state: ViewState, role: str = "public", direction: str = "up") -> tuple:
+    """(table, period sentence) of the areas with the strongest evidence of a rise or fall."""
+    lang = state.lang
+    frame = data.risers(state, role, direction)
+    shown = compstat_display(frame.assign(period="12m"), lang) if not frame.empty else frame
+    if frame.empty:
+        return table(shown, RISER_COLUMNS, lang, tid="risers-table"), ""
+    first = frame.iloc[0]
+    period = t("overview.risers_period", lang, **{k: fmt_date(first[k].date(), lang)
+                                                  for k in ("start", "end", "prev_start", "prev_end")})
+    return table(shown, RISER_COLUMNS, lang, tid="risers-table"), period
+
+
+@callback(Output("overview-risers", "children"), Output("overview-risers-period", "children"),
+          Input("view-state", "data"), Input("overview-risers-direction", "value"))
+@data.sharing
+def _update_risers(state_dict, direction):
+    return risers_panel(ViewState.from_dict(state_dict), current_role(), direction or "up")
+
+
 @callback(
     Output("overview-kpis", "children"), Output("overview-map", "figure"), Output("overview-compstat", "children"),
-    Output("overview-risers", "children"), Output("overview-targets", "children"),
+    Output("overview-targets", "children"),
     Output("overview-interventions", "children"), Output("overview-interventions-notice", "children"),
     Input("view-state", "data"),
 )
@@ -194,13 +219,10 @@ def _update_overview(state_dict):
     lang = state.lang
     table_cs = data.compstat(state, role)
     compstat = compstat_display(table_cs, lang)
-    risers = data.risers(state, role)
-    risers_shown = compstat_display(risers.assign(period="12m"), lang) if not risers.empty else risers
     return (
         kpi_cards(state, role, table_cs),
         hotspot_figure(state, role),
         table(compstat, COMPSTAT_COLUMNS, lang, tid="compstat-table"),
-        table(risers_shown, RISER_COLUMNS, lang, tid="risers-table"),
         *plan_tables(state, role),
         interventions_notice(state),
     )
@@ -209,7 +231,14 @@ def _update_overview(state_dict):
 register_csv_download("overview-compstat-dl", "compstat.csv", lambda s: data.compstat(s, current_role()))
 
 
-register_csv_download("overview-risers-dl", "risers.csv", lambda s: data.risers(s, current_role()))
+@callback(Output("overview-risers-dl", "data"), Input("overview-risers-dl-btn", "n_clicks"),
+          State("view-state", "data"), State("overview-risers-direction", "value"), prevent_initial_call=True)
+@data.sharing
+def _download_risers(_n, state_dict, direction):
+    # The list on screen, rises or falls as chosen, with its periods.
+    direction = direction or "up"
+    return download_payload(data.risers(ViewState.from_dict(state_dict), current_role(), direction),
+                            f"{'risers' if direction == 'up' else 'fallers'}.csv")
 
 
 @callback(Output("overview-map-dl", "data"), Input("overview-map-dl-btn", "n_clicks"),
