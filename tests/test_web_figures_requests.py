@@ -66,3 +66,33 @@ def test_a_warm_callback_reads_the_data_version_once(cached_app, monkeypatch, ou
     assert warm.status_code == 200
     assert json.loads(warm.get_data(as_text=True)) == json.loads(first.get_data(as_text=True))
     assert len(calls) == 1, f"{output_id}: {len(calls)} data_version() round trips in one warm request"
+
+
+# --- defect 7: CompStat's % change compares per-day rates (year to date on 29 February) --------------
+
+
+def test_compstat_year_to_date_on_29_february_is_per_day(db_url):
+    from sqlalchemy import text
+
+    from browser.seed import build
+    from observatory.db.session import get_engine
+    from observatory.web import data
+
+    engine = get_engine(db_url)
+    build(engine, nx=3, ny=3, incidents=4000, survey=False)
+    data.configure(db_url)
+    try:
+        table = data.compstat(ViewState(date_to="2024-02-29"), "analyst").set_index("period")
+    finally:
+        data.configure(None)
+    with engine.connect() as conn:
+        def count(first: str, last: str) -> int:
+            return int(conn.execute(text("SELECT COALESCE(SUM(count), 0) FROM incidents WHERE occurred_on "
+                                         "BETWEEN :a AND :b"), {"a": first, "b": last}).scalar())
+
+        current, previous = count("2024-01-01", "2024-02-29"), count("2023-01-01", "2023-02-28")
+    ytd = table.loc["ytd"]
+    assert (int(ytd["current"]), int(ytd["previous"])) == (current, previous)
+    per_day = (current / 60 - previous / 59) / (previous / 59) * 100  # 60 days against 59
+    assert ytd["pct_change"] == pytest.approx(per_day, rel=1e-12)
+    assert abs(per_day - (current - previous) / previous * 100) > 1  # the raw-count figure was wrong
