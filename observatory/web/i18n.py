@@ -102,10 +102,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
                                   "por 100.000 hab.",
         "overview.risers_up": "Aumentos",
         "overview.risers_down": "Disminuciones",
-        "map.no_population": "La capa de barrios no tiene población: las tasas quedan vacías. Un analista puede "
-                             "añadirla desde un CSV con «observatory boundaries population ARCHIVO --id-field … "
+        "map.no_population": "La capa de barrios no tiene población para todos los barrios: sin ella no hay "
+                             "tasas. Un analista puede añadirla desde un CSV con "
+                             "«observatory boundaries population ARCHIVO --id-field … "
                              "--population-field …» o en la página de carga.",
         "map.density_unit": "incidentes por km²",
+        "kpi.no_population": "Sin población en la capa de barrios: ver página Datos",
         "map.density_note": "Densidad kernel gaussiana: ancho de banda {bandwidth} m, celdas de {cell} m, "
                             "{n} incidentes",
         "map.smoothed_interval": "Intervalo 95 %",
@@ -362,10 +364,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
                                   "changes first (p < 0.05), then the rest, by change of the rate per 100,000.",
         "overview.risers_up": "Rises",
         "overview.risers_down": "Falls",
-        "map.no_population": "The neighbourhood layer has no population: rates are empty. An analyst can attach "
-                             "it from a CSV with “observatory boundaries population FILE --id-field … "
+        "map.no_population": "The neighbourhood layer lacks the population of some or all neighbourhoods: no "
+                             "rates without it. An analyst can attach it from a CSV with "
+                             "“observatory boundaries population FILE --id-field … "
                              "--population-field …” or on the upload page.",
         "map.density_unit": "incidents per km²",
+        "kpi.no_population": "No population in the neighbourhood layer: see the Data page",
         "map.density_note": "Gaussian kernel density: bandwidth {bandwidth} m, {cell} m cells, {n} incidents",
         "map.smoothed_interval": "95% interval",
         "map.significance": "Significant at 5% (two-sided)",

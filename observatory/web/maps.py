@@ -36,13 +36,21 @@ def _class_frame(stats: pd.DataFrame, values: pd.Series, lang: str, present: boo
     return cls, keys, dict(zip(keys, labels, strict=True)), chosen
 
 
-def hover_text(stats: pd.DataFrame, lang: str, class_labels: pd.Series | None = None) -> pd.Series:
-    """Hover text per area: name, count (or "< k" when suppressed), rate, class."""
+def hover_text(stats: pd.DataFrame, lang: str, class_labels: pd.Series | None = None,
+               smoothed: bool = False) -> pd.Series:
+    """Hover text per area: name, count (or "< k" when suppressed), rate, class; with ``smoothed``
+    the smoothed rate and its 95% interval."""
     k = suppression_threshold()
     counts = stats["count"].map(lambda v: f"< {k}" if pd.isna(v) else fmt_number(v, lang))
     rates = stats["rate"].map(lambda v: fmt_number(v, lang, 1))
     text = ("<b>" + stats["name"].astype(str) + "</b><br>" + t("col.count", lang) + ": " + counts
             + "<br>" + t("col.rate", lang) + ": " + rates)
+    if smoothed and "smoothed_low" in stats:
+        interval = [t("kpi.na", lang) if pd.isna(lo) else f"{fmt_number(lo, lang, 1)} – {fmt_number(hi, lang, 1)}"
+                    for lo, hi in zip(stats["smoothed_low"], stats["smoothed_high"], strict=True)]
+        text = (text + "<br>" + t("map.layer.smoothed", lang) + ": " + stats["smoothed"].map(
+            lambda v: fmt_number(v, lang, 1)) + "<br>" + t("map.smoothed_interval", lang) + ": "
+            + pd.Series(interval, index=stats.index))
     if class_labels is not None:
         text = text + "<br>" + t("col.class", lang) + ": " + class_labels.astype(str)
     return text
@@ -78,9 +86,13 @@ def map_figure(state: ViewState, role: str = "public", small: bool = False):
         cls, keys, labels, colours = classes
         labels["na"] = f"< {suppression_threshold()}" if layer == "counts" else t("kpi.na", lang)
         frame = pd.DataFrame({"id": stats["id"], "cls": cls})
-        frame["text"] = hover_text(stats, lang, cls.map(labels))
-        return figures.class_map(geojson, frame, [*keys, "na"], labels, [*colours, "#d9d9d9"], view, present=present,
-                                 legend_below=small, height=None)
+        frame["text"] = hover_text(stats, lang, cls.map(labels), smoothed=layer == "smoothed")
+        fig = figures.class_map(geojson, frame, [*keys, "na"], labels, [*colours, "#d9d9d9"], view, present=present,
+                                legend_below=small, height=None)
+        if layer != "counts" and not data.has_population():
+            fig.add_annotation(text=t("map.no_population", lang), showarrow=False, x=0.5, y=0.02, xref="paper",
+                               yref="paper", bgcolor="#ffffff", width=520)
+        return fig
     if layer in ("gi", "moran", "emerging"):
         if layer == "gi":
             cls = stats["gi_class"].map(GI_KEYS).fillna("ns")
@@ -113,16 +125,29 @@ def map_figure(state: ViewState, role: str = "public", small: bool = False):
     return figures.points_map(pts, view, present=present, outline=geojson, outline_ids=ids)
 
 
+# Each layer's CSV: the areas' counts and rates, plus THAT layer's own statistic (a column computed
+# for another layer, e.g. Moran's clusters on the Gi* map, would be a placeholder, not a result).
+LAYER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "counts": (), "rates": (), "density": (),
+    "smoothed": ("smoothed", "smoothed_low", "smoothed_high"),
+    "gi": ("gi_z", "gi_class"),
+    "moran": ("moran",),
+    "emerging": ("emerging",),
+}
+
+
 def map_table(state: ViewState, role: str = "public") -> pd.DataFrame:
-    """The data behind the map: one row per area (public counts below k are left out)."""
-    stats = data.area_stats(state, role, with_moran=state.layer == "moran")
-    cols = ["code", "name", "district", "population", "count", "rate", "smoothed", "gi_class", "moran"]
-    if role != "public":
-        cols.insert(7, "gi_z")  # z-scores with the published counts could narrow down suppressed ones
-    out = stats[[c for c in cols if c in stats]]
+    """The data behind the map: one row per area with code, name, district, population, count,
+    rate and the drawn layer's statistic (:data:`LAYER_COLUMNS`); the points for the point layer."""
     if state.layer == "points":
         return data.points(state, role).drop(columns=["text"], errors="ignore")
-    return out
+    stats = data.area_stats(state, role, with_moran=state.layer == "moran")
+    if state.layer == "emerging":
+        stats = stats.assign(emerging=stats["id"].map(data.emerging(state, role)).fillna("none"))
+    own = [c for c in LAYER_COLUMNS.get(state.layer, ()) if c != "gi_z" or role != "public"]
+    # (gi_z is not published: z-scores with the published counts could narrow down suppressed ones.)
+    cols = ["code", "name", "district", "population", "count", "rate", *own]
+    return stats[[c for c in cols if c in stats]]
 
 
 def click_target(click: dict | None, state: ViewState) -> str | None:

@@ -81,6 +81,7 @@ from observatory.web.data.reference import (
     category_names,
     category_sections,
     filter_options,
+    has_population,
     is_demo,
     to_filters,
 )

@@ -39,6 +39,8 @@ def _area_stats(state_json: dict, role: str, with_moran: bool) -> pd.DataFrame:
     rates = geo.eb_rates(n, frame["population"])
     frame["rate"] = rates["rate"].to_numpy()
     frame["smoothed"] = rates["eb_rate"].to_numpy()
+    # The 95% posterior interval of the smoothed rate (Poisson-gamma EB): shown in hover and CSV.
+    frame["smoothed_low"], frame["smoothed_high"] = rates["eb_low"].to_numpy(), rates["eb_high"].to_numpy()
     frame["gi_z"], frame["gi_class"], frame["moran"] = np.nan, "not significant", "not significant"
     if len(frame) >= 3 and n.sum() > 0:
         stat = gdf[["geometry"]].assign(n=n.to_numpy(), v=frame["rate"].fillna(0).to_numpy())
@@ -53,7 +55,7 @@ def _area_stats(state_json: dict, role: str, with_moran: bool) -> pd.DataFrame:
     # A rate times the (public) population gives the count back: where the role's count is
     # suppressed, rates are withheld too. Classes (Gi*, Moran) stay: they reveal no count.
     hidden = frame["count"].isna()
-    frame.loc[hidden, ["rate", "smoothed"]] = np.nan
+    frame.loc[hidden, ["rate", "smoothed", "smoothed_low", "smoothed_high"]] = np.nan
     return frame
 
 
@@ -69,7 +71,8 @@ def _area_counts(state_json: dict, role: str) -> tuple[pd.DataFrame, pd.DataFram
 
 def area_stats(state: ViewState, role: str = "public", with_moran: bool = False) -> pd.DataFrame:
     """Per area: id, code, name, district, population, count (role-filtered), rate per 100k,
-    smoothed (EB) rate, gi_z, gi_class (Esri classes), moran (local Moran cluster label, only
+    smoothed (EB) rate with smoothed_low / smoothed_high (its 95% posterior interval, ``geo.eb_rates``),
+    gi_z, gi_class (Esri classes), moran (local Moran cluster label, only
     computed ``with_moran``: 199 permutations cost more than everything else together)."""
     return _area_stats(_key(state), role, with_moran)
 

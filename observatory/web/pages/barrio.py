@@ -66,8 +66,8 @@ def profile_outputs(state: ViewState, role: str = "public") -> tuple:
     cards = [
         kpi(str(row["name"]), count_text, t("kpi.total", lang), kid="profile-count"),
         kpi(t("kpi.rate", lang), fmt_number(mine["rate"], lang, 1),
-            t("neighbourhood.city", lang) + ": "
-            + fmt_number(city["rate"], lang, 1), kid="profile-rate"),
+            t("neighbourhood.city", lang) + ": " + fmt_number(city["rate"], lang, 1)
+            if data.has_population() else t("kpi.no_population", lang), kid="profile-rate"),
         kpi(t("map.layer.gi", lang), t(f"gi.{GI_KEYS.get(mine['gi_class'], 'ns')}", lang), kid="profile-gi"),
         kpi(t("map.layer.moran", lang), t(f"moran.{MORAN_KEYS.get(mine['moran'], 'ns')}", lang), kid="profile-moran"),
         kpi(t("kpi.fear", lang), fmt_percent(fear.get("area"), lang), fear_note, kid="profile-fear"),

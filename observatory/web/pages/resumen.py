@@ -92,7 +92,9 @@ def kpi_cards(state: ViewState, role: str = "public", cs: pd.DataFrame | None = 
         ("+" if change > 0 else "") + fmt_number(change, lang, 1) + " %")
     cards = [
         kpi(t("kpi.total", lang), fmt_number(k.get("total"), lang), kid="kpi-total"),
-        kpi(t("kpi.rate", lang), fmt_number(k.get("rate"), lang, 1), kid="kpi-rate"),
+        kpi(t("kpi.rate", lang), fmt_number(k.get("rate"), lang, 1),
+            t("kpi.no_population", lang) if k.get("rate") is None and not data.has_population() else "",
+            kid="kpi-rate"),
         kpi(t("kpi.change", lang), change_text, significance_label(k.get("change_p"), lang), kid="kpi-change"),
         kpi(t("kpi.fear", lang), fmt_percent(k.get("fear_high"), lang), k.get("survey_wave") or "", kid="kpi-fear"),
         kpi(t("kpi.victimisation", lang), fmt_percent(k.get("victimisation"), lang), k.get("survey_wave") or "",
