@@ -260,3 +260,68 @@ def test_risers_are_ranked_by_evidence_over_stated_periods(demo, direction):
         create_app(demo["url"])
     _table, sentence = sys.modules["pages.resumen"].risers_panel(ViewState(), "analyst", direction)
     assert fmt_date(start.date(), "es") in sentence and fmt_date(prev_end.date(), "es") in sentence
+
+
+# --- defects 8 and 10: each layer's CSV carries its own statistic; smoothed rates carry their interval ---
+
+
+def _hand_area_counts(raw: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
+    counts = raw.groupby("area")["count"].sum()
+    return areas.assign(n=areas["id"].map(counts).fillna(0).astype(float)).sort_values("code")
+
+
+def test_smoothed_layer_csv_and_hover_carry_the_eb_interval(demo):
+    import numpy as np
+    from scipy import stats
+
+    from observatory.web import data
+    from observatory.web.maps import hover_text, map_table
+
+    hand = _hand_area_counts(demo["raw"], demo["areas"])
+    e, b = hand["n"].to_numpy(), hand["population"].to_numpy(float)
+    m = e.sum() / b.sum()
+    v = (b * (e / b - m) ** 2).sum() / b.sum() - m / b.mean()  # Marshall's prior variance
+    assert v > 0
+    low = stats.gamma.ppf(0.025, m * m / v + e, scale=1 / (m / v + b)) * 100_000
+    high = stats.gamma.ppf(0.975, m * m / v + e, scale=1 / (m / v + b)) * 100_000
+    mean = (m * m / v + e) / (m / v + b) * 100_000
+    csv = map_table(ViewState(layer="smoothed"), "analyst").sort_values("code")
+    assert csv["smoothed"].to_numpy() == pytest.approx(mean, rel=1e-9)
+    assert csv["smoothed_low"].to_numpy() == pytest.approx(low, rel=1e-9)
+    assert csv["smoothed_high"].to_numpy() == pytest.approx(high, rel=1e-9)
+    assert "moran" not in csv and "gi_class" not in csv
+    stats_frame = data.area_stats(ViewState(layer="smoothed"), "analyst")
+    text = hover_text(stats_frame, "en", smoothed=True)
+    first = stats_frame.index[0]
+    assert f"{stats_frame.loc[first, 'smoothed_low']:,.1f} – {stats_frame.loc[first, 'smoothed_high']:,.1f}" \
+        in text[first]
+
+
+def test_moran_and_emerging_csvs_carry_their_own_results(demo):
+    import numpy as np
+    from esda import Moran_Local
+    from libpysal.weights import Queen
+
+    from observatory.web import data
+    from observatory.web.maps import map_table
+
+    gdf = data.areas()
+    hand = gdf[["id", "code"]].assign(population=gdf["population"]).merge(
+        _hand_area_counts(demo["raw"], demo["areas"])[["id", "n"]], on="id")
+    rates = (hand["n"] / hand["population"] * 100_000).to_numpy()
+    w = Queen.from_dataframe(gdf, use_index=False)
+    w.transform = "R"
+    lm = Moran_Local(rates, w, permutations=199, seed=1)
+    p_two = np.minimum(1, 2 * lm.p_sim)  # one two-sided 5% convention with Gi*
+    labels = {1: "high-high", 2: "low-high", 3: "low-low", 4: "high-low"}
+    expected = [labels[q] if p < 0.05 else "not significant" for q, p in zip(lm.q, p_two, strict=True)]
+    csv = map_table(ViewState(layer="moran"), "analyst")
+    assert csv["moran"].tolist() == expected
+    assert any(label != "not significant" for label in expected)
+    # From the Gi* layer the CSV has Gi*'s classes and no Moran column at all (it said "not significant").
+    gi = map_table(ViewState(layer="gi"), "analyst")
+    assert "moran" not in gi and "gi_class" in gi
+    emerging = map_table(ViewState(layer="emerging"), "analyst")
+    categories = data.emerging(ViewState(layer="emerging"), "analyst")
+    assert emerging["emerging"].tolist() == [categories.get(i, "none") for i in gdf["id"]]
+    assert set(emerging["emerging"]) - {"none"}  # the planted hotspots show
