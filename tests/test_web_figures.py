@@ -325,3 +325,32 @@ def test_moran_and_emerging_csvs_carry_their_own_results(demo):
     categories = data.emerging(ViewState(layer="emerging"), "analyst")
     assert emerging["emerging"].tolist() == [categories.get(i, "none") for i in gdf["id"]]
     assert set(emerging["emerging"]) - {"none"}  # the planted hotspots show
+
+
+# --- defect 6: partial months are drawn as partial, never flagged; band from the trend model ---------
+
+
+def test_monthly_series_marks_a_partial_last_month_and_uses_the_trend_band(demo):
+    import numpy as np
+
+    from observatory.indicators.timeseries import monthly_series
+    from observatory.web import data, figures
+
+    raw = demo["raw"]
+    first = raw["occurred_on"].min()
+    state = ViewState(date_to="2026-09-25")
+    series = data.monthly(state, "analyst")
+    chosen = raw[raw["occurred_on"] <= "2026-09-25"]
+    by_month = chosen.groupby(chosen["occurred_on"].dt.to_period("M").dt.to_timestamp())["count"].sum()
+    assert series["count"].tolist() == by_month.astype(float).tolist()
+    last = series.iloc[-1]
+    assert bool(last["partial"]) and last["flag"] == "" and np.isnan(last["upper"])
+    assert series["partial"].sum() == (1 if first.day == 1 else 2)
+    # The band is the trend-aware model's (indicators.timeseries) on the same monthly counts.
+    reference = monthly_series(by_month.rename_axis("month").reset_index(), data_start=first.date(),
+                               data_end=dt.date(2026, 9, 25))
+    np.testing.assert_allclose(series["upper"].to_numpy(float), reference["upper"].to_numpy(float), rtol=1e-12)
+    assert series["flag"].tolist() == reference["flag"].tolist()
+    fig = figures.monthly_figure(series, "es")
+    partial = [tr for tr in fig.data if tr.name == "Mes incompleto"]
+    assert len(partial) == 1 and list(partial[0].y) == [last["count"]]

@@ -233,10 +233,11 @@ def _outline_trace(geojson: dict | str, ids: Sequence[str]) -> go.Choroplethmap:
 
 
 def monthly_figure(series: pd.DataFrame, lang: str, *, present: bool = False, height: int | None = 380) -> go.Figure:
-    """Monthly counts, 3- and 12-month moving averages, last year's line and the seasonal band.
+    """Monthly counts, 3- and 12-month moving averages, last year's line and the expected band.
 
     ``series`` is ``indicators.timeseries.monthly_series`` output: month, count, ma3, ma12,
-    previous_year, lower, upper, flag ("above"/"below"/""). Flagged months get a marker.
+    previous_year, lower, upper, flag ("above"/"below"/""), partial. Flagged months get a marker,
+    partial months a hollow one (never flagged).
     """
     if series.empty:
         return empty_figure(t("nodata", lang), present)
@@ -261,6 +262,14 @@ def monthly_figure(series: pd.DataFrame, lang: str, *, present: bool = False, he
         if column in s and s[column].notna().any():
             fig.add_trace(go.Scatter(x=months, y=s[column], mode="lines", name=t(key, lang),
                                      line={"color": colour, "width": width, "dash": dash}, hoverinfo="skip"))
+    if "partial" in s and s["partial"].astype(bool).any():
+        # A partly covered month is drawn hollow and named: its count is not comparable with a full month's.
+        part = s[s["partial"].astype(bool)]
+        fig.add_trace(go.Scatter(x=pd.to_datetime(part["month"]), y=part["count"], mode="markers",
+                                 name=t("trends.partial", lang), text=[fmt_month(m, lang) for m in part["month"]],
+                                 hovertemplate="%{text}: %{y} (" + t("trends.partial", lang) + ")<extra></extra>",
+                                 marker={"size": 14 if present else 10, "symbol": "circle-open",
+                                         "color": colours[5], "line": {"width": 2}}))
     if "flag" in s:
         flagged = s[s["flag"].astype(str) != ""]
         if not flagged.empty:

@@ -40,13 +40,30 @@ def _monthly(state_json: dict, role: str) -> pd.DataFrame:
     series = _city_monthly(state_json, role)
     if series.empty:
         return series
+    start, end = _covered(ViewState.from_dict(state_json))
     # Suppressed months (NA) become NaN: unknown, not zero.
-    return monthly_series(series.assign(count=pd.to_numeric(series["count"]).astype("float64")))
+    return monthly_series(series.assign(count=pd.to_numeric(series["count"]).astype("float64")),
+                          data_start=start, data_end=end)
+
+
+def _covered(state: ViewState) -> tuple[dt.date | None, dt.date | None]:
+    """First and last day the view's counts cover: the data's bounds cut by the chosen period (a
+    month the data or the period covers only in part is a partial month)."""
+    from observatory import queries
+
+    bounds = queries.date_bounds(engine())
+    low, high = bounds if isinstance(bounds, tuple) else (None, None)
+    chosen = [dt.date.fromisoformat(d) if d else None for d in (state.date_from, state.date_to)]
+    start = max(d for d in (low, chosen[0]) if d is not None) if (low or chosen[0]) else None
+    end = min(d for d in (high, chosen[1]) if d is not None) if (high or chosen[1]) else None
+    return start, end
 
 
 def monthly(state: ViewState, role: str = "public") -> pd.DataFrame:
     """Monthly series (``indicators.timeseries.monthly_series``): month, count, ma3, ma12,
-    previous_year, expected, lower, upper (seasonal 95% band), flag ("above"/"below"/"")."""
+    previous_year, expected, lower, upper (95% band of a Poisson model with trend and calendar
+    months), flag ("above"/"below"/"", never on a partial month), partial (a month the data or the
+    chosen period cover only in part)."""
     return _monthly(_key(state), role)
 
 
