@@ -224,6 +224,45 @@ def density_map(
     return _map_layout(fig, view, present, height)
 
 
+def density_bands_map(
+    geojson: dict, bands: pd.DataFrame, lang: str, view: dict, *, present: bool = False, height: int | None = None,
+    outline: dict | str | None = None, outline_ids: Sequence[str] = (), legend_below: bool = False,
+) -> go.Figure:
+    """The kernel density surface as its highest-density bands (``geo.density_contours``): one
+    colour per band, densest darkest, the legend in incidents per km² and a note with the bandwidth.
+
+    ``geojson`` has one feature per row of ``bands`` (id = row position); ``bands`` has share,
+    density_low, density_high, bandwidth_m, cell_size_m, n_points.
+    """
+    colours = palette("sequential", present)
+    shown = [colours[min(len(colours) - 1, 6 - 2 * i)] for i in range(len(bands))]
+    unit = t("map.density_unit", lang)
+    labels = [f"{fmt_number(share * 100, lang, 0)} % · {fmt_number(low, lang, 0)} – {fmt_number(high, lang, 0)} {unit}"
+              for share, low, high in zip(bands["share"], bands["density_low"], bands["density_high"], strict=True)]
+    fig = go.Figure()
+    if outline is not None and len(outline_ids):
+        fig.add_trace(_outline_trace(outline, outline_ids))
+    n = max(len(bands), 1)
+    scale = []
+    for i, colour in enumerate(shown):
+        scale += [[i / n, colour], [(i + 1) / n, colour]]
+    fig.add_trace(go.Choroplethmap(
+        geojson=geojson, locations=[str(i) for i in range(len(bands))], z=list(range(len(bands))), zmin=-0.5,
+        zmax=n - 0.5, colorscale=scale or [[0, "#ccc"], [1, "#ccc"]], showscale=False, showlegend=False,
+        text=labels, hovertemplate="%{text}<extra></extra>", marker={"line": {"width": 0}, "opacity": 0.75},
+        name="density"))
+    for label, colour in zip(labels, shown, strict=True):
+        fig.add_trace(go.Scattermap(lon=[None], lat=[None], mode="markers", name=label,
+                                    marker={"size": 14, "color": colour}, showlegend=True, hoverinfo="skip"))
+    if len(bands):
+        first = bands.iloc[0]
+        note = t("map.density_note", lang, bandwidth=fmt_number(first["bandwidth_m"], lang, 0),
+                 cell=fmt_number(first["cell_size_m"], lang, 0), n=fmt_number(first["n_points"], lang))
+        fig.add_annotation(text=note, showarrow=False, x=0.99, y=0.01, xanchor="right", xref="paper", yref="paper",
+                           bgcolor="#ffffff", font={"color": "#000"})
+    return _map_layout(fig, view, present, height, legend_below)
+
+
 def _outline_trace(geojson: dict | str, ids: Sequence[str]) -> go.Choroplethmap:
     ids = [str(i) for i in ids]
     return go.Choroplethmap(

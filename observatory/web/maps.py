@@ -79,40 +79,14 @@ def map_figure(state: ViewState, role: str = "public", small: bool = False):
     layer = state.layer
     ids = stats["id"].astype(str).tolist()
     if layer in ("counts", "rates", "smoothed"):
-        column, digits = {"counts": ("count", 0), "rates": ("rate", 1), "smoothed": ("smoothed", 1)}[layer]
-        classes = _class_frame(stats, stats[column], lang, present, digits)
-        if classes is None:  # every value suppressed or unknown: draw the areas, all "na"
-            classes = (pd.Series("na", index=stats.index, dtype=object), [], {}, [])
-        cls, keys, labels, colours = classes
-        labels["na"] = f"< {suppression_threshold()}" if layer == "counts" else t("kpi.na", lang)
-        frame = pd.DataFrame({"id": stats["id"], "cls": cls})
-        frame["text"] = hover_text(stats, lang, cls.map(labels), smoothed=layer == "smoothed")
-        fig = figures.class_map(geojson, frame, [*keys, "na"], labels, [*colours, "#d9d9d9"], view, present=present,
-                                legend_below=small, height=None)
-        if layer != "counts" and not data.has_population():
-            fig.add_annotation(text=t("map.no_population", lang), showarrow=False, x=0.5, y=0.02, xref="paper",
-                               yref="paper", bgcolor="#ffffff", width=520)
-        return fig
+        return _value_map(state, stats, geojson, view, small)
     if layer in ("gi", "moran", "emerging"):
-        if layer == "gi":
-            cls = stats["gi_class"].map(GI_KEYS).fillna("ns")
-            keys, colours = list(figures.GI_CLASSES), figures.palette("gi", present)
-            labels = {key: t(f"gi.{key}", lang) for key in keys}
-        elif layer == "moran":
-            cls = stats["moran"].map(MORAN_KEYS).fillna("ns")
-            keys, colours = list(figures.MORAN_CLASSES), figures.palette("moran", present)
-            labels = {key: t(f"moran.{key}", lang) for key in keys}
-        else:
-            emerging = data.emerging(state, role)
-            cls = stats["id"].map(emerging).fillna("none")
-            keys = list(data.EMERGING_CATEGORIES)
-            colours = (*figures.palette("gi", present)[:len(keys) - 1], "#eeeeea")
-            labels = {key: t(f"emerging.{key}", lang) for key in keys}
-        frame = pd.DataFrame({"id": stats["id"], "cls": cls})
-        frame["text"] = hover_text(stats, lang, cls.map(labels))
-        return figures.class_map(geojson, frame, keys, labels, colours, view, present=present, legend_below=small,
-                                 height=None)
+        return _class_layer_map(state, role, stats, geojson, view, small)
     if layer == "density":
+        surface = data.density_layer(state, role)  # analysts: the documented KDE (none for the public)
+        if surface:
+            return figures.density_bands_map(surface["geojson"], surface["bands"], lang, view, present=present,
+                                             outline=geojson, outline_ids=ids, legend_below=small)
         return figures.density_map(data.density_points(state, role), view, present=present, outline=geojson,
                                    outline_ids=ids, radius=25 if present else 18)
     pts = data.points(state, role)
@@ -123,6 +97,52 @@ def map_figure(state: ViewState, role: str = "public", small: bool = False):
                            showarrow=False, x=0.5, y=0.02, xref="paper", yref="paper", bgcolor="#ffffff")
         return fig
     return figures.points_map(pts, view, present=present, outline=geojson, outline_ids=ids)
+
+
+def _value_map(state: ViewState, stats: pd.DataFrame, geojson, view: dict, small: bool):
+    """Choropleth of counts, rates or smoothed rates in quantile classes (hover: the EB interval)."""
+    lang, present, layer = state.lang, state.present, state.layer
+    column, digits = {"counts": ("count", 0), "rates": ("rate", 1), "smoothed": ("smoothed", 1)}[layer]
+    classes = _class_frame(stats, stats[column], lang, present, digits)
+    if classes is None:  # every value suppressed or unknown: draw the areas, all "na"
+        classes = (pd.Series("na", index=stats.index, dtype=object), [], {}, [])
+    cls, keys, labels, colours = classes
+    labels["na"] = f"< {suppression_threshold()}" if layer == "counts" else t("kpi.na", lang)
+    frame = pd.DataFrame({"id": stats["id"], "cls": cls})
+    frame["text"] = hover_text(stats, lang, cls.map(labels), smoothed=layer == "smoothed")
+    fig = figures.class_map(geojson, frame, [*keys, "na"], labels, [*colours, "#d9d9d9"], view, present=present,
+                            legend_below=small, height=None)
+    if layer != "counts" and not data.has_population():
+        fig.add_annotation(text=t("map.no_population", lang), showarrow=False, x=0.5, y=0.02, xref="paper",
+                           yref="paper", bgcolor="#ffffff", width=520)
+    return fig
+
+
+def _class_layer_map(state: ViewState, role: str, stats: pd.DataFrame, geojson, view: dict, small: bool):
+    """Gi* classes, local Moran clusters or emerging hot-spot categories; Gi* and Moran state their
+    one significance convention (two-sided 5%) in the legend's title."""
+    lang, present, layer = state.lang, state.present, state.layer
+    if layer == "gi":
+        cls = stats["gi_class"].map(GI_KEYS).fillna("ns")
+        keys, colours = list(figures.GI_CLASSES), figures.palette("gi", present)
+        labels = {key: t(f"gi.{key}", lang) for key in keys}
+    elif layer == "moran":
+        cls = stats["moran"].map(MORAN_KEYS).fillna("ns")
+        keys, colours = list(figures.MORAN_CLASSES), figures.palette("moran", present)
+        labels = {key: t(f"moran.{key}", lang) for key in keys}
+    else:
+        emerging = data.emerging(state, role)
+        cls = stats["id"].map(emerging).fillna("none")
+        keys = list(data.EMERGING_CATEGORIES)
+        colours = (*figures.palette("gi", present)[:len(keys) - 1], "#eeeeea")
+        labels = {key: t(f"emerging.{key}", lang) for key in keys}
+    frame = pd.DataFrame({"id": stats["id"], "cls": cls})
+    frame["text"] = hover_text(stats, lang, cls.map(labels))
+    fig = figures.class_map(geojson, frame, keys, labels, colours, view, present=present, legend_below=small,
+                            height=None)
+    if layer in ("gi", "moran"):
+        fig.update_layout(legend_title_text=t("map.significance", lang))
+    return fig
 
 
 # Each layer's CSV: the areas' counts and rates, plus THAT layer's own statistic (a column computed
@@ -141,6 +161,9 @@ def map_table(state: ViewState, role: str = "public") -> pd.DataFrame:
     rate and the drawn layer's statistic (:data:`LAYER_COLUMNS`); the points for the point layer."""
     if state.layer == "points":
         return data.points(state, role).drop(columns=["text"], errors="ignore")
+    surface = data.density_layer(state, role) if state.layer == "density" else {}
+    if surface:  # the heat map's own figures: its bands, in incidents per km², with the bandwidth
+        return surface["bands"]
     stats = data.area_stats(state, role, with_moran=state.layer == "moran")
     if state.layer == "emerging":
         stats = stats.assign(emerging=stats["id"].map(data.emerging(state, role)).fillna("none"))

@@ -43,6 +43,7 @@ from observatory.web.data.datapage import (
 from observatory.web.data.maps import (
     EMERGING_CATEGORIES,
     area_stats,
+    density_layer,
     density_points,
     emerging,
     points,

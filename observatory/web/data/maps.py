@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import shapely.geometry
 
 from observatory.web.cache import cached
 from observatory.web.data.areas import (
@@ -103,6 +104,44 @@ def emerging(state: ViewState, role: str = "public") -> dict:
     Derived from true monthly counts: only the categories are published, never the counts.
     """
     return _emerging(_key(state))
+
+
+DENSITY_MAX_POINTS = 2_000_000
+
+
+@cached(version)
+def _density_layer(state_json: dict, role: str) -> dict:
+    import geopandas as gpd
+
+    from observatory import geo, queries
+    from observatory.geo.density import bandwidth_rule, point_coordinates
+
+    # Every point of the selection (the point layer's newest-50,000 cap would bias the surface).
+    pts = queries.points(engine(), to_filters(ViewState.from_dict(state_json)), role, limit=DENSITY_MAX_POINTS)
+    if len(pts) < 2:
+        return {}
+    gdf = gpd.GeoDataFrame(geometry=gpd.points_from_xy(pts["lon"], pts["lat"]), crs="EPSG:4326")
+    try:
+        # Cells a third of the bandwidth (Scott's rule): fine enough for the surface, light enough to draw.
+        cell = max(50.0, round(bandwidth_rule(point_coordinates(gdf)[0]) / 3, -1))
+        result = geo.kernel_density(gdf, cell_size=cell)
+        bands = geo.density_contours(result)
+    except ValueError:  # all points at one place, or a surface that is zero everywhere
+        return {}
+    features = [{"type": "Feature", "id": str(i), "properties": {}, "geometry": shapely.geometry.mapping(g)}
+                for i, g in enumerate(bands.geometry)]
+    table = pd.DataFrame(bands.drop(columns="geometry")).assign(
+        bandwidth_m=result.bandwidth, cell_size_m=result.cell_size, rule=result.rule, n_points=result.n_points)
+    return {"geojson": {"type": "FeatureCollection", "features": features}, "bands": table}
+
+
+def density_layer(state: ViewState, role: str = "public") -> dict:
+    """The analyst's heat map: the Gaussian kernel density of the incident points
+    (``geo.kernel_density``, incidents per km², Scott's bandwidth) as the highest-density bands
+    holding 25/50/75/90% of the incidents (``geo.density_contours``). Returns ``geojson`` (one
+    feature per band, id = row of ``bands``) and ``bands`` (share, density_low, density_high, unit,
+    bandwidth_m, cell_size_m, rule, n_points); empty for the public (no points) or < 2 points."""
+    return _density_layer(_key(state), role)
 
 
 def density_points(state: ViewState, role: str = "public") -> pd.DataFrame:
