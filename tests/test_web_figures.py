@@ -271,7 +271,6 @@ def _hand_area_counts(raw: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_smoothed_layer_csv_and_hover_carry_the_eb_interval(demo):
-    import numpy as np
     from scipy import stats
 
     from observatory.web import data
@@ -354,3 +353,43 @@ def test_monthly_series_marks_a_partial_last_month_and_uses_the_trend_band(demo)
     fig = figures.monthly_figure(series, "es")
     partial = [tr for tr in fig.data if tr.name == "Mes incompleto"]
     assert len(partial) == 1 and list(partial[0].y) == [last["count"]]
+
+
+# --- defect 9: the analyst's heat map is the documented KDE, in incidents per km², never one blob ------
+
+
+def test_analyst_heat_map_is_the_kernel_density_with_its_bandwidth(demo):
+    import numpy as np
+
+    from observatory.geo.projection import to_metric
+    from observatory.web import data
+    from observatory.web.maps import map_figure, map_table
+
+    with demo["engine"].connect() as conn:
+        xy = pd.DataFrame(conn.execute(text("SELECT lon, lat FROM incidents WHERE lon IS NOT NULL AND lat IS NOT NULL"))
+                          .all(), columns=["lon", "lat"])
+    import geopandas as gpd
+
+    metric = to_metric(gpd.GeoSeries(gpd.points_from_xy(xy["lon"], xy["lat"]), crs="EPSG:4326"))
+    coords = np.column_stack([metric.x, metric.y])
+    iqr = (np.percentile(coords, 75, axis=0) - np.percentile(coords, 25, axis=0)) / 1.349
+    sigma = np.minimum(coords.std(axis=0, ddof=1), iqr).mean()
+    scott = sigma * len(coords) ** (-1 / 6)  # Scott's rule for a 2-D Gaussian kernel, in metres
+    state = ViewState(layer="density")
+    bands = map_table(state, "analyst")
+    assert bands["bandwidth_m"].iloc[0] == pytest.approx(scott, rel=1e-9)
+    assert int(bands["n_points"].iloc[0]) == len(xy)  # every point, not the point layer's newest 50,000
+    assert bands["share"].tolist() == [0.25, 0.5, 0.75, 0.9]
+    assert (bands["density_low"].diff().dropna() < 0).all() and (bands["unit"] == "incidents per km²").all()
+    # Never one saturated blob: the densest quarter of the incidents covers a small part of the city.
+    surface = data.density_layer(state, "analyst")
+    from shapely.geometry import shape
+
+    densest = to_metric(gpd.GeoSeries([shape(surface["geojson"]["features"][0]["geometry"])], crs="EPSG:4326"))
+    city = to_metric(gpd.GeoSeries([data.areas().geometry.union_all()], crs="EPSG:4326"))
+    assert densest.area.iloc[0] < 0.1 * city.area.iloc[0]
+    fig = map_figure(state, "analyst")
+    names = [tr.name for tr in fig.data]
+    assert "density" in names and sum("incidentes por km²" in str(n) for n in names) == 4
+    note = " ".join(a.text for a in fig.layout.annotations)
+    assert f"{scott:,.0f}".replace(",", ".") in note and "ancho de banda" in note

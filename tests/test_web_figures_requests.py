@@ -72,9 +72,9 @@ def test_a_warm_callback_reads_the_data_version_once(cached_app, monkeypatch, ou
 
 
 def test_compstat_year_to_date_on_29_february_is_per_day(db_url):
+    from browser.seed import build
     from sqlalchemy import text
 
-    from browser.seed import build
     from observatory.db.session import get_engine
     from observatory.web import data
 
@@ -96,3 +96,41 @@ def test_compstat_year_to_date_on_29_february_is_per_day(db_url):
     per_day = (current / 60 - previous / 59) / (previous / 59) * 100  # 60 days against 59
     assert ytd["pct_change"] == pytest.approx(per_day, rel=1e-12)
     assert abs(per_day - (current - previous) / previous * 100) > 1  # the raw-count figure was wrong
+
+
+# --- defect 11 (page side): without population the pages say why rates are empty -------------------
+
+
+def test_pages_say_why_rates_are_empty_without_population(db_url):
+    import sys
+
+    from browser.seed import build
+    from sqlalchemy import text
+
+    from observatory.db.session import get_engine
+    from observatory.web import data
+    from observatory.web.app import create_app
+    from observatory.web.i18n import t
+    from observatory.web.maps import map_figure
+
+    engine = get_engine(db_url)
+    build(engine, nx=3, ny=3, incidents=1500, survey=False)
+    create_app(db_url)
+    try:
+        assert data.has_population()
+        fig = map_figure(ViewState(layer="rates"), "public")
+        assert not any(t("map.no_population", "es") in (a.text or "") for a in fig.layout.annotations)
+        with engine.begin() as conn:  # a layer without population, like Mexico City's quadrants
+            conn.execute(text("UPDATE neighbourhoods SET population = NULL"))
+            conn.execute(text("UPDATE import_batches SET finished_at = finished_at"))
+        data.configure(db_url)  # forget the memoised areas
+        assert not data.has_population()
+        for layer in ("rates", "smoothed"):
+            fig = map_figure(ViewState(layer=layer), "public")
+            assert any(t("map.no_population", "es") == a.text for a in fig.layout.annotations)
+            assert "boundaries population" in t("map.no_population", "en")
+        cards = sys.modules["pages.resumen"].kpi_cards(ViewState(), "public")
+        assert t("kpi.no_population", "es") in str(cards)
+        assert data.kpis(ViewState(), "public")["rate"] is None
+    finally:
+        data.configure(None)
