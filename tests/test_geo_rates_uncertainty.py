@@ -27,6 +27,9 @@ def test_one_rate_per_100k_never_a_silent_zero():
     np.testing.assert_allclose(out.iloc[[0, 1, 2, 3]], [100.0, 400.0, 0.0, 60.0])
     assert np.isnan(out["e"])
     assert rate_per_100k(np.array([6]), np.array([10_000]), annualise_months=6)[0] == pytest.approx(120.0)
+    nullable = rate_per_100k(pd.Series([1, 2]), pd.Series([10, pd.NA], dtype="Int64"))
+    assert nullable.iloc[0] == pytest.approx(10_000.0) and np.isnan(nullable.iloc[1])
+    assert np.isnan(rate_per_100k(np.array([1], dtype=object), np.array(["n/a"], dtype=object))[0])
     # the same function everywhere in the project
     assert geo.rate_per_100k is indicators.rate_per_100k is rate_per_100k
     from observatory.indicators import ranking

@@ -15,6 +15,15 @@ import pandas as pd
 PER = 100_000.0
 
 
+def _floats(values) -> np.ndarray:
+    """1-D float array; None, pd.NA and non-numeric text become NaN."""
+    try:
+        return np.atleast_1d(np.asarray(values, dtype=float))
+    except (TypeError, ValueError):
+        objects = np.atleast_1d(np.asarray(values, dtype=object))
+        return pd.to_numeric(pd.Series(objects), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
 def rate_per_100k(count, population, annualise_months: float | None = None):
     """Rate per 100,000 inhabitants; NaN where the population is missing or not positive.
 
@@ -22,9 +31,7 @@ def rate_per_100k(count, population, annualise_months: float | None = None):
     missing counts stay NaN. With ``annualise_months`` the rate of that many months is scaled to
     12 months. Returns a float for scalar input, a Series for Series input, else an ndarray.
     """
-    c = pd.to_numeric(pd.Series(np.atleast_1d(np.asarray(count, dtype=object))), errors="coerce").to_numpy(float)
-    p = pd.to_numeric(pd.Series(np.atleast_1d(np.asarray(population, dtype=object))),
-                      errors="coerce").to_numpy(float)
+    c, p = _floats(count), _floats(population)
     if len(p) != len(c) and len(p) != 1 and len(c) != 1:
         raise ValueError(f"counts ({len(c)}) and population ({len(p)}) differ in length")
     with np.errstate(divide="ignore", invalid="ignore"):
