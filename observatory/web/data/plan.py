@@ -169,12 +169,10 @@ def _published_result(result: pd.Series, smallest: int) -> dict:
 
 def _neighbour_codes() -> dict[str, list[str]]:
     """Area code -> the codes of its queen-contiguity neighbours (the primary layer's weights)."""
+    from observatory.geo.weights import neighbour_dict
+
     gdf = areas()
-    if len(gdf) < 2:
-        return {}
-    codes = gdf["code"].astype(str).tolist()
-    table = _weights().w.neighbors
-    return {codes[int(i)]: [codes[int(j)] for j in nbrs] for i, nbrs in table.items()}
+    return neighbour_dict(_weights(), gdf["code"]) if len(gdf) >= 2 else {}
 
 
 def intervention_results(state: ViewState | None = None, role: str = "public") -> pd.DataFrame:
