@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from observatory.config import map_style
 from observatory.vocabulary import FEAR_LEVELS
-from observatory.web.i18n import fmt_month, fmt_number, t
+from observatory.web.i18n import fmt_month, fmt_number, fmt_percent, t
 
 # Esri's Gi* colours, hot (99%) to cold (99%); the presentation palette is colour-blind safe
 # (orange-purple diverging, distinguishable under deuteranopia and protanopia).
@@ -237,7 +237,7 @@ def density_bands_map(
     colours = palette("sequential", present)
     shown = [colours[min(len(colours) - 1, 6 - 2 * i)] for i in range(len(bands))]
     unit = t("map.density_unit", lang)
-    labels = [f"{fmt_number(share * 100, lang, 0)} % · {fmt_number(low, lang, 0)} – {fmt_number(high, lang, 0)} {unit}"
+    labels = [f"{fmt_percent(share, lang, 0)} · {fmt_number(low, lang, 0)} – {fmt_number(high, lang, 0)} {unit}"
               for share, low, high in zip(bands["share"], bands["density_low"], bands["density_high"], strict=True)]
     fig = go.Figure()
     if outline is not None and len(outline_ids):
