@@ -26,8 +26,8 @@ TARGET_TABLE_COLUMNS = [("indicator_label", "col.indicator"), ("scope_label", "c
                         ("progress_label", "col.progress"), ("status_label", "col.status")]
 INTERVENTION_TABLE_COLUMNS = [("name", "col.intervention"), ("area_codes", "col.areas"),
                               ("started_label", "col.started"), ("rr_label", "col.ratio"), ("ci_label", "col.ci95"),
-                              ("effect_label", "col.effect"), ("verdict_label", "col.verdict"),
-                              ("comparison_label", "col.comparison")]
+                              ("effect_label", "col.effect"), ("comparison_label", "col.comparison"),
+                              ("verdict_label", "col.verdict")]
 RISER_COLUMNS = [("name", "col.area"), ("current", "col.current"), ("previous", "col.previous"),
                  ("change_label", "col.change_pct"), ("significance", "col.pvalue")]
 
