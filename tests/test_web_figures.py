@@ -393,3 +393,46 @@ def test_analyst_heat_map_is_the_kernel_density_with_its_bandwidth(demo):
     assert "density" in names and sum("incidentes por km²" in str(n) for n in names) == 4
     note = " ".join(a.text for a in fig.layout.annotations)
     assert f"{scott:,.0f}".replace(",", ".") in note and "ancho de banda" in note
+
+
+# --- defect 4 (UI): one two-sided 5% convention, and the FDR option, on the Gi* map -------------------
+
+
+def test_gi_map_follows_the_fdr_option_with_benjamini_hochberg_by_hand(demo):
+    import numpy as np
+    from libpysal.weights import Queen
+    from scipy.stats import norm
+
+    from observatory.web import data
+    from observatory.web.app import state_from_controls
+    from observatory.web.maps import map_figure, map_table
+    from observatory.web.state import parse_query, to_query
+
+    gdf = data.areas()
+    counts = _hand_area_counts(demo["raw"], demo["areas"]).set_index("id")["n"]
+    x = gdf["id"].map(counts).to_numpy(float)
+    w = Queen.from_dataframe(gdf, use_index=False)
+    n = len(x)
+    lag, size = np.empty(n), np.empty(n)
+    for i in range(n):
+        members = [i, *w.neighbors[i]]  # Gi*: the area itself is in its neighbourhood (binary weights)
+        lag[i], size[i] = x[members].sum(), len(members)
+    s = np.sqrt((x ** 2).mean() - x.mean() ** 2)
+    z = (lag - x.mean() * size) / (s * np.sqrt((n * size - size ** 2) / (n - 1)))
+    p = 2 * norm.sf(np.abs(z))
+    order = np.sort(p)
+    passed = order <= np.arange(1, n + 1) * 0.05 / n
+    cut = order[passed].max() if passed.any() else 0.0  # Benjamini-Hochberg at 5%
+    plain = map_table(ViewState(layer="gi"), "analyst")
+    corrected = map_table(ViewState(layer="gi", fdr=True), "analyst")
+    assert plain["gi_z"].to_numpy() == pytest.approx(z, rel=1e-9)
+    assert (plain["gi_class"] != "not significant").to_numpy().tolist() == (p < 0.05).tolist()
+    assert (corrected["gi_class"] != "not significant").to_numpy().tolist() == (p <= cut).tolist()
+    assert (p < 0.05).sum() > (p <= cut).sum() > 0  # the correction drops some, keeps the planted hot spots
+    assert not (plain["gi_class"].str.contains("90%")).any()  # no 10% class under the 5% convention
+    fig = map_figure(ViewState(layer="gi", fdr=True), "analyst")
+    assert "FDR" in fig.layout.legend.title.text
+    # The option lives in the URL and in the map page's switch.
+    assert parse_query(to_query(ViewState(fdr=True))).fdr
+    assert state_from_controls(None, None, [], "both", None, None, None, [["fdr"]],
+                               [{"type": "opt", "key": "fdr"}], ViewState().to_dict()).fdr

@@ -141,7 +141,7 @@ def _class_layer_map(state: ViewState, role: str, stats: pd.DataFrame, geojson, 
     fig = figures.class_map(geojson, frame, keys, labels, colours, view, present=present, legend_below=small,
                             height=None)
     if layer in ("gi", "moran"):
-        fig.update_layout(legend_title_text=t("map.significance", lang))
+        fig.update_layout(legend_title_text=t("map.significance_fdr" if state.fdr else "map.significance", lang))
     return fig
 
 

@@ -45,13 +45,14 @@ def _area_stats(state_json: dict, role: str, with_moran: bool) -> pd.DataFrame:
     frame["gi_z"], frame["gi_class"], frame["moran"] = np.nan, "not significant", "not significant"
     if len(frame) >= 3 and n.sum() > 0:
         stat = gdf[["geometry"]].assign(n=n.to_numpy(), v=frame["rate"].fillna(0).to_numpy())
-        gi = geo.gi_star(stat, "n", weights=_weights())
+        fdr = bool(state_json.get("fdr"))  # one two-sided 5% convention; optionally Benjamini-Hochberg
+        gi = geo.gi_star(stat, "n", weights=_weights(), fdr=fdr)
         frame["gi_z"] = gi["gi_z"].to_numpy()
         frame["gi_class"] = gi["hotspot_class"].to_numpy()
         if with_moran:
             # Moran on rates when populations are known (counts otherwise): clusters of risk, not of size.
             column = "v" if frame["population"].fillna(0).gt(0).all() else "n"
-            mo = geo.local_moran(stat, column, weights=_weights(), permutations=199, seed=1)
+            mo = geo.local_moran(stat, column, weights=_weights(), permutations=199, seed=1, fdr=fdr)
             frame["moran"] = mo["cluster"].to_numpy()
     # A rate times the (public) population gives the count back: where the role's count is
     # suppressed, rates are withheld too. Classes (Gi*, Moran) stay: they reveal no count.
