@@ -249,7 +249,8 @@ def _total(state_json: dict, role: str) -> int | None:
 
 
 def kpis(state: ViewState, role: str = "public", cs: pd.DataFrame | None = None) -> dict:
-    """Key figures: total, rate per 100k, change vs last year (pct, p), high fear, victimisation.
+    """Key figures: total, rate per 100k of the scope (the chosen district's residents, else the
+    city's; ``indicators.scope``), change vs last year (per-day pct, p), high fear, victimisation.
 
     ``cs`` is the CompStat table when the caller already has it (the year-to-date row is used).
     """
