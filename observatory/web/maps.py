@@ -87,6 +87,8 @@ def map_figure(state: ViewState, role: str = "public", small: bool = False):
         if surface:
             return figures.density_bands_map(surface["geojson"], surface["bands"], lang, view, present=present,
                                              outline=geojson, outline_ids=ids, legend_below=small)
+        if role != "public":  # too few points for a surface: say so, never a screen-space blob
+            return figures.empty_figure(t("nodata", lang), present)
         return figures.density_map(data.density_points(state, role), view, present=present, outline=geojson,
                                    outline_ids=ids, radius=25 if present else 18)
     pts = data.points(state, role)

@@ -11,6 +11,7 @@ from observatory.web.cache import cached
 from observatory.web.data.areas import (
     _weights,
     areas,
+    areas_bounds,
 )
 from observatory.web.data.reference import (
     category_names,
@@ -108,6 +109,7 @@ def emerging(state: ViewState, role: str = "public") -> dict:
 
 
 DENSITY_MAX_POINTS = 2_000_000
+DENSITY_MAX_CELLS = 4_000_000  # about 32 MB of floats; a city at 100 m cells is far below
 
 
 @cached(version)
@@ -119,15 +121,20 @@ def _density_layer(state_json: dict, role: str) -> dict:
 
     # Every point of the selection (the point layer's newest-50,000 cap would bias the surface).
     pts = queries.points(engine(), to_filters(ViewState.from_dict(state_json)), role, limit=DENSITY_MAX_POINTS)
+    bounds = areas_bounds()
+    if bounds is not None:
+        # The city's own extent: a few mis-geocoded points far away would stretch the grid past any size.
+        west, south, east, north = bounds
+        pts = pts[pts["lon"].between(west, east) & pts["lat"].between(south, north)]
     if len(pts) < 2:
         return {}
     gdf = gpd.GeoDataFrame(geometry=gpd.points_from_xy(pts["lon"], pts["lat"]), crs="EPSG:4326")
     try:
         # Cells a third of the bandwidth (Scott's rule): fine enough for the surface, light enough to draw.
         cell = max(50.0, round(bandwidth_rule(point_coordinates(gdf)[0]) / 3, -1))
-        result = geo.kernel_density(gdf, cell_size=cell)
+        result = geo.kernel_density(gdf, cell_size=cell, max_cells=DENSITY_MAX_CELLS)
         bands = geo.density_contours(result)
-    except ValueError:  # all points at one place, or a surface that is zero everywhere
+    except ValueError:  # all points at one place, a grid too large, or a surface that is zero everywhere
         return {}
     features = [{"type": "Feature", "id": str(i), "properties": {}, "geometry": shapely.geometry.mapping(g)}
                 for i, g in enumerate(bands.geometry)]
