@@ -124,6 +124,8 @@ def test_5_district_tables_and_compstat_publish_no_count_below_k(demo):
 
 
 def test_public_interventions_come_from_published_counts(demo):
+    from observatory.geo import build_weights
+    from observatory.geo.weights import neighbour_dict
     from observatory.indicators.intervention import evaluate_intervention
     from observatory.web import data
     from observatory.web.state import ViewState
@@ -134,6 +136,9 @@ def test_public_interventions_come_from_published_counts(demo):
     assert len(stored)
     shown = data.intervention_results(ViewState(), "public")
     area_month = queries.counts_by_area_month(engine, queries.Filters(), "public")
+    # The panel's comparison group leaves out the treated areas' queen neighbours (as the analysts').
+    areas = queries.areas(engine).reset_index(drop=True)
+    neighbours = neighbour_dict(build_weights(areas, "queen", transform="B"), areas["code"])
     evaluated = 0
     for item, row in zip(stored.itertuples(index=False), shown.itertuples(index=False), strict=True):
         treated = area_month["code"].isin(list(item.area_codes))
@@ -143,7 +148,8 @@ def test_public_interventions_come_from_published_counts(demo):
         # Reference: the same evaluation by hand on the published counts (suppressed at (k - 1) / 2).
         published = area_month.assign(count=pd.to_numeric(area_month["count"]).astype(float).fillna((k - 1) / 2))
         ended = None if item.ended_on is None or pd.isna(item.ended_on) else item.ended_on
-        expected = evaluate_intervention(published, list(item.area_codes), item.started_on, ended_on=ended).iloc[0]
+        expected = evaluate_intervention(published, list(item.area_codes), item.started_on, ended_on=ended,
+                                         neighbours=neighbours).iloc[0]
         true_rr = data.intervention_results(ViewState(), "analyst").set_index("id").loc[item.id, "rr"]
         assert row.rr == pytest.approx(expected["rr"]) and row.rr != pytest.approx(true_rr, abs=1e-9)
         evaluated += 1

@@ -46,6 +46,7 @@ from observatory.web.data.maps import (
     WITHHELD,
     WITHHOLD_SHARE,
     area_stats,
+    density_layer,
     density_points,
     emerging,
     hotspots_withheld,
@@ -70,6 +71,7 @@ from observatory.web.data.profile import (
     area_monthly,
     area_options,
     area_row,
+    city_headline,
 )
 from observatory.web.data.recorded import (
     category_month,
@@ -79,6 +81,7 @@ from observatory.web.data.recorded import (
     kpis,
     monthly,
     replace_dates,
+    riser_periods,
     risers,
 )
 from observatory.web.data.reference import (
@@ -86,6 +89,7 @@ from observatory.web.data.reference import (
     category_names,
     category_sections,
     filter_options,
+    has_population,
     is_demo,
     to_filters,
 )

@@ -27,6 +27,7 @@ from dash import Input, Output, State, callback, dcc, html
 from observatory import audit
 from observatory.privacy import DEFAULT_MASK_RADIUS_M, geomask_frame, neutralise_frame
 from observatory.uploads import UploadRejected, decode_dash_contents, resolve_profile, store_upload
+from observatory.vocabulary import SOURCE_KINDS
 from observatory.web import data
 from observatory.web.auth import current_role, current_user
 from observatory.web.figures import empty_figure, map_view, points_map
@@ -162,7 +163,7 @@ def run_import(kind: str, path, profile: str, layer: str | None, id_field: str |
     ``source_layer`` and ``encoding`` apply to boundaries (the layer inside a multi-layer file, the
     text encoding of a shapefile without .cpg); blank means automatic."""
     engine = data.engine()
-    if kind in ("police", "complaint"):
+    if kind in SOURCE_KINDS:
         from observatory.ingest.incidents import ingest_incidents
 
         return ingest_incidents(path, source_kind=kind, profile=profile, engine=engine, user_name=user)
