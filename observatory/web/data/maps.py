@@ -247,6 +247,10 @@ def density_layer(state: ViewState, role: str = "public") -> dict:
     holding 25/50/75/90% of the incidents (``geo.density_contours``). Returns ``geojson`` (one
     feature per band, id = row of ``bands``) and ``bands`` (share, density_low, density_high, unit,
     bandwidth_m, cell_size_m, rule, n_points); empty for the public (no points) or < 2 points."""
+    from observatory.queries.access import can_see_points
+
+    if not can_see_points(role):  # the public's heat layer is density_points: published area counts
+        return {}
     return _density_layer(_key(state), role)
 
 
