@@ -168,8 +168,13 @@ def test_5_district_tables_and_compstat_publish_no_count_below_k(cdmx):
     compstat = public.csv("overview-compstat-dl", dict(state, date_to="2015-06-30"))
     assert kit.small_values(monthly, ("count",), k) == 0
     assert kit.small_values(compstat, ("current", "previous", "change"), k) == 0
-    # No sensitive category in the public hour x weekday table, at any grid.
+    # No sensitive category in the public hour x weekday table, at any grid: alone they give nothing,
+    # and "all categories" is exactly the table of the other categories (same incidents, same noise).
     assert pd.to_numeric(hours["count"], errors="coerce").fillna(0).sum() == 0
+    year = kit.view(date_from="2015-01-01", date_to="2015-12-31")
+    others = list(queries.categories(engine).query("not sensitive")["code"])
+    pd.testing.assert_frame_equal(public.csv("trends-hourweek-dl", year),
+                                  public.csv("trends-hourweek-dl", dict(year, categories=others)))
     # Analysts see the true district-months (several of them between 1 and k - 1).
     assert kit.small_values(analyst.csv("trends-monthly-dl", state), ("count",), k) >= 3
 
