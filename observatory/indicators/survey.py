@@ -130,7 +130,8 @@ def _design_variance(data: pd.DataFrame, agg: pd.DataFrame, keys: list[str], des
         p_row = p.reindex(index).to_numpy()
         sw_row = sw.reindex(index).to_numpy()
     else:
-        p_row = float(agg["_wy"].iloc[0] / agg["_w"].iloc[0])
+        with np.errstate(divide="ignore", invalid="ignore"):  # no answered unit: p is NaN, shown as no data
+            p_row = float(np.float64(agg["_wy"].iloc[0]) / np.float64(agg["_w"].iloc[0]))
         sw_row = float(agg["_w"].iloc[0])
     z = data[keys].copy() if keys else pd.DataFrame(index=data.index)
     z["_h"], z["_psu"] = data["_h"], data["_psu"]
