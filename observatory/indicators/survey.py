@@ -271,7 +271,7 @@ DARK_RULES = ("not_reported", "not_file_opened")
 class ReportingDefinition:
     """How a statistics office defines its reporting rate and dark figure (from the survey profile).
 
-    ``name`` is the figure's name on screen (i18n key ``dark.<name>``: "cifra negra (INEGI)",
+    ``name`` is the figure's name on screen (i18n key ``survey.dark.<name>``: "cifra negra (INEGI)",
     "cifra oculta (DANE)"); ``dark_figure`` the rule: ``not_file_opened`` (INEGI: not reported, or
     reported without an investigation file opened, or unknown) or ``not_reported`` (DANE: not
     reported to any authority); ``exclude_crime_types`` are left out of the universe (INEGI leaves

@@ -65,11 +65,11 @@ import pandas as pd
 from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, insert, select, update
 
 from observatory.db.models import BoundaryLayer, Neighbourhood, SurveyResponse, SurveyWave
+from observatory.indicators.survey import DEFAULT_DEFINITION, ReportingDefinition, parse_definition
 from observatory.ingest.batches import close_batch, open_batch
 from observatory.ingest.profiles import PROFILES_DIR, builtin_profile_names, read_profile_file
 from observatory.ingest.readers import InputFileError, read_table
 from observatory.ingest.report import ImportFailed, ImportReport, file_sha256, write_rejects_csv
-from observatory.indicators.survey import DEFAULT_DEFINITION, ReportingDefinition, parse_definition
 from observatory.ingest.survey_items import ITEMS, UNITS, age_group, check_value
 
 MISSING = "missing"  # codebook value meaning "store as missing" (TOML has no null)
@@ -799,16 +799,17 @@ def choose_territory(codes: pd.Series, area_ids: list[int | None], given: str | 
     if given is None:
         report.details["territory"] = {"code": None, "level": "survey", "column": column, "codes": len(found)}
         report.warnings.append(f"no territory given: the whole survey ({len(found)} values of {column}) is the "
-                               f"observatory's figure; pass --territory CODE to keep your {profile.territory_level}")
+                               f"observatory's figure; pass --territory CODE to keep your "
+                               f"{profile.territory_level}")
         return None
     kept = found.get(code_key(given), 0)
     report.details["territory"] = {"code": given, "level": profile.territory_level, "column": column, "how": how,
                                    "rows": kept}
-    report.warnings.append(f"territory {column} = {given} ({how}): {kept:,} of {sum(found.values()):,} rows are the "
-                           f"observatory's {profile.territory_level}; the others are stored and not shown")
-    if not kept:
-        raise ImportFailed(f"{report.file_name}: no row has {column} = {given!r}; codes in the file: "
-                           f"{', '.join(sorted(found)[:20])}")
+    report.warnings.append(f"territory {column} = {given} ({how}): {kept:,} of {sum(found.values()):,} rows are "
+                           f"the observatory's {profile.territory_level}; the others are stored and not shown")
+    if not kept:  # e.g. no livestock theft in Bogota: legitimate, but a typo looks the same
+        report.warnings.append(f"no row has {column} = {given}: codes in the file are "
+                               f"{', '.join(sorted(found)[:20])}")
     return given
 
 

@@ -48,7 +48,8 @@ def survey_responses(engine: Engine | None = None, wave: str | int | None = None
     one column per canonical item present (numbers as float64 with NaN for missing answers,
     ``crime_type`` as a string).
     """
-    stmt = (select(WAVES.c.name, BATCHES.c.profile, RESPONSES.c.respondent_key, RESPONSES.c.household_key, RESPONSES.c.weight,
+    stmt = (select(WAVES.c.name, BATCHES.c.profile, RESPONSES.c.respondent_key, RESPONSES.c.household_key,
+                   RESPONSES.c.weight,
                    RESPONSES.c.area_code, RESPONSES.c.neighbourhood_id,
                    AREAS.c.code, RESPONSES.c.district, RESPONSES.c.stratum, RESPONSES.c.psu,
                    RESPONSES.c.sex, RESPONSES.c.age_group, RESPONSES.c["items"])

@@ -20,6 +20,13 @@ dash.register_page(__name__, path="/percepcion", name="Percepción", title="Obse
 INDICATOR_COLUMNS = [("indicator_label", "col.indicator"), ("wave", "col.wave"), ("estimate_label", "col.value"),
                      ("ci_low_label", "col.low"), ("ci_high_label", "col.high"), ("n", "col.n"),
                      ("reliability", "col.class")]
+FIGURE_COLUMNS = [("indicator_label", "col.indicator"), ("crime_label", "col.crime_type"), ("wave", "col.wave"),
+                  ("level_label", "col.level"), ("estimate_label", "col.value"), ("ci_label", "col.low"),
+                  ("n_label", "col.n"), ("method_label", "col.method"), ("reliability", "col.class")]
+CHANGE_COLUMNS = [("indicator_label", "col.indicator"), ("crime_label", "col.crime_type"), ("from_wave", "col.wave"),
+                  ("to_wave", "col.wave"), ("change_label", "col.change"), ("ci_label", "col.low"),
+                  ("p_label", "col.p_value"), ("verdict", "col.class")]
+TOTALS = ("crimes", "incidence")
 SIDE_COLUMNS = [("name", "col.area"), ("rate_label", "col.rate"), ("estimate_label", "kpi.victimisation"),
                 ("ci_label", "col.low"), ("reliability", "col.class")]
 
@@ -43,6 +50,7 @@ def layout(**query) -> html.Div:
             ],
             className="g-3",
         ),
+        html.Div(id="perception-fear-note"),
         dbc.Row(
             [
                 dbc.Col(card(fear_map_title(state),
@@ -50,11 +58,22 @@ def layout(**query) -> html.Div:
                              download_id="perception-map-dl", lang=lang, title_id="perception-map-title"),
                         xs=12, lg=half),
                 dbc.Col(card(t("perception.indicators", lang),
-                             [graph("perception-indicators", present, "460px", "80vh")],
+                             [graph("perception-indicators", present, "460px", "80vh"),
+                              html.Div(id="perception-indicators-note")],
                              download_id="perception-indicators-dl", lang=lang), xs=12, lg=half),
             ],
             className="g-3 mt-1",
         ),
+        dbc.Row(
+            [
+                dbc.Col(card(t("survey.figures", lang), html.Div(id="perception-figures"),
+                             download_id="perception-figures-dl", lang=lang), xs=12, lg=8 if not present else 12),
+                dbc.Col(card(t("survey.changes", lang), html.Div(id="perception-changes"),
+                             download_id="perception-changes-dl", lang=lang), xs=12, lg=4 if not present else 12),
+            ],
+            className="g-3 mt-1",
+        ),
+        html.P(t("survey.fear_own_scoring", lang), className="small text-muted mt-2 fear-scoring-note"),
         dbc.Row(dbc.Col(card(t("perception.recorded_vs_survey", lang), html.Div(id="perception-side"),
                              download_id="perception-side-dl", lang=lang), xs=12), className="g-3 mt-1"),
         html.P(t("perception.unreliable", lang), className="small text-muted mt-2 unreliable-note"),
@@ -62,17 +81,69 @@ def layout(**query) -> html.Div:
     return page("perception", state, content)
 
 
-def indicator_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """Survey indicators with translated names, locale percentages and the reliability mark."""
+def _reliability(unreliable: object, n: object, lang: str) -> str:
+    """The reliability mark; nothing when there is no data (never "unreliable" next to "no data")."""
+    if pd.isna(n) or int(n) == 0:
+        return t("survey.no_data", lang)
+    return "⚠ " + t("survey.unreliable_short", lang) if bool(unreliable) else ""
+
+
+def indicator_label(indicator: str, definition: object, lang: str) -> str:
+    """The figure's name: the dark figure carries its agency's name ("cifra negra (INEGI)")."""
+    if indicator == "dark_figure" and isinstance(definition, str) and definition:
+        return t(f"survey.dark.{definition}", lang)
+    return t(f"survey.{indicator}", lang)
+
+
+def figures_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Survey figures with translated names, level, method, locale numbers and the reliability mark."""
     if frame.empty:
         return frame
+    names = data.category_names(lang)
     out = frame.copy()
-    out["indicator_label"] = out["indicator"].map(lambda k: t(f"survey.{k}", lang))
-    for col in ("estimate", "ci_low", "ci_high"):
-        out[f"{col}_label"] = out[col].map(lambda v: fmt_percent(v, lang))
-    out["reliability"] = out["unreliable"].map(lambda u: "⚠ " + t("survey.unreliable_short", lang) if u else "")
-    out["n"] = out["n"].map(lambda v: fmt_number(v, lang))
+    out["indicator_label"] = [indicator_label(i, d, lang) for i, d in zip(out["indicator"], out["definition"],
+                                                                           strict=True)]
+    out["crime_label"] = out["crime_type"].map(lambda c: t("survey.all_crimes", lang) if c == "all"
+                                               else names.get(c, c))
+    out["level_label"] = out["level"].map(lambda v: t(f"survey.level.{v}", lang))
+    out["method_label"] = out["method"].map(lambda v: t(f"survey.method.{v}", lang))
+    total = out["indicator"].isin(TOTALS)
+    fmt = [(lambda v: fmt_number(v, lang, 0)) if is_total else (lambda v: fmt_percent(v, lang)) for is_total in total]
+    out["estimate_label"] = [f(v) for f, v in zip(fmt, out["estimate"], strict=True)]
+    out["ci_label"] = [f"{f(lo)} – {f(hi)}" for f, lo, hi in zip(fmt, out["ci_low"], out["ci_high"], strict=True)]
+    out["n_label"] = out["n"].map(lambda v: fmt_number(v, lang))
+    out["reliability"] = [_reliability(u, n, lang) for u, n in zip(out["unreliable"], out["n"], strict=True)]
     return out
+
+
+def changes_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Changes between waves in percentage points, with the interval, p and the verdict."""
+    if frame.empty:
+        return frame
+    names = data.category_names(lang)
+    out = frame.copy()
+    out["indicator_label"] = [indicator_label(i, d, lang) for i, d in zip(out["indicator"], out["definition"],
+                                                                           strict=True)]
+    out["crime_label"] = out["crime_type"].map(lambda c: t("survey.all_crimes", lang) if c == "all"
+                                               else names.get(c, c))
+    out["change_label"] = out["difference"].map(lambda v: fmt_percent(v, lang))
+    out["ci_label"] = out["ci_low"].map(lambda v: fmt_percent(v, lang)) + " – " + out["ci_high"].map(
+        lambda v: fmt_percent(v, lang))
+    out["p_label"] = out["p_value"].map(lambda v: fmt_number(v, lang, 3))
+    out["verdict"] = out["significant"].map(lambda v: t("survey.significant" if v else "survey.not_significant",
+                                                        lang))
+    return out
+
+
+def panel_note(state: ViewState, frame: pd.DataFrame) -> html.P | None:
+    """"Level · wave · CI method" of the figures a panel draws (its newest wave)."""
+    if frame is None or frame.empty or "wave" not in frame:
+        return None
+    wave = str(frame["wave"].iloc[-1])
+    level = str(frame["level"].iloc[-1]) if "level" in frame else data.wave_levels(state).get(wave, "survey")
+    method = str(frame["method"].iloc[-1]) if "method" in frame else "kish_wilson"
+    return html.P(t("survey.panel_note", state.lang, level=t(f"survey.level.{level}", state.lang), wave=wave,
+                    method=t(f"survey.method.{method}", state.lang)), className="small text-muted mb-0 survey-panel-note")
 
 
 def fear_map(state: ViewState):
@@ -85,6 +156,8 @@ def fear_map(state: ViewState):
     lang, present = state.lang, state.present
     levels, level = data.fear_map_levels(state)
     geojson = data.areas_geojson_ref()
+    if not data.has_neighbourhood_level():
+        return figures.empty_figure(t("survey.no_neighbourhood_level", lang), present)
     if levels.empty or data.areas().empty:
         return figures.empty_figure(t("perception.nosurvey", lang), present)
     areas = data.areas()[["id", "code", "name", "district"]]
@@ -135,7 +208,8 @@ def indicators_figure(frame: pd.DataFrame, lang: str, present: bool):
         return figures.empty_figure(t("perception.nosurvey", lang), present)
     newest = [w for w in data.wave_order() if w in set(frame["wave"].astype(str))]
     shown = frame[frame["wave"].astype(str) == (newest[-1] if newest else frame["wave"].iloc[-1])].copy()
-    shown["label"] = shown["indicator"].map(lambda k: t(f"survey.{k}", lang))
+    shown["label"] = [indicator_label(i, d, lang) for i, d in zip(shown["indicator"], shown["definition"],
+                                                                   strict=True)]
     for col in ("estimate", "ci_low", "ci_high"):
         shown[col] = shown[col] * 100
     fig = figures.bars_figure(shown, "label", "estimate", lang, present=present, horizontal=True,
@@ -144,42 +218,63 @@ def indicators_figure(frame: pd.DataFrame, lang: str, present: bool):
     return fig
 
 
+def _side_display(side: pd.DataFrame, lang: str) -> pd.DataFrame:
+    if side.empty:
+        return side
+    return side.assign(
+        rate_label=side["rate"].map(lambda v: fmt_number(v, lang, 1)),
+        estimate_label=side["estimate"].map(lambda v: fmt_percent(v, lang)),
+        ci_label=side["ci_low"].map(lambda v: fmt_percent(v, lang)) + " – "
+        + side["ci_high"].map(lambda v: fmt_percent(v, lang)),
+        reliability=[_reliability(u, n, lang) for u, n in zip(side["unreliable"], side["n"], strict=True)],
+    )
+
+
+def _top_notes(state: ViewState) -> html.Div | None:
+    """What the whole page must say: filters the surveys cannot apply."""
+    if all(data.filters_applied(state).values()):
+        return None
+    return html.Div(t("survey.filters_not_applied", state.lang), className="alert alert-warning survey-filter-note")
+
+
 def perception_outputs(state: ViewState, role: str = "public") -> tuple:
     """Everything the Perception page draws for a view state (the fear map's title last)."""
     lang, present = state.lang, state.present
     nosurvey = figures.empty_figure(t("perception.nosurvey", lang), present)
-    if data.survey_persons(state.district).empty:
+    all_figures = data.survey_figures(state)
+    if all_figures.empty and data.survey_persons(state.district).empty:
         note = html.Div(t("perception.nosurvey", lang), className="alert alert-info")
-        return (note, nosurvey, nosurvey, nosurvey, nosurvey, None, nosurvey,
-                table(pd.DataFrame(), SIDE_COLUMNS, lang), t("perception.fear_map", lang))
+        empty = table(pd.DataFrame(), SIDE_COLUMNS, lang)
+        return (note, nosurvey, nosurvey, nosurvey, nosurvey, None, nosurvey, empty, t("perception.fear_map", lang),
+                empty, empty, None, None)
     waves = figures.shares_figure(data.fear_shares(state, "wave"), lang, present=present, height=None)
     sex = data.fear_shares(state, "sex")
     sex["group"] = sex["group"].map(lambda s: t(f"sex.{s}", lang) if s in ("F", "M", "X") else s)
     by_sex = figures.shares_figure(sex, lang, present=present, height=None)
     by_age = figures.shares_figure(data.fear_shares(state, "age_group"), lang, present=present, height=None)
-    indicators = indicators_figure(data.survey_indicators(state), lang, present)
-    side = data.recorded_vs_survey(state, role)
-    if not side.empty:
-        side = side.assign(
-            rate_label=side["rate"].map(lambda v: fmt_number(v, lang, 1)),
-            estimate_label=side["estimate"].map(lambda v: fmt_percent(v, lang)),
-            ci_label=side["ci_low"].map(lambda v: fmt_percent(v, lang)) + " – "
-            + side["ci_high"].map(lambda v: fmt_percent(v, lang)),
-            reliability=side["unreliable"].map(lambda u: "⚠ " + t("survey.unreliable_short", lang) if u else ""),
-        )
-    return (None, waves, by_sex, by_age, fear_map(state), fear_map_note(state), indicators,
-            table(side, SIDE_COLUMNS, lang, tid="side-table"), fear_map_title(state))
+    shares = data.survey_indicators(state)
+    indicators = indicators_figure(shares, lang, present)
+    side = _side_display(data.recorded_vs_survey(state, role), lang)
+    figure_rows = figures_display(all_figures, lang)
+    changes = changes_display(data.survey_changes(state), lang)
+    map_note = [n for n in (fear_map_note(state), panel_note(state, data.fear_levels(state, "area"))) if n]
+    return (_top_notes(state), waves, by_sex, by_age, fear_map(state), map_note or None, indicators,
+            table(side, SIDE_COLUMNS, lang, tid="side-table"), fear_map_title(state),
+            table(figure_rows, FIGURE_COLUMNS, lang, tid="survey-figures-table", max_rows=400),
+            table(changes, CHANGE_COLUMNS, lang, tid="survey-changes-table"),
+            panel_note(state, data.fear_levels(state, "wave")), panel_note(state, shares))
 
 
 @callback(Output("perception-empty", "children"), Output("perception-waves", "figure"),
           Output("perception-sex", "figure"), Output("perception-age", "figure"), Output("perception-map", "figure"),
           Output("perception-map-note", "children"),
           Output("perception-indicators", "figure"), Output("perception-side", "children"),
-          Output("perception-map-title", "children"),
+          Output("perception-map-title", "children"), Output("perception-figures", "children"),
+          Output("perception-changes", "children"), Output("perception-fear-note", "children"),
+          Output("perception-indicators-note", "children"),
           Input("view-state", "data"))
 def _update_perception(state_dict):
     return perception_outputs(ViewState.from_dict(state_dict), current_role())
-
 
 
 register_csv_download("perception-waves-dl", "fear_by_wave.csv", lambda s: data.fear_levels(s, "wave"))
@@ -187,5 +282,7 @@ register_csv_download("perception-sex-dl", "fear_by_sex.csv", lambda s: data.fea
 register_csv_download("perception-age-dl", "fear_by_age.csv", lambda s: data.fear_levels(s, "age_group"))
 register_csv_download("perception-map-dl", "fear_map.csv", fear_map_table)
 register_csv_download("perception-indicators-dl", "survey_indicators.csv", data.survey_indicators)
+register_csv_download("perception-figures-dl", "survey_figures.csv", data.survey_figures)
+register_csv_download("perception-changes-dl", "survey_changes.csv", data.survey_changes)
 register_csv_download("perception-side-dl", "recorded_vs_survey.csv",
                       lambda s: data.recorded_vs_survey(s, current_role()))
