@@ -265,6 +265,7 @@ def revictimisation(frame: pd.DataFrame, **options) -> pd.DataFrame:
 # --------------------------------------------------------------------------- reporting
 
 DARK_RULES = ("not_reported", "not_file_opened")
+RULE_ALIASES = {"envipe": "not_file_opened", "inegi": "not_file_opened", "dane": "not_reported"}
 
 
 @dataclass(frozen=True)
@@ -349,6 +350,7 @@ def dark_figure(events: pd.DataFrame, definition: ReportingDefinition | str = DE
     authority, ``1 - reporting rate``. A string picks the rule with no universe exclusion.
     """
     if isinstance(definition, str):
+        definition = RULE_ALIASES.get(definition, definition)
         if definition not in DARK_RULES:
             raise ValueError(f"unknown dark figure rule {definition!r} ({', '.join(DARK_RULES)})")
         definition = ReportingDefinition(definition, definition)
