@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from observatory.ingest.surveys import ingest_survey
+from observatory.web.state import ViewState
 from tests.conftest import realdata
 
 ECSC_MODULES = {
@@ -25,11 +26,9 @@ def _web(monkeypatch, url):
     monkeypatch.setenv("OBSERVATORY_CACHE", "null")
     from observatory.web import data
     from observatory.web.data import runtime
-    from observatory.web.state import ViewState
 
     runtime.configure(url)  # an app built by an earlier test may have pointed the data layer elsewhere
-
-    return data, ViewState
+    return data
 
 
 @pytest.mark.realdata
@@ -41,7 +40,7 @@ def test_ecsc_2020_reaches_the_dashboard(db_url, monkeypatch):
         report = ingest_survey(realdata("colombia", "ecsc_2020", name), profile=profile, engine=engine,
                                territory="11001")  # Bogotá
         assert report.details["territory"]["code"] == "11001"
-    data, ViewState = _web(monkeypatch, db_url)
+    data = _web(monkeypatch, db_url)
     figures = data.survey_figures(ViewState())
     assert set(figures["wave"]) == {"ECSC 2020"} and set(figures["level"]) == {"city"}
     assert set(figures["method"]) == {"kish_wilson"}  # the snapshot has no strata / PSUs: the fallback, said so
@@ -86,7 +85,7 @@ def test_sex_filter_changes_envipe_figures(db_url, monkeypatch):
 
     path = realdata("mexico_surveys", "envipe_2021", "envipe2021_TMod_Vic_national.csv")
     ingest_survey(path, profile="envipe", engine=get_engine(db_url), territory="09")
-    data, ViewState = _web(monkeypatch, db_url)
+    data = _web(monkeypatch, db_url)
     raw = pd.read_csv(path, dtype=str)
     raw = raw[(raw["BP1_2C"] == "09") & (raw["BPCOD"] != "03")]
     for sex, code in ((None, None), ("F", "2"), ("M", "1")):

@@ -237,17 +237,48 @@ def survey_indicators(state: ViewState) -> pd.DataFrame:
     return shares[cols].reset_index(drop=True)
 
 
+def _wave_period(wave: str) -> tuple | None:
+    from observatory import queries
+
+    waves = queries.survey_waves(engine())
+    row = waves[waves["name"].astype(str) == wave]
+    return None if row.empty else (row["period_start"].iloc[0], row["period_end"].iloc[0])
+
+
+def _area_perception(persons: pd.DataFrame) -> pd.DataFrame:
+    """Per area: feels unsafe in the neighbourhood when asked, else the high-fear share."""
+    from observatory.indicators import fear, survey
+
+    if "unsafe_neighbourhood" in persons and persons["unsafe_neighbourhood"].notna().any():
+        return survey.insecurity_perception(persons, "neighbourhood", by="area")
+    high = fear.fear_index(persons, by="area")
+    return high[high["fear_level"] == "high"]
+
+
 def recorded_vs_survey(state: ViewState, role: str = "public") -> pd.DataFrame:
-    """Per neighbourhood of the newest wave: recorded rate per 100k and survey victimisation (CI)."""
-    from observatory.indicators import survey
+    """Per neighbourhood of the newest wave, on one period basis (``side_by_side.perception_vs_recorded``):
+    recorded rate per 100k annualised (the role's published counts), survey victimisation (CI),
+    perception, the survey-to-recorded ratio with its interval, the period mismatch flag; sorted by
+    where people fear much more than is recorded. Empty without neighbourhood-level survey rows."""
+    from observatory.indicators import side_by_side, survey
+    from observatory.web.data.recorded import monthly
 
     persons = latest_wave(_filtered(state, "person"))
-    if persons.empty or "area" not in persons or "victim_any" not in persons or persons["area"].isna().all():
+    if persons.empty or "victim_any" not in persons or persons["area"].isna().all():
         return pd.DataFrame()
-    vict = survey.victimisation_prevalence(persons, by="area")
-    stats = area_stats(state, role)[["code", "name", "rate"]]
-    out = stats.merge(vict, left_on="code", right_on="area", how="inner")
-    return out[["code", "name", "rate", "estimate", "ci_low", "ci_high", "n", "unreliable"]]
+    series = monthly(state, role)
+    if series.empty:
+        return pd.DataFrame()
+    months = pd.to_datetime(series["month"])
+    recorded_period = (months.min(), months.max() + pd.offsets.MonthEnd(0))
+    vict = survey.victimisation_prevalence(persons, by="area").rename(columns={"area": "code"})
+    perception = _area_perception(persons).rename(columns={"area": "code"})
+    stats = area_stats(state, role)[["code", "name", "population", "count"]]
+    wave = str(persons["wave"].iloc[0])
+    out = side_by_side.perception_vs_recorded(stats, vict, perception, recorded_period=recorded_period,
+                                              survey_period=_wave_period(wave))
+    out = out[out["code"].isin(set(vict["code"]))]
+    return out.assign(wave=wave, level="neighbourhood", n=out["code"].map(vict.set_index("code")["n"]))
 
 
 # --- perception map ------------------------------------------------------------------------------

@@ -27,8 +27,9 @@ CHANGE_COLUMNS = [("indicator_label", "col.indicator"), ("crime_label", "col.cri
                   ("to_wave", "col.wave"), ("change_label", "col.change"), ("ci_label", "col.low"),
                   ("p_label", "col.p_value"), ("verdict", "col.class")]
 TOTALS = ("crimes", "incidence")
-SIDE_COLUMNS = [("name", "col.area"), ("rate_label", "col.rate"), ("estimate_label", "kpi.victimisation"),
-                ("ci_label", "col.low"), ("reliability", "col.class")]
+SIDE_COLUMNS = [("name", "col.area"), ("rate_label", "col.rate_annual"), ("estimate_label", "kpi.victimisation"),
+                ("ci_label", "col.ci95"), ("perception_label", "col.perception"), ("ratio_label", "col.survey_ratio"),
+                ("ratio_ci_label", "col.ci95"), ("mismatch_label", "col.period"), ("reliability", "col.class")]
 
 
 def layout(**query) -> html.Div:
@@ -143,7 +144,8 @@ def panel_note(state: ViewState, frame: pd.DataFrame) -> html.P | None:
     level = str(frame["level"].iloc[-1]) if "level" in frame else data.wave_levels(state).get(wave, "survey")
     method = str(frame["method"].iloc[-1]) if "method" in frame else "kish_wilson"
     return html.P(t("survey.panel_note", state.lang, level=t(f"survey.level.{level}", state.lang), wave=wave,
-                    method=t(f"survey.method.{method}", state.lang)), className="small text-muted mb-0 survey-panel-note")
+                    method=t(f"survey.method.{method}", state.lang)),
+                  className="small text-muted mb-0 survey-panel-note")
 
 
 def fear_map(state: ViewState):
@@ -221,12 +223,17 @@ def indicators_figure(frame: pd.DataFrame, lang: str, present: bool):
 def _side_display(side: pd.DataFrame, lang: str) -> pd.DataFrame:
     if side.empty:
         return side
+    pct = lambda v: fmt_percent(v / 100_000, lang)  # noqa: E731 - the survey rate back to its share, for display
     return side.assign(
-        rate_label=side["rate"].map(lambda v: fmt_number(v, lang, 1)),
-        estimate_label=side["estimate"].map(lambda v: fmt_percent(v, lang)),
-        ci_label=side["ci_low"].map(lambda v: fmt_percent(v, lang)) + " – "
-        + side["ci_high"].map(lambda v: fmt_percent(v, lang)),
-        reliability=[_reliability(u, n, lang) for u, n in zip(side["unreliable"], side["n"], strict=True)],
+        rate_label=side["recorded_rate"].map(lambda v: fmt_number(v, lang, 1)),
+        estimate_label=side["survey_rate"].map(pct),
+        ci_label=side["survey_low"].map(pct) + " – " + side["survey_high"].map(pct),
+        perception_label=side["perception"].map(lambda v: fmt_percent(v, lang)),
+        ratio_label=side["underreporting_ratio"].map(lambda v: fmt_number(v, lang, 1)),
+        ratio_ci_label=side["ratio_low"].map(lambda v: fmt_number(v, lang, 1)) + " – "
+        + side["ratio_high"].map(lambda v: fmt_number(v, lang, 1)),
+        mismatch_label=side["period_mismatch"].map(lambda m: t("survey.period_mismatch", lang) if m else ""),
+        reliability=[_reliability(u, n, lang) for u, n in zip(side["ratio_unreliable"], side["n"], strict=True)],
     )
 
 
