@@ -95,6 +95,7 @@ from observatory.web.data.surveys import (
     fear_map_levels,
     fear_shares,
     filters_applied,
+    gender_lens,
     has_neighbourhood_level,
     latest_wave,
     recorded_vs_survey,

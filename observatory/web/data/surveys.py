@@ -281,6 +281,27 @@ def recorded_vs_survey(state: ViewState, role: str = "public") -> pd.DataFrame:
     return out.assign(wave=wave, level="neighbourhood", n=out["code"].map(vict.set_index("code")["n"]))
 
 
+def gender_lens(state: ViewState, role: str = "public") -> dict[str, pd.DataFrame]:
+    """Violence against women from both sources (``indicators.gender``): ``recorded`` sexual and
+    domestic violence counts and rates (the role's published category x month counts: never
+    points) and ``survey`` victimisation and high fear of women vs men (newest wave with sex,
+    the sex filter left aside so both show), each with its wave and level."""
+    from observatory.indicators import gender
+    from observatory.web.data.areas import areas
+    from observatory.web.data.recorded import category_month
+
+    population = float(areas()["population"].sum()) if len(areas()) else float("nan")
+    recorded = gender.recorded_gender_violence(category_month(state, role), population)
+    persons = survey_rows("person", state.district, None, state.age)
+    if not persons.empty:
+        persons = latest_wave(persons[persons["sex"].isin(["F", "M"])])
+    by_sex = gender.survey_by_sex(persons)
+    if not by_sex.empty:
+        wave = str(persons["wave"].iloc[0])
+        by_sex = by_sex.assign(wave=wave, level=wave_levels(state).get(wave, "survey"))
+    return {"recorded": recorded, "survey": by_sex}
+
+
 # --- perception map ------------------------------------------------------------------------------
 
 UNRELIABLE_MAJORITY = 0.5  # above this share of unreliable neighbourhood estimates the map goes by district

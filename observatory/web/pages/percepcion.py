@@ -27,6 +27,11 @@ CHANGE_COLUMNS = [("indicator_label", "col.indicator"), ("crime_label", "col.cri
                   ("to_wave", "col.wave"), ("change_label", "col.change"), ("ci_label", "col.low"),
                   ("p_label", "col.p_value"), ("verdict", "col.class")]
 TOTALS = ("crimes", "incidence")
+GENDER_RECORDED_COLUMNS = [("category_label", "col.category"), ("count_label", "col.count"),
+                           ("rate_label", "col.rate")]
+GENDER_SURVEY_COLUMNS = [("indicator_label", "col.indicator"), ("sex_label", "col.sex"),
+                         ("estimate_label", "col.value"), ("ci_label", "col.ci95"), ("n_label", "col.n"),
+                         ("reliability", "col.class")]
 SIDE_COLUMNS = [("name", "col.area"), ("rate_label", "col.rate_annual"), ("estimate_label", "kpi.victimisation"),
                 ("ci_label", "col.ci95"), ("perception_label", "col.perception"), ("ratio_label", "col.survey_ratio"),
                 ("ratio_ci_label", "col.ci95"), ("mismatch_label", "col.period"), ("reliability", "col.class")]
@@ -75,6 +80,8 @@ def layout(**query) -> html.Div:
             className="g-3 mt-1",
         ),
         html.P(t("survey.fear_own_scoring", lang), className="small text-muted mt-2 fear-scoring-note"),
+        dbc.Row(dbc.Col(card(t("survey.gender", lang), html.Div(id="perception-gender"),
+                             download_id="perception-gender-dl", lang=lang), xs=12), className="g-3 mt-1"),
         dbc.Row(dbc.Col(card(t("perception.recorded_vs_survey", lang), html.Div(id="perception-side"),
                              download_id="perception-side-dl", lang=lang), xs=12), className="g-3 mt-1"),
         html.P(t("perception.unreliable", lang), className="small text-muted mt-2 unreliable-note"),
@@ -237,6 +244,39 @@ def _side_display(side: pd.DataFrame, lang: str) -> pd.DataFrame:
     )
 
 
+def gender_panel(state: ViewState, role: str) -> list:
+    """Recorded sexual and domestic violence (counts, rates) beside survey figures of women vs men."""
+    lang = state.lang
+    lens = data.gender_lens(state, role)
+    names = data.category_names(lang)
+    recorded = lens["recorded"].assign(
+        category_label=lens["recorded"]["category"].map(lambda c: names.get(c, c)),
+        count_label=lens["recorded"]["count"].map(lambda v: t("kpi.na", lang) if v is None or pd.isna(v)
+                                                  else fmt_number(v, lang)),
+        rate_label=lens["recorded"]["rate"].map(lambda v: t("kpi.na", lang) if v is None or pd.isna(v)
+                                                else fmt_number(v, lang, 1)))
+    survey = lens["survey"]
+    if not survey.empty:
+        survey = survey.assign(
+            indicator_label=survey["indicator"].map(lambda k: t(f"survey.{k}" if k != "fear_high" else "kpi.fear",
+                                                                lang)),
+            sex_label=survey["sex"].map(lambda v: t("survey.women_minus_men", lang) if v == "F-M"
+                                        else t(f"sex.{v}", lang)),
+            estimate_label=survey["estimate"].map(lambda v: fmt_percent(v, lang)),
+            ci_label=survey["ci_low"].map(lambda v: fmt_percent(v, lang)) + " – "
+            + survey["ci_high"].map(lambda v: fmt_percent(v, lang)),
+            n_label=survey["n"].map(lambda v: "" if pd.isna(v) else fmt_number(v, lang)),
+            reliability=[(t("survey.significant" if sig else "survey.not_significant", lang) if sx == "F-M"
+                          else _reliability(u, n, lang))
+                         for sx, sig, u, n in zip(survey["sex"], survey["significant"], survey["unreliable"],
+                                                  survey["n"], strict=True)])
+    return [html.P(t("survey.gender_recorded", lang), className="small mb-1"),
+            table(recorded, GENDER_RECORDED_COLUMNS, lang, tid="gender-recorded-table"),
+            html.P(t("survey.gender_survey", lang), className="small mb-1 mt-2"),
+            table(survey, GENDER_SURVEY_COLUMNS, lang, tid="gender-survey-table"),
+            panel_note(state, lens["survey"])]
+
+
 def _top_notes(state: ViewState) -> html.Div | None:
     """What the whole page must say: filters the surveys cannot apply."""
     if all(data.filters_applied(state).values()):
@@ -253,7 +293,7 @@ def perception_outputs(state: ViewState, role: str = "public") -> tuple:
         note = html.Div(t("perception.nosurvey", lang), className="alert alert-info")
         empty = table(pd.DataFrame(), SIDE_COLUMNS, lang)
         return (note, nosurvey, nosurvey, nosurvey, nosurvey, None, nosurvey, empty, t("perception.fear_map", lang),
-                empty, empty, None, None)
+                empty, empty, None, None, gender_panel(state, role))
     waves = figures.shares_figure(data.fear_shares(state, "wave"), lang, present=present, height=None)
     sex = data.fear_shares(state, "sex")
     sex["group"] = sex["group"].map(lambda s: t(f"sex.{s}", lang) if s in ("F", "M", "X") else s)
@@ -269,7 +309,7 @@ def perception_outputs(state: ViewState, role: str = "public") -> tuple:
             table(side, SIDE_COLUMNS, lang, tid="side-table"), fear_map_title(state),
             table(figure_rows, FIGURE_COLUMNS, lang, tid="survey-figures-table", max_rows=400),
             table(changes, CHANGE_COLUMNS, lang, tid="survey-changes-table"),
-            panel_note(state, data.fear_levels(state, "wave")), panel_note(state, shares))
+            panel_note(state, data.fear_levels(state, "wave")), panel_note(state, shares), gender_panel(state, role))
 
 
 @callback(Output("perception-empty", "children"), Output("perception-waves", "figure"),
@@ -278,7 +318,7 @@ def perception_outputs(state: ViewState, role: str = "public") -> tuple:
           Output("perception-indicators", "figure"), Output("perception-side", "children"),
           Output("perception-map-title", "children"), Output("perception-figures", "children"),
           Output("perception-changes", "children"), Output("perception-fear-note", "children"),
-          Output("perception-indicators-note", "children"),
+          Output("perception-indicators-note", "children"), Output("perception-gender", "children"),
           Input("view-state", "data"))
 def _update_perception(state_dict):
     return perception_outputs(ViewState.from_dict(state_dict), current_role())
@@ -291,5 +331,7 @@ register_csv_download("perception-map-dl", "fear_map.csv", fear_map_table)
 register_csv_download("perception-indicators-dl", "survey_indicators.csv", data.survey_indicators)
 register_csv_download("perception-figures-dl", "survey_figures.csv", data.survey_figures)
 register_csv_download("perception-changes-dl", "survey_changes.csv", data.survey_changes)
+register_csv_download("perception-gender-dl", "gender_lens.csv",
+                      lambda s: data.gender_lens(s, current_role())["survey"])
 register_csv_download("perception-side-dl", "recorded_vs_survey.csv",
                       lambda s: data.recorded_vs_survey(s, current_role()))
