@@ -276,6 +276,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "survey.no_data": "sin datos",
         "survey.ci95": "IC 95 %: {interval}",
         "survey.period_mismatch": "⚠ periodos distintos",
+        "survey.no_fear_items": "Sin preguntas de temor en las encuestas cargadas",
+        "survey.method_short.taylor": "Taylor (estratos y UPM)",
+        "survey.method_short.kish_wilson": "Kish-Wilson (diseño desconocido)",
+        "col.from_wave": "Desde",
+        "col.to_wave": "Hasta",
         "survey.gender": "Violencia contra las mujeres: registros y encuesta",
         "survey.gender_recorded": "Delitos registrados de violencia sexual y familiar (conteos protegidos; nunca "
                                   "puntos en el mapa público)",
@@ -565,6 +570,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "survey.no_data": "no data",
         "survey.ci95": "95% CI: {interval}",
         "survey.period_mismatch": "⚠ different periods",
+        "survey.no_fear_items": "The loaded surveys ask no fear questions",
+        "survey.method_short.taylor": "Taylor (strata and PSUs)",
+        "survey.method_short.kish_wilson": "Kish-Wilson (design unknown)",
+        "col.from_wave": "From",
+        "col.to_wave": "To",
         "survey.gender": "Violence against women: records and survey",
         "survey.gender_recorded": "Recorded sexual and domestic violence (protected counts; never points on the "
                                   "public map)",

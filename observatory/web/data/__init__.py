@@ -107,4 +107,5 @@ from observatory.web.data.surveys import (
     survey_rows,
     wave_levels,
     wave_order,
+    wave_series,
 )

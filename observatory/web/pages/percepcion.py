@@ -21,10 +21,11 @@ INDICATOR_COLUMNS = [("indicator_label", "col.indicator"), ("wave", "col.wave"),
                      ("ci_low_label", "col.low"), ("ci_high_label", "col.high"), ("n", "col.n"),
                      ("reliability", "col.class")]
 FIGURE_COLUMNS = [("indicator_label", "col.indicator"), ("crime_label", "col.crime_type"), ("wave", "col.wave"),
-                  ("level_label", "col.level"), ("estimate_label", "col.value"), ("ci_label", "col.low"),
+                  ("level_label", "col.level"), ("estimate_label", "col.value"), ("ci_label", "col.ci95"),
                   ("n_label", "col.n"), ("method_label", "col.method"), ("reliability", "col.class")]
-CHANGE_COLUMNS = [("indicator_label", "col.indicator"), ("crime_label", "col.crime_type"), ("from_wave", "col.wave"),
-                  ("to_wave", "col.wave"), ("change_label", "col.change"), ("ci_label", "col.low"),
+CHANGE_COLUMNS = [("indicator_label", "col.indicator"), ("crime_label", "col.crime_type"),
+                  ("from_wave", "col.from_wave"), ("to_wave", "col.to_wave"), ("change_label", "col.change"),
+                  ("ci_label", "col.ci95"),
                   ("p_label", "col.p_value"), ("verdict", "col.class")]
 TOTALS = ("crimes", "incidence")
 GENDER_RECORDED_COLUMNS = [("category_label", "col.category"), ("count_label", "col.count"),
@@ -114,7 +115,7 @@ def figures_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     out["crime_label"] = out["crime_type"].map(lambda c: t("survey.all_crimes", lang) if c == "all"
                                                else names.get(c, c))
     out["level_label"] = out["level"].map(lambda v: t(f"survey.level.{v}", lang))
-    out["method_label"] = out["method"].map(lambda v: t(f"survey.method.{v}", lang))
+    out["method_label"] = out["method"].map(lambda v: t(f"survey.method_short.{v}", lang))
     total = out["indicator"].isin(TOTALS)
     fmt = [(lambda v: fmt_number(v, lang, 0)) if is_total else (lambda v: fmt_percent(v, lang)) for is_total in total]
     out["estimate_label"] = [f(v) for f, v in zip(fmt, out["estimate"], strict=True)]
@@ -144,15 +145,22 @@ def changes_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 
 def panel_note(state: ViewState, frame: pd.DataFrame) -> html.P | None:
-    """"Level · wave · CI method" of the figures a panel draws (its newest wave)."""
+    """"Level · wave · CI method" of the figures a panel draws: its newest wave, or each survey's
+    newest wave when the panel shows several surveys side by side."""
     if frame is None or frame.empty or "wave" not in frame:
         return None
-    wave = str(frame["wave"].iloc[-1])
-    level = str(frame["level"].iloc[-1]) if "level" in frame else data.wave_levels(state).get(wave, "survey")
-    method = str(frame["method"].iloc[-1]) if "method" in frame else "kish_wilson"
-    return html.P(t("survey.panel_note", state.lang, level=t(f"survey.level.{level}", state.lang), wave=wave,
-                    method=t(f"survey.method.{method}", state.lang)),
-                  className="small text-muted mb-0 survey-panel-note")
+    levels = data.wave_levels(state)
+    lang = state.lang
+    rows = frame.assign(level=frame["level"] if "level" in frame else frame["wave"].astype(str).map(levels),
+                        method=frame["method"] if "method" in frame else "kish_wilson")
+    shown = [w for series in data.wave_series() for w in series[-1:] if w in set(rows["wave"].astype(str))]
+    shown = shown or [str(rows["wave"].iloc[-1])]
+    parts = []
+    for wave in shown:
+        row = rows[rows["wave"].astype(str) == wave].iloc[-1]
+        parts.append(t("survey.panel_note", lang, level=t(f"survey.level.{row['level']}", lang), wave=wave,
+                       method=t(f"survey.method.{row['method']}", lang)))
+    return html.P(" | ".join(parts), className="small text-muted mb-0 survey-panel-note")
 
 
 def fear_map(state: ViewState):
@@ -215,16 +223,26 @@ def indicators_figure(frame: pd.DataFrame, lang: str, present: bool):
     """Bars with 95% intervals for the newest wave's indicators; unreliable ones hatched grey."""
     if frame.empty:
         return figures.empty_figure(t("perception.nosurvey", lang), present)
-    newest = [w for w in data.wave_order() if w in set(frame["wave"].astype(str))]
-    shown = frame[frame["wave"].astype(str) == (newest[-1] if newest else frame["wave"].iloc[-1])].copy()
-    shown["label"] = [indicator_label(i, d, lang) for i, d in zip(shown["indicator"], shown["definition"],
-                                                                   strict=True)]
+    # The newest wave of each survey (ENSU's last quarter beside ENVIPE's year), named in the label.
+    present_waves = set(frame["wave"].astype(str))
+    newest = [[w for w in series if w in present_waves] for series in data.wave_series()]
+    newest = {ws[-1] for ws in newest if ws} or {str(frame["wave"].iloc[-1])}
+    shown = frame[frame["wave"].astype(str).isin(newest)].copy()
+    shown["label"] = [f"{indicator_label(i, d, lang)} · {w}" for i, d, w in
+                      zip(shown["indicator"], shown["definition"], shown["wave"], strict=True)]
     for col in ("estimate", "ci_low", "ci_high"):
         shown[col] = shown[col] * 100
     fig = figures.bars_figure(shown, "label", "estimate", lang, present=present, horizontal=True,
                               error=("ci_low", "ci_high"), colour_by="unreliable", height=None)
     fig.update_xaxes(ticksuffix="%", range=[0, 100])
     return fig
+
+
+def _fear_figure(shares: pd.DataFrame, lang: str, present: bool):
+    """Stacked fear shares, or a note that the loaded surveys do not ask the fear items."""
+    if shares.empty:
+        return figures.empty_figure(t("survey.no_fear_items", lang), present)
+    return figures.shares_figure(shares, lang, present=present, height=None)
 
 
 def _side_display(side: pd.DataFrame, lang: str) -> pd.DataFrame:
@@ -294,11 +312,11 @@ def perception_outputs(state: ViewState, role: str = "public") -> tuple:
         empty = table(pd.DataFrame(), SIDE_COLUMNS, lang)
         return (note, nosurvey, nosurvey, nosurvey, nosurvey, None, nosurvey, empty, t("perception.fear_map", lang),
                 empty, empty, None, None, gender_panel(state, role))
-    waves = figures.shares_figure(data.fear_shares(state, "wave"), lang, present=present, height=None)
+    waves = _fear_figure(data.fear_shares(state, "wave"), lang, present)
     sex = data.fear_shares(state, "sex")
     sex["group"] = sex["group"].map(lambda s: t(f"sex.{s}", lang) if s in ("F", "M", "X") else s)
-    by_sex = figures.shares_figure(sex, lang, present=present, height=None)
-    by_age = figures.shares_figure(data.fear_shares(state, "age_group"), lang, present=present, height=None)
+    by_sex = _fear_figure(sex, lang, present)
+    by_age = _fear_figure(data.fear_shares(state, "age_group"), lang, present)
     shares = data.survey_indicators(state)
     indicators = indicators_figure(shares, lang, present)
     side = _side_display(data.recorded_vs_survey(state, role), lang)
