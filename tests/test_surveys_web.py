@@ -103,3 +103,38 @@ def test_sex_filter_changes_envipe_figures(db_url, monkeypatch):
     assert women.loc[("reporting", "all"), "estimate"] != everyone.loc[("reporting", "all"), "estimate"]
     headline = data.survey_headline(ViewState())
     assert headline["victimisation"] is None and headline["victimisation_unreliable"] is None  # no data, no flag
+
+
+def test_seeded_city_cards_and_fear_table_carry_interval_and_n(db_url, monkeypatch):
+    """The overview's survey cards and the fear table under the stacked bars: interval and n, by hand."""
+    import sys
+
+    from browser.seed import build
+
+    from observatory.db.session import get_engine
+    from observatory.indicators import fear
+
+    build(get_engine(db_url), nx=4, ny=3, incidents=800)
+    data = _web(monkeypatch, db_url)
+    persons = data.latest_wave(data.survey_persons())
+    levels = fear.fear_scores(persons)["fear_level"]
+    answered = persons[levels.notna()]
+    high = (levels[levels.notna()] == "high").astype(float)
+    expected = (answered["weight"] * high).sum() / answered["weight"].sum()
+    headline = data.survey_headline(ViewState())
+    assert headline["fear_high"] == pytest.approx(expected)
+    assert headline["fear_high_n"] == len(answered)
+    assert headline["fear_high_ci_low"] < expected < headline["fear_high_ci_high"]
+    assert headline["survey_wave"] == str(persons["wave"].iloc[0]) and headline["survey_level"] == "survey"
+
+    from observatory.web.app import create_app
+
+    create_app(db_url)
+    resumen, percepcion = sys.modules["pages.resumen"], sys.modules["pages.percepcion"]
+    note = resumen.survey_kpi_note(headline, "fear_high", "es")
+    assert f"n = {len(answered):,}".replace(",", ".") in note.replace("\u202f", ".").replace("\xa0", ".")
+    assert headline["survey_wave"] in note and "IC 95 %" in note
+    rows = str(percepcion.fear_table(ViewState(lang="es")))
+    assert "Nivel:" in rows and "Ola:" in rows and "fear-table" in rows
+    # No data never carries the unreliable mark.
+    assert percepcion._reliability(True, 0, "es") == "sin datos"

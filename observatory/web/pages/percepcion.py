@@ -28,6 +28,8 @@ CHANGE_COLUMNS = [("indicator_label", "col.indicator"), ("crime_label", "col.cri
                   ("ci_label", "col.ci95"),
                   ("p_label", "col.p_value"), ("verdict", "col.class")]
 TOTALS = ("crimes", "incidence")
+FEAR_COLUMNS = [("by_label", "col.by"), ("group_label", "col.group"), ("estimate_label", "kpi.fear"),
+                ("ci_label", "col.ci95"), ("n_label", "col.n"), ("reliability", "col.class")]
 GENDER_RECORDED_COLUMNS = [("category_label", "col.category"), ("count_label", "col.count"),
                            ("rate_label", "col.rate")]
 GENDER_SURVEY_COLUMNS = [("indicator_label", "col.indicator"), ("sex_label", "col.sex"),
@@ -238,6 +240,30 @@ def indicators_figure(frame: pd.DataFrame, lang: str, present: bool):
     return fig
 
 
+def fear_table(state: ViewState) -> list:
+    """The high-fear share of each bar drawn above (by wave, sex, age) with its interval and n, and
+    the panel's level / wave note: the stacked bars alone show neither."""
+    lang = state.lang
+    parts = []
+    for by, key in (("wave", "col.wave"), ("sex", "col.sex"), ("age_group", "col.age")):
+        levels = data.fear_levels(state, by)
+        if levels.empty:
+            continue
+        high = levels[levels["fear_level"] == "high"]
+        parts.append(high.assign(by_label=t(key, lang), group_label=high[by].astype(str).map(
+            lambda g, _by=by: t(f"sex.{g}", lang) if _by == "sex" and g in ("F", "M", "X") else g)))
+    if not parts:
+        return []
+    rows = pd.concat(parts, ignore_index=True)
+    rows = rows.assign(estimate_label=rows["estimate"].map(lambda v: fmt_percent(v, lang)),
+                       ci_label=rows["ci_low"].map(lambda v: fmt_percent(v, lang)) + " – "
+                       + rows["ci_high"].map(lambda v: fmt_percent(v, lang)),
+                       n_label=rows["n"].map(lambda v: fmt_number(v, lang)),
+                       reliability=[_reliability(u, n, lang) for u, n in zip(rows["unreliable"], rows["n"],
+                                                                             strict=True)])
+    return [table(rows, FEAR_COLUMNS, lang, tid="fear-table"), panel_note(state, data.fear_levels(state, "wave"))]
+
+
 def _fear_figure(shares: pd.DataFrame, lang: str, present: bool):
     """Stacked fear shares, or a note that the loaded surveys do not ask the fear items."""
     if shares.empty:
@@ -326,8 +352,9 @@ def perception_outputs(state: ViewState, role: str = "public") -> tuple:
     return (_top_notes(state), waves, by_sex, by_age, fear_map(state), map_note or None, indicators,
             table(side, SIDE_COLUMNS, lang, tid="side-table"), fear_map_title(state),
             table(figure_rows, FIGURE_COLUMNS, lang, tid="survey-figures-table", max_rows=400),
-            table(changes, CHANGE_COLUMNS, lang, tid="survey-changes-table"),
-            panel_note(state, data.fear_levels(state, "wave")), panel_note(state, shares), gender_panel(state, role))
+            table(changes, CHANGE_COLUMNS, lang, tid="survey-changes-table") if not changes.empty
+            else html.Div(t("survey.one_wave", lang), className="text-muted", id="survey-changes-table"),
+            fear_table(state), panel_note(state, shares), gender_panel(state, role))
 
 
 @callback(Output("perception-empty", "children"), Output("perception-waves", "figure"),
