@@ -172,3 +172,15 @@ def test_change_false_positive_rate_by_simulation():
             waves.append(survey.weighted_proportion(pd.DataFrame(rows), "y", psu="psu", strata="stratum").iloc[0])
         hits += survey_figures.change_between(waves[0], waves[1])["significant"]
     assert 0.02 < hits / runs < 0.09
+
+
+def test_changes_compare_waves_of_the_same_survey_only():
+    rows = [{"wave": w, "unit": "person", "indicator": "unsafe_city", "crime_type": "all", "definition": "",
+             "estimate": p, "se": 0.02} for w, p in (("ENSU 2015 Q3", 0.70), ("ENSU 2015 Q4", 0.76),
+                                                     ("ENVIPE 2021", 0.30))]
+    out = survey_figures.changes(pd.DataFrame(rows), [["ENSU 2015 Q3", "ENSU 2015 Q4"], ["ENVIPE 2021"]])
+    assert len(out) == 1 and (out["from_wave"].iloc[0], out["to_wave"].iloc[0]) == ("ENSU 2015 Q3", "ENSU 2015 Q4")
+    se = math.sqrt(2) * 0.02
+    assert out["points"].iloc[0] == pytest.approx(6.0)
+    assert out["points_low"].iloc[0] == pytest.approx((0.06 - 1.959964 * se) * 100, rel=1e-6)
+    assert bool(out["significant"].iloc[0]) == (0.06 / se > 1.959964)

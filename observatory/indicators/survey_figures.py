@@ -163,7 +163,7 @@ def change_between(first: Mapping[str, float], second: Mapping[str, float], leve
 
 
 CHANGE_COLUMNS = ["indicator", "crime_type", "unit", "definition", "from_wave", "to_wave", "difference", "ci_low",
-                  "ci_high", "z", "p_value", "significant"]
+                  "ci_high", "z", "p_value", "significant", "points", "points_low", "points_high"]
 
 
 def changes(figures: pd.DataFrame, series: list[list[str]]) -> pd.DataFrame:
@@ -186,4 +186,8 @@ def changes(figures: pd.DataFrame, series: list[list[str]]) -> pd.DataFrame:
                 continue  # totals depend on the population: compare shares only
             rows.append(dict(zip(keys, key, strict=True)) | {"from_wave": old, "to_wave": new}
                         | change_between(a.loc[key], b.loc[key]))
-    return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+    out = pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+    # The change of a share in percentage points, as INEGI and ENUSC publish it.
+    for col, source in (("points", "difference"), ("points_low", "ci_low"), ("points_high", "ci_high")):
+        out[col] = out[source] * 100
+    return out

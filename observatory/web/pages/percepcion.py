@@ -137,9 +137,9 @@ def changes_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
                                                                            strict=True)]
     out["crime_label"] = out["crime_type"].map(lambda c: t("survey.all_crimes", lang) if c == "all"
                                                else names.get(c, c))
-    out["change_label"] = out["difference"].map(lambda v: fmt_percent(v, lang))
-    out["ci_label"] = out["ci_low"].map(lambda v: fmt_percent(v, lang)) + " – " + out["ci_high"].map(
-        lambda v: fmt_percent(v, lang))
+    points = lambda v: t("survey.points", lang, value=fmt_number(v, lang, 1))  # noqa: E731
+    out["change_label"] = out["points"].map(points)
+    out["ci_label"] = out["points_low"].map(points) + " – " + out["points_high"].map(points)
     out["p_label"] = out["p_value"].map(lambda v: fmt_number(v, lang, 3))
     out["verdict"] = out["significant"].map(lambda v: t("survey.significant" if v else "survey.not_significant",
                                                         lang))
@@ -317,7 +317,8 @@ def gender_panel(state: ViewState, role: str) -> list:
     return [html.P(t("survey.gender_recorded", lang), className="small mb-1"),
             table(recorded, GENDER_RECORDED_COLUMNS, lang, tid="gender-recorded-table"),
             html.P(t("survey.gender_survey", lang), className="small mb-1 mt-2"),
-            table(survey, GENDER_SURVEY_COLUMNS, lang, tid="gender-survey-table"),
+            table(survey, GENDER_SURVEY_COLUMNS, lang, tid="gender-survey-table") if not survey.empty
+            else html.Div(t("survey.no_sex", lang), className="text-muted", id="gender-survey-table"),
             panel_note(state, lens["survey"])]
 
 
