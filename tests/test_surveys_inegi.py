@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from observatory.indicators import survey, survey_figures
+from observatory.indicators.survey_totals import weighted_total
 from observatory.ingest.surveys import ingest_survey, load_survey_profile, normalise_survey
 from tests.conftest import realdata
 
@@ -51,7 +52,7 @@ def test_envipe_2021_reproduces_inegi_published_2020_figures(raw, events):
     definition = load_survey_profile("envipe").definitions
     ref = reference(raw)
     universe = survey.reporting_universe(events, definition)
-    crimes = survey.weighted_total(universe, **survey.design_columns(universe)).iloc[0]
+    crimes = weighted_total(universe, **survey.design_columns(universe)).iloc[0]
     design = survey.design_columns(events)
     assert design == {"psu": "psu", "strata": "stratum"}  # EST_DIS / UPM_DIS, declared in the profile
     reported = survey.reporting_rate(events, definition=definition, **design).iloc[0]

@@ -21,6 +21,7 @@ import pandas as pd
 
 from observatory.indicators import survey
 from observatory.indicators.survey import DEFAULT_DEFINITION, ReportingDefinition
+from observatory.indicators.survey_totals import weighted_total
 
 FIGURE_COLUMNS = ["wave", "unit", "indicator", "crime_type", "definition", "estimate", "ci_low", "ci_high", "se",
                   "cv", "n", "unreliable", "method"]
@@ -86,7 +87,7 @@ def _event_rows(events: pd.DataFrame, definition: ReportingDefinition, crime_typ
         "reporting": lambda f, **o: survey.reporting_rate(f, definition=definition, **o),
         "dark_figure": lambda f, **o: survey.dark_figure(f, definition, **o),
         "file_opened": lambda f, **o: survey.file_opened_rate(f, definition=definition, **o),
-        "crimes": lambda f, **o: survey.weighted_total(survey.reporting_universe(f, definition), **o),
+        "crimes": lambda f, **o: weighted_total(survey.reporting_universe(f, definition), **o),
     }
     return [p for p in (_run(events, make, indicator=name, **fixed) for name, make in makers.items())
             if p is not None]
