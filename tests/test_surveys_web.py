@@ -138,3 +138,33 @@ def test_seeded_city_cards_and_fear_table_carry_interval_and_n(db_url, monkeypat
     assert "Nivel:" in rows and "Ola:" in rows and "fear-table" in rows
     # No data never carries the unreliable mark.
     assert percepcion._reliability(True, 0, "es") == "sin datos"
+
+
+def test_seeded_perception_vs_recorded_uses_the_public_counts(db_url, monkeypatch):
+    from browser.seed import build
+
+    from observatory.db.session import get_engine
+    from observatory.indicators import survey
+
+    build(get_engine(db_url), nx=4, ny=3, incidents=3000)
+    data = _web(monkeypatch, db_url)
+    state = ViewState()
+    side = data.recorded_vs_survey(state, "public").set_index("code")
+    public = data.area_stats(state, "public").set_index("code")
+    months = data.monthly(state, "public")["month"]
+    n_months = (pd.Timestamp(months.max()).year - pd.Timestamp(months.min()).year) * 12 + \
+        pd.Timestamp(months.max()).month - pd.Timestamp(months.min()).month + 1
+    for code, row in side.iterrows():
+        count = public.loc[code, "count"]
+        assert (pd.isna(row["count"]) and pd.isna(count)) or row["count"] == count  # the published count
+        if not pd.isna(count):
+            expected = float(count) * 12 / n_months / public.loc[code, "population"] * 1e5
+            assert row["recorded_rate"] == pytest.approx(expected)
+    # The survey wave (2024) and the records (three years) cover different periods: flagged.
+    assert side["period_mismatch"].all() and (side["recorded_months"] == n_months).all()
+    persons = data.latest_wave(data.survey_persons())
+    by_area = survey.victimisation_prevalence(persons, by="area").set_index("area")
+    for code, row in side.iterrows():
+        assert row["survey_rate"] == pytest.approx(by_area.loc[code, "estimate"] * 1e5)
+    gaps = side["fear_gap"].dropna().to_numpy()
+    assert (gaps[:-1] >= gaps[1:]).all()
