@@ -168,3 +168,20 @@ def test_seeded_perception_vs_recorded_uses_the_public_counts(db_url, monkeypatc
         assert row["survey_rate"] == pytest.approx(by_area.loc[code, "estimate"] * 1e5)
     gaps = side["fear_gap"].dropna().to_numpy()
     assert (gaps[:-1] >= gaps[1:]).all()
+
+
+def test_filter_note_only_when_a_loaded_survey_lacks_the_field(db_url, monkeypatch):
+    from browser.seed import build
+
+    from observatory.db.session import get_engine
+
+    build(get_engine(db_url), nx=3, ny=3, incidents=300)  # persons with sex and age only
+    data = _web(monkeypatch, db_url)
+    assert all(data.filters_applied(ViewState(sex="F", age="30-44")).values())
+    women = data.survey_figures(ViewState(sex="F")).set_index(["wave", "indicator"])
+    persons = data.survey_persons()
+    for wave in persons["wave"].unique():
+        rows = persons[(persons["wave"] == wave) & (persons["sex"] == "F") & persons["victim_any"].notna()]
+        expected = (rows["weight"] * rows["victim_any"]).sum() / rows["weight"].sum()
+        assert women.loc[(wave, "victimisation"), "estimate"] == pytest.approx(expected)
+        assert women.loc[(wave, "victimisation"), "n"] == len(rows)

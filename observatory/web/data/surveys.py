@@ -62,7 +62,8 @@ def filters_applied(state: ViewState) -> dict[str, bool]:
     out = {}
     for unit in UNITS:
         rows = survey_rows(unit, state.district)
-        out[unit] = not chosen or (not rows.empty and all(rows[c].notna().any() for c in chosen))
+        # A unit with no rows has nothing to filter: it must not make the page say "filter not applied".
+        out[unit] = not chosen or rows.empty or all(rows[c].notna().any() for c in chosen)
     return out
 
 
@@ -249,9 +250,10 @@ def _area_perception(persons: pd.DataFrame) -> pd.DataFrame:
     """Per area: feels unsafe in the neighbourhood when asked, else the high-fear share."""
     from observatory.indicators import fear, survey
 
+    design = survey.design_columns(persons)
     if "unsafe_neighbourhood" in persons and persons["unsafe_neighbourhood"].notna().any():
-        return survey.insecurity_perception(persons, "neighbourhood", by="area")
-    high = fear.fear_index(persons, by="area")
+        return survey.insecurity_perception(persons, "neighbourhood", by="area", **design)
+    high = fear.fear_index(persons, by="area", **design)
     return high[high["fear_level"] == "high"]
 
 
@@ -271,7 +273,8 @@ def recorded_vs_survey(state: ViewState, role: str = "public") -> pd.DataFrame:
         return pd.DataFrame()
     months = pd.to_datetime(series["month"])
     recorded_period = (months.min(), months.max() + pd.offsets.MonthEnd(0))
-    vict = survey.victimisation_prevalence(persons, by="area").rename(columns={"area": "code"})
+    vict = survey.victimisation_prevalence(persons, by="area", **survey.design_columns(persons))
+    vict = vict.rename(columns={"area": "code"})
     perception = _area_perception(persons).rename(columns={"area": "code"})
     stats = area_stats(state, role)[["code", "name", "population", "count"]]
     wave = str(persons["wave"].iloc[0])
