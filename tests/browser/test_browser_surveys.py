@@ -111,3 +111,16 @@ def test_colombia_perception_page(driver, colombia):
     text = _walk(driver, colombia, "surveys-colombia-percepcion-es", ["ECSC 2020"], ("ciudad",))
     assert "Cifra oculta (DANE)" in text
     assert "diseño desconocido" in text  # the ECSC snapshot has no strata / PSUs: the fallback, said so
+
+
+def test_cdmx_overview_survey_cards(driver, cdmx_surveys):
+    driver.set_window_size(1400, 1000)
+    driver.get(cdmx_surveys + "/")
+    settle(driver, timeout=90)
+    driver.save_screenshot(str(ARTIFACTS / "surveys-cdmx-resumen-es.png"))
+    fear_card = driver.find_element("id", "kpi-fear").text
+    vict_card = driver.find_element("id", "kpi-victimisation").text
+    # ENSU asks neither the fear items nor victimisation: "no data" with its wave and level, never "unreliable".
+    for card in (fear_card, vict_card):
+        assert "sin datos" in card and "ENSU 2015 Q4" in card and "ciudad" in card, card
+        assert "poco confiable" not in card
