@@ -76,7 +76,7 @@ def test_ecsc_2020_reaches_the_dashboard(db_url, monkeypatch):
     percepcion = sys.modules["pages.percepcion"]
     outputs = percepcion.perception_outputs(ViewState(lang="es"))
     assert "No hay encuestas cargadas" not in str(outputs[0])
-    assert "Cifra oculta (DANE)" in str(outputs[9]) and "ECSC 2020" in str(outputs[9])
+    assert "Cifra oculta (DANE)" in str(outputs[8]) and "ECSC 2020" in str(outputs[8])  # the figures table
 
 
 @pytest.mark.realdata

@@ -63,7 +63,8 @@ def layout(**query) -> html.Div:
         dbc.Row(
             [
                 dbc.Col(card(fear_map_title(state),
-                             [graph("perception-map", present, "460px", "80vh"), html.Div(id="perception-map-note")],
+                             [graph("perception-map", present, "460px", "80vh"), html.Div(id="perception-map-note"),
+                              html.Div(id="perception-map-level")],
                              download_id="perception-map-dl", lang=lang, title_id="perception-map-title"),
                         xs=12, lg=half),
                 dbc.Col(card(t("perception.indicators", lang),
@@ -330,15 +331,16 @@ def _top_notes(state: ViewState) -> html.Div | None:
 
 
 def perception_outputs(state: ViewState, role: str = "public") -> tuple:
-    """Everything the Perception page draws for a view state (the fear map's title last)."""
+    """Everything the Perception page draws for a view state, in the callback's output order (the
+    fear map's note sixth, its title last)."""
     lang, present = state.lang, state.present
     nosurvey = figures.empty_figure(t("perception.nosurvey", lang), present)
     all_figures = data.survey_figures(state)
     if all_figures.empty and data.survey_persons(state.district).empty:
         note = html.Div(t("perception.nosurvey", lang), className="alert alert-info")
         empty = table(pd.DataFrame(), SIDE_COLUMNS, lang)
-        return (note, nosurvey, nosurvey, nosurvey, nosurvey, None, nosurvey, empty, t("perception.fear_map", lang),
-                empty, empty, None, None, gender_panel(state, role))
+        return (note, nosurvey, nosurvey, nosurvey, nosurvey, None, nosurvey, empty, empty, empty, None, None,
+                gender_panel(state, role), None, t("perception.fear_map", lang))
     waves = _fear_figure(data.fear_shares(state, "wave"), lang, present)
     sex = data.fear_shares(state, "sex")
     sex["group"] = sex["group"].map(lambda s: t(f"sex.{s}", lang) if s in ("F", "M", "X") else s)
@@ -349,22 +351,23 @@ def perception_outputs(state: ViewState, role: str = "public") -> tuple:
     side = _side_display(data.recorded_vs_survey(state, role), lang)
     figure_rows = figures_display(all_figures, lang)
     changes = changes_display(data.survey_changes(state), lang)
-    map_note = [n for n in (fear_map_note(state), panel_note(state, data.fear_levels(state, "area"))) if n]
-    return (_top_notes(state), waves, by_sex, by_age, fear_map(state), map_note or None, indicators,
-            table(side, SIDE_COLUMNS, lang, tid="side-table"), fear_map_title(state),
+    return (_top_notes(state), waves, by_sex, by_age, fear_map(state), fear_map_note(state), indicators,
+            table(side, SIDE_COLUMNS, lang, tid="side-table"),
             table(figure_rows, FIGURE_COLUMNS, lang, tid="survey-figures-table", max_rows=400),
             table(changes, CHANGE_COLUMNS, lang, tid="survey-changes-table") if not changes.empty
             else html.Div(t("survey.one_wave", lang), className="text-muted", id="survey-changes-table"),
-            fear_table(state), panel_note(state, shares), gender_panel(state, role))
+            fear_table(state), panel_note(state, shares), gender_panel(state, role),
+            panel_note(state, data.fear_levels(state, "area")), fear_map_title(state))
 
 
 @callback(Output("perception-empty", "children"), Output("perception-waves", "figure"),
           Output("perception-sex", "figure"), Output("perception-age", "figure"), Output("perception-map", "figure"),
           Output("perception-map-note", "children"),
           Output("perception-indicators", "figure"), Output("perception-side", "children"),
-          Output("perception-map-title", "children"), Output("perception-figures", "children"),
-          Output("perception-changes", "children"), Output("perception-fear-note", "children"),
-          Output("perception-indicators-note", "children"), Output("perception-gender", "children"),
+          Output("perception-figures", "children"), Output("perception-changes", "children"),
+          Output("perception-fear-note", "children"), Output("perception-indicators-note", "children"),
+          Output("perception-gender", "children"), Output("perception-map-level", "children"),
+          Output("perception-map-title", "children"),
           Input("view-state", "data"))
 def _update_perception(state_dict):
     return perception_outputs(ViewState.from_dict(state_dict), current_role())
