@@ -125,7 +125,8 @@ def test_seeded_city_cards_and_fear_table_carry_interval_and_n(db_url, monkeypat
     assert headline["fear_high"] == pytest.approx(expected)
     assert headline["fear_high_n"] == len(answered)
     assert headline["fear_high_ci_low"] < expected < headline["fear_high_ci_high"]
-    assert headline["survey_wave"] == str(persons["wave"].iloc[0]) and headline["survey_level"] == "survey"
+    assert headline["survey_wave"] == str(persons["wave"].iloc[0])
+    assert headline["survey_level"] == "city"  # the city's own survey: no territory column to limit
 
     from observatory.web.app import create_app
 
@@ -185,3 +186,16 @@ def test_filter_note_only_when_a_loaded_survey_lacks_the_field(db_url, monkeypat
         expected = (rows["weight"] * rows["victim_any"]).sum() / rows["weight"].sum()
         assert women.loc[(wave, "victimisation"), "estimate"] == pytest.approx(expected)
         assert women.loc[(wave, "victimisation"), "n"] == len(rows)
+
+
+def test_level_is_whole_survey_until_limited_to_the_territory(db_url, monkeypatch):
+    from pathlib import Path
+
+    from observatory.db.session import get_engine
+
+    fixture = Path(__file__).parent / "fixtures" / "surveys" / "conjunto_de_datos_cb_ensu_01_2015.csv"
+    report = ingest_survey(fixture, profile="ensu", engine=get_engine(db_url))  # no --territory, no layer
+    assert report.details["territory"]["code"] is None
+    data = _web(monkeypatch, db_url)
+    assert data.wave_levels(ViewState()) == {"ENSU 2015 Q1": "survey"}
+    assert set(data.survey_figures(ViewState())["level"]) == {"survey"}

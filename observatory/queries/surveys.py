@@ -90,7 +90,8 @@ def survey_profile_facts(names: list[str]) -> dict[str, dict]:
     for name in dict.fromkeys(n for n in names if isinstance(n, str) and n):
         try:
             profile = load_survey_profile(name)
-            facts[name] = {"definition": profile.definitions, "territory_level": profile.territory_level}
+            facts[name] = {"definition": profile.definitions, "territory_level": profile.territory_level,
+                           "territory_column": bool(profile.territory_column)}
         except (SurveyProfileError, OSError):
-            facts[name] = {"definition": DEFAULT_DEFINITION, "territory_level": "city"}
+            facts[name] = {"definition": DEFAULT_DEFINITION, "territory_level": "city", "territory_column": False}
     return facts

@@ -75,8 +75,9 @@ def _filtered(state: ViewState, unit: str) -> pd.DataFrame:
 
 
 def wave_levels(state: ViewState) -> dict[str, str]:
-    """Each wave's geographic level: the territory level its import kept (city, state), or
-    "survey" when the whole survey was loaded (the figure is not the observatory's own)."""
+    """Each wave's geographic level: the territory level its import kept (city, state), "city" for a
+    city's own survey (a profile without a territory column), or "survey" when a survey covering
+    several territories was loaded whole (the figure is not the observatory's own)."""
     from observatory import queries
 
     levels: dict[str, str] = {}
@@ -86,8 +87,11 @@ def wave_levels(state: ViewState) -> dict[str, str]:
             continue
         facts = queries.survey_profile_facts(rows["profile"].dropna().unique().tolist())
         for wave, part in rows.groupby("wave"):
+            fact = facts.get(part["profile"].iloc[0], {})
             marked = "in_territory" in part and part["in_territory"].notna().all()
-            level = facts.get(part["profile"].iloc[0], {}).get("territory_level", "city") if marked else "survey"
+            # A city's own survey (no territory column) is the city's; a wider one only once limited to it.
+            own = marked or not fact.get("territory_column", False)
+            level = fact.get("territory_level", "city") if own else "survey"
             levels.setdefault(str(wave), "district" if state.district else level)
     return levels
 
