@@ -27,6 +27,7 @@ from dash import Input, Output, State, callback, dcc, html
 from observatory import audit
 from observatory.privacy import DEFAULT_MASK_RADIUS_M, geomask_frame, neutralise_frame
 from observatory.uploads import UploadRejected, decode_dash_contents, resolve_profile, store_upload
+from observatory.vocabulary import SOURCE_KINDS
 from observatory.web import data
 from observatory.web.auth import current_role, current_user
 from observatory.web.figures import empty_figure, map_view, points_map
@@ -162,7 +163,7 @@ def run_import(kind: str, path, profile: str, layer: str | None, id_field: str |
     ``source_layer`` and ``encoding`` apply to boundaries (the layer inside a multi-layer file, the
     text encoding of a shapefile without .cpg); blank means automatic."""
     engine = data.engine()
-    if kind in ("police", "complaint"):
+    if kind in SOURCE_KINDS:
         from observatory.ingest.incidents import ingest_incidents
 
         return ingest_incidents(path, source_kind=kind, profile=profile, engine=engine, user_name=user)
@@ -186,6 +187,7 @@ def run_import(kind: str, path, profile: str, layer: str | None, id_field: str |
           prevent_initial_call=True)
 def _upload(contents, filename, kind, profile, layer, id_field, name_field, source_layer=None, encoding=None,
             profile_contents=None, profile_filename=None):
+    from observatory.ingest.batches import audited
     from observatory.ingest.readers import InputFileError
     from observatory.ingest.report import ImportFailed
 
@@ -202,7 +204,9 @@ def _upload(contents, filename, kind, profile, layer, id_field, name_field, sour
                         if profile_contents else None)
         profile = resolve_profile(purpose, profile or DEFAULT_PROFILES.get(kind, ""), _builtin_profiles(kind),
                                   file_name=profile_filename, file_data=profile_data, folder=folder)
-        report = run_import(kind, path, profile, layer, id_field, name_field, user, source_layer, encoding)
+        # The audit event is written in the import's own transaction (a kill cannot separate them).
+        with audited(user, kind=kind, file=filename, profile=str(profile), via="upload"):
+            report = run_import(kind, path, profile, layer, id_field, name_field, user, source_layer, encoding)
     except (UploadRejected, ImportFailed, InputFileError, ValueError) as exc:
         audit.record("import_refused", user_name=user, engine=data.engine(),
                      detail={"file": filename, "kind": kind, "reason": str(exc)[:500]})
@@ -210,9 +214,6 @@ def _upload(contents, filename, kind, profile, layer, id_field, name_field, sour
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-    audit.record("import", user_name=user, engine=data.engine(),
-                 detail={"file": filename, "kind": kind, "profile": profile, "batch_id": report.batch_id,
-                         "total": report.total, "loaded": report.loaded, "rejected": report.rejected})
     data.warm_up(after_boundaries=kind == "boundaries")  # the next page view finds the new data ready
     colour = "warning" if report.rejected else "success"
     return dbc.Alert(html.Pre(report.summary(), className="mb-0"), color=colour)

@@ -8,6 +8,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, callback, html
 
+from observatory.vocabulary import SEXES
 from observatory.web import data, figures
 from observatory.web.components import card, graph, table
 from observatory.web.export import register_csv_download
@@ -252,7 +253,7 @@ def fear_table(state: ViewState) -> list:
             continue
         high = levels[levels["fear_level"] == "high"]
         parts.append(high.assign(by_label=t(key, lang), group_label=high[by].astype(str).map(
-            lambda g, _by=by: t(f"sex.{g}", lang) if _by == "sex" and g in ("F", "M", "X") else g)))
+            lambda g, _by=by: t(f"sex.{g}", lang) if _by == "sex" and g in SEXES else g)))
     if not parts:
         return []
     rows = pd.concat(parts, ignore_index=True)
@@ -343,7 +344,7 @@ def perception_outputs(state: ViewState, role: str = "public") -> tuple:
                 gender_panel(state, role), None, t("perception.fear_map", lang))
     waves = _fear_figure(data.fear_shares(state, "wave"), lang, present)
     sex = data.fear_shares(state, "sex")
-    sex["group"] = sex["group"].map(lambda s: t(f"sex.{s}", lang) if s in ("F", "M", "X") else s)
+    sex["group"] = sex["group"].map(lambda s: t(f"sex.{s}", lang) if s in SEXES else s)
     by_sex = _fear_figure(sex, lang, present)
     by_age = _fear_figure(data.fear_shares(state, "age_group"), lang, present)
     shares = data.survey_indicators(state)
