@@ -40,7 +40,7 @@ from observatory.queries.reference import (
     unassigned_summary,
     unknown_labels,
 )
-from observatory.queries.surveys import survey_responses, survey_waves
+from observatory.queries.surveys import survey_profile_facts, survey_responses, survey_waves
 
 __all__ = [
     "ROLES",
@@ -68,6 +68,7 @@ __all__ = [
     "public_notices",
     "refresh_statistics",
     "rejected_rows",
+    "survey_profile_facts",
     "survey_responses",
     "survey_waves",
     "targets",
