@@ -221,12 +221,15 @@ def test_profile_and_recorded_vs_survey_are_published_figures(demo):
     assert (pd.to_numeric(monthly["area_rate"]).isna() == expected_rate.isna()).all()
     side = public.csv("perception-side-dl", kit.view())
     assert len(side)
-    counts = queries.counts_by_area(engine, queries.Filters(), "public").set_index("code")
-    expected = (counts["count"].astype(float) / counts["population"].astype(float) * 1e5).reindex(side["code"])
-    got = pd.to_numeric(side["rate"]).to_numpy()
-    assert ((pd.Series(got) - expected.to_numpy()).abs().dropna() < 1e-9).all()
-    assert (pd.isna(got) == expected.isna().to_numpy()).all()
-    assert data.recorded_vs_survey(ViewState(), "analyst")["rate"].notna().all()  # analysts: true rates
+    counts = queries.counts_by_area(engine, queries.Filters(), "public").set_index("code")["count"]
+    shown = pd.to_numeric(side["count"], errors="coerce")
+    assert shown.fillna(-1).tolist() == counts.reindex(side["code"]).astype(float).fillna(-1).tolist()
+    # The annualised recorded rate gives back exactly the published count (by hand), NA where it is NA.
+    rate = pd.to_numeric(side["recorded_rate"], errors="coerce")
+    implied = rate * pd.to_numeric(side["population"]) / 1e5 * pd.to_numeric(side["recorded_months"]) / 12
+    assert (rate.isna() == shown.isna()).all()
+    assert ((implied - shown).abs().dropna() < 1e-6).all()
+    assert data.recorded_vs_survey(ViewState(), "analyst")["recorded_rate"].notna().all()  # analysts: true rates
 
 
 def test_public_heat_layer_uses_area_centroids_and_published_counts(demo):
