@@ -77,8 +77,9 @@ class DisclosurePolicy:
       (``OBSERVATORY_SENSITIVE_LEVELS``, "district,city").
     - ``key_salt``: mixes each incident's noise key (``OBSERVATORY_NOISE_SALT``); a deployment sets its own
       and keeps it private, so nobody can compute the keys from the incident ids.
-    - ``public_windows``: ``free`` (any run of whole periods) or ``calendar`` (one calendar month, quarter
-      or year, or whole years: the stricter option against averaging windows) (``OBSERVATORY_PUBLIC_WINDOWS``).
+    - ``public_windows``: ``calendar`` (default: one calendar month, quarter or year, or whole years, so a
+      reader cannot average many overlapping windows) or ``free`` (any run of whole periods: finer windows,
+      at the residual risk measured in docs/disclosure.md section 8) (``OBSERVATORY_PUBLIC_WINDOWS``).
     """
 
     k: int = 5
@@ -87,7 +88,7 @@ class DisclosurePolicy:
     sensitive_unit: str = "quarter"
     sensitive_levels: tuple[str, ...] = ("district", "city")
     key_salt: int = 0x5EED_C0DE
-    public_windows: str = "free"
+    public_windows: str = "calendar"
 
     def __post_init__(self) -> None:
         if self.public_windows not in ("free", "calendar"):
@@ -115,4 +116,4 @@ def disclosure_policy() -> DisclosurePolicy:
         sensitive_unit=env.get("OBSERVATORY_SENSITIVE_UNIT", "quarter").strip().lower(),
         sensitive_levels=tuple(v.strip().lower() for v in levels.split(",") if v.strip()),
         key_salt=int(env.get("OBSERVATORY_NOISE_SALT", str(0x5EED_C0DE))) % 4294967291,
-        public_windows=env.get("OBSERVATORY_PUBLIC_WINDOWS", "free").strip().lower())
+        public_windows=env.get("OBSERVATORY_PUBLIC_WINDOWS", "calendar").strip().lower())

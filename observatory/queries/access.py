@@ -55,7 +55,7 @@ NO_CATEGORY = "(none)"
 # Notice keys, translated in observatory/web/i18n.py as ``notice.<key>`` with the placeholders of
 # :func:`notice_values` (``t(f"notice.{key}", lang, **notice_values())``).
 NOTICES = ("perturbed", "small_counts_suppressed", "snapped_to_month", "snapped_to_quarter", "snapped_to_year",
-           "sensitive_coarse_only", "victim_filters_public")
+           "sensitive_coarse_only", "victim_filters_public", "categories_widened")
 
 
 def check_role(role: str) -> str:
@@ -164,6 +164,28 @@ def selected_codes(filters: Filters, categories: pd.DataFrame) -> list[str]:
     return sorted(categories.loc[hit, "code"])
 
 
+def category_grid(filters: Filters, categories: pd.DataFrame) -> tuple[Filters, bool]:
+    """The public category grid: a selection is answered as one category, one ICCS section or every
+    category; any other combination widens to its ICCS section (all its codes in one) or to every
+    category. Returns (filters, widened).
+
+    Why: with free combinations a reader could publish a cell X many ways, (X + S) - S for many
+    groups S of other categories, each carrying fresh noise, and average the noise away. On the
+    grid each cell has only the few groupings that contain it (itself, its section, everything).
+    """
+    if not (filters.categories or filters.sections):
+        return filters, False
+    codes = selected_codes(filters, categories)
+    if len(codes) <= 1 and not filters.sections:
+        return filters, False
+    sections = set(categories.loc[categories["code"].isin(codes), "iccs_section"].dropna().astype(str))
+    in_sections = categories["iccs_section"].astype(str).isin(sections)
+    if len(sections) == 1 and categories.loc[categories["code"].isin(codes), "iccs_section"].notna().all():
+        canonical = filters.replace(categories=(), sections=tuple(sections))
+        return canonical, set(codes) != set(categories.loc[in_sections, "code"])
+    return filters.replace(categories=(), sections=()), True
+
+
 def _sensitive_allowed(policy: DisclosurePolicy, filters: Filters, level: str, grain: str) -> bool:
     """Whether a mixed selection may keep its sensitive categories in this table."""
     if level not in policy.sensitive_levels or grain == "hour":
@@ -214,6 +236,9 @@ def release(filters: Filters, role: str, level: str, grain: str, categories: pd.
     if out.sex or out.age_groups:
         out = out.replace(sex=(), age_groups=())
         notices.append("victim_filters_public")
+    out, widened_categories = category_grid(out, categories)
+    if widened_categories:
+        notices.append("categories_widened")
     if policy.public_windows == "calendar":
         if bounds is not None and bounds[0] is not None:
             out = _fill_open_ends(out, bounds, "year")

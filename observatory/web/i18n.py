@@ -351,6 +351,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notice.sensitive_coarse_only": ("Los delitos sexuales y la violencia familiar se publican solo por distrito "
                                          "y trimestre: no se incluyen en las tablas más detalladas."),
         "notice.victim_filters_public": "Los filtros de sexo y edad de la víctima no se aplican en la vista pública.",
+        "notice.categories_widened": ("La vista pública muestra un delito, una sección de la clasificación ICCS o "
+                                      "todos: la selección se amplió a su sección o a todos los delitos."),
     },
     "en": {
         "app.title": "Municipal crime observatory",
@@ -682,6 +684,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notice.sensitive_coarse_only": ("Sexual and domestic violence are published by district and quarter only: "
                                          "they are left out of the more detailed tables."),
         "notice.victim_filters_public": "Victim sex and age filters are not applied in the public view.",
+        "notice.categories_widened": ("The public view shows one crime category, one ICCS section or all of them: "
+                                      "the selection was widened to its section or to every category."),
     },
 }
 
