@@ -172,7 +172,7 @@ def window_differencing(dash: Dashboard, engine, start: dt.date, months: int, ca
     truth = queries.counts_by_area_month(engine, queries.Filters(start=start, end=ends[-1], categories=tuple(
         categories)), "analyst")
     truth["month"] = pd.to_datetime(truth["month"])
-    errors = []
+    errors, zeros = [], 0
     for i in range(1, len(ends)):
         diff = (windows[i] - windows[i - 1]).dropna()
         month = pd.Timestamp(ends[i]).to_period("M").to_timestamp()
@@ -180,8 +180,10 @@ def window_differencing(dash: Dashboard, engine, start: dt.date, months: int, ca
         small = true[true < k]
         common = small.index.intersection(diff.index)
         errors.extend((diff[common] - small[common]).tolist())
+        zeros += int((small[common] == 0).sum())
     errors = np.asarray(errors, dtype=float)
-    return {"suppressed_cells": len(errors), "recovered": int((errors == 0).sum()),
+    # true_zeros: what the constant guess "0" gets right (the floor any attack must beat).
+    return {"suppressed_cells": len(errors), "recovered": int((errors == 0).sum()), "true_zeros": zeros,
             "max_error": float(np.abs(errors).max()) if len(errors) else 0.0,
             "mean_abs_error": float(np.abs(errors).mean()) if len(errors) else 0.0, "requests": len(ends)}
 

@@ -36,8 +36,16 @@ def test_periods_snap_outward(day, unit, start, end):
     assert access.period_end(d, unit) == dt.date.fromisoformat(end)
 
 
-def test_public_windows_snap_to_months_and_analysts_keep_theirs():
+def test_public_windows_snap_to_months_and_analysts_keep_theirs(monkeypatch):
     f = Filters(start="2024-01-10", end="2024-03-05", categories=["theft"])
+    # Calendar windows (the default): the one calendar period holding the window, the quarter.
+    rel = access.release(f, "public", "city", "window", CATS)
+    assert (rel.filters.start, rel.filters.end) == (dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+    assert "snapped_to_quarter" in rel.notices and rel.unit == "month"
+    two_quarters = access.release(f.replace(end="2024-04-05"), "public", "city", "window", CATS)
+    assert (two_quarters.filters.start, two_quarters.filters.end) == (dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+    assert "snapped_to_year" in two_quarters.notices
+    monkeypatch.setenv("OBSERVATORY_PUBLIC_WINDOWS", "free")  # any run of whole months
     rel = access.release(f, "public", "city", "window", CATS)
     assert (rel.filters.start, rel.filters.end) == (dt.date(2024, 1, 1), dt.date(2024, 3, 31))
     assert "snapped_to_month" in rel.notices and "perturbed" in rel.notices
@@ -47,7 +55,7 @@ def test_public_windows_snap_to_months_and_analysts_keep_theirs():
     assert "snapped_to_month" not in aligned.notices
 
 
-def test_sensitive_categories_are_left_out_of_every_finer_table():
+def test_sensitive_categories_are_left_out_of_every_finer_table(monkeypatch):
     everything = Filters(start="2024-01-01", end="2024-03-31")
     for level, grain in (("area", "window"), ("area", "period"), ("city", "period"), ("city", "hour"),
                          ("district", "hour"), ("district", "period")):
@@ -60,6 +68,12 @@ def test_sensitive_categories_are_left_out_of_every_finer_table():
         rel = access.release(everything, "public", level, "window", CATS)
         assert not rel.sensitive_withheld and rel.filters.categories == ()
     # ...but not over a single month, nor with a neighbourhood selected.
+    assert access.release(everything.replace(end="2024-01-31"), "public", "city", "window", CATS).sensitive_withheld
+    # Two months widen to their quarter with calendar windows (the default), which keeps them;
+    # with free windows they stay two months, finer than the quarter: left out.
+    assert not access.release(everything.replace(end="2024-02-29"), "public", "city", "window",
+                              CATS).sensitive_withheld
+    monkeypatch.setenv("OBSERVATORY_PUBLIC_WINDOWS", "free")
     assert access.release(everything.replace(end="2024-02-29"), "public", "city", "window", CATS).sensitive_withheld
     assert access.release(everything.replace(neighbourhoods=["A1"]), "public", "city", "window",
                           CATS).sensitive_withheld
@@ -89,9 +103,15 @@ def test_victim_filters_are_dropped_and_district_selections_are_small_area():
     assert not Filters().is_area_restricted
 
 
-def test_public_notices():
+def test_public_notices(monkeypatch):
     assert q.public_notices(Filters(), "analyst") == []
     assert q.public_notices(Filters(), "public") == ["perturbed", "small_counts_suppressed", "sensitive_coarse_only"]
+    # Calendar windows (the default): an open-ended window is whole years; two sections are all.
+    assert q.public_notices(Filters(start="2024-01-03", categories=["theft"]), "public") == [
+        "perturbed", "small_counts_suppressed", "snapped_to_year"]
+    assert "categories_widened" in q.public_notices(Filters(categories=["theft", "homicide"]), "public")
+    assert "categories_widened" not in q.public_notices(Filters(sections=["03"]), "public")
+    monkeypatch.setenv("OBSERVATORY_PUBLIC_WINDOWS", "free")
     notices = q.public_notices(Filters(start="2024-01-03", categories=["rape"], sex=["F"]), "public")
     # Area tables leave rape out (their window still snaps to months); coarse tables use quarters.
     assert notices == ["perturbed", "small_counts_suppressed", "snapped_to_month", "snapped_to_quarter",
@@ -103,6 +123,7 @@ def test_public_notices():
 
 def test_policy_settings_and_their_errors(monkeypatch):
     assert disclosure_policy() == DisclosurePolicy()
+    assert DisclosurePolicy().public_windows == "calendar"  # the default: no averaging of windows
     monkeypatch.setenv("OBSERVATORY_NOISE_D", "3")
     monkeypatch.setenv("OBSERVATORY_PUBLIC_UNIT", "Quarter")
     monkeypatch.setenv("OBSERVATORY_SENSITIVE_UNIT", "year")
@@ -138,11 +159,17 @@ def test_a_quarterly_public_grid_answers_in_quarters_in_sql_and_cube(city, monke
     for sql, mem in zip(*frames.values(), strict=True):
         pd.testing.assert_frame_equal(sql, mem)
     area_month, month, day = frames["sync"]
-    assert sorted(area_month["month"].dt.strftime("%Y-%m").unique()) == ["2022-01", "2022-04", "2022-07"]
-    assert month["month"].dt.strftime("%Y-%m").tolist() == ["2022-01", "2022-04", "2022-07"]
-    assert set(day["occurred_on"].dt.strftime("%m-%d")) <= {"01-01", "04-01", "07-01"}
+    # The window (three quarters) widens to its calendar year; the two sections to every category.
+    rel = access.release(f, "public", "area", "period", q.categories(city))
+    assert (rel.filters.start, rel.filters.end) == (dt.date(2022, 1, 1), dt.date(2022, 12, 31))
+    quarters = pd.period_range(rel.filters.start, rel.filters.end, freq="Q").start_time.strftime("%Y-%m").tolist()
+    assert len(quarters) == 4
+    assert sorted(area_month["month"].dt.strftime("%Y-%m").unique()) == quarters
+    assert month["month"].dt.strftime("%Y-%m").tolist() == quarters
+    assert set(day["occurred_on"].dt.strftime("%Y-%m")) <= set(quarters)
     # Each quarter's published value is the perturbation of the quarter's true count.
-    truth = q.counts_by_month(city, f.replace(start="2022-01-01", end="2022-09-30"), "analyst")
+    city_rel = access.release(f, "public", "city", "period", q.categories(city))
+    truth = q.counts_by_month(city, city_rel.filters, "analyst")
     quarters = truth.groupby(truth["month"].dt.quarter)["count"].sum().astype(int).tolist()
     assert all(abs(int(p) - t) <= 2 for p, t in zip(month["count"], quarters, strict=True))
 
@@ -159,8 +186,13 @@ def test_every_notice_is_translated_with_the_policy_values(monkeypatch):
         assert "3" in texts["perturbed"] and "10" in texts["small_counts_suppressed"]
 
 
-def test_open_ends_take_the_stored_span_and_count_as_whole_quarters():
+def test_open_ends_take_the_stored_span_and_count_as_whole_quarters(monkeypatch):
     bounds = (dt.date(2024, 1, 5), dt.date(2024, 5, 20))
+    # Calendar windows (the default): open ends take the stored span's whole years.
+    rel = access.release(Filters(), "public", "city", "window", CATS, bounds=bounds)
+    assert (rel.filters.start, rel.filters.end) == (dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+    assert not rel.sensitive_withheld
+    monkeypatch.setenv("OBSERVATORY_PUBLIC_WINDOWS", "free")  # the stored span's own months
     rel = access.release(Filters(), "public", "city", "window", CATS, bounds=bounds)
     assert (rel.filters.start, rel.filters.end) == (dt.date(2024, 1, 1), dt.date(2024, 5, 31))
     assert not rel.sensitive_withheld  # "all the data" is not a partial quarter of it

@@ -20,7 +20,7 @@ from observatory import queries as q
 from observatory.db.session import get_engine
 from observatory.ingest.boundaries import import_boundaries
 from observatory.ingest.incidents import ingest_incidents
-from observatory.queries import Filters, cellkey
+from observatory.queries import Filters, access, cellkey
 from tests.conftest import module_sqlite, realdata
 
 pytestmark = pytest.mark.realdata
@@ -60,16 +60,15 @@ def difference_noise_law(d: int = 2) -> dict[int, float]:
     return out
 
 
-def test_month_differencing_is_wrong_by_the_ptable_margin(cdmx):
-    """Finding 3: month m per quadrant = window(..end m) - window(..end m-1). Before: 23,106 of
-    23,110 suppressed area-months recovered exactly. Now each window carries its own noise."""
-    engine, plain = cdmx
+def _month_differences(engine, plain) -> pd.Series:
+    """Month m per quadrant = window(..end m) - window(..end m-1) (13 public requests), minus the
+    true count, over the suppressed quadrant-months of 2015 with incidents."""
     year = Filters(start="2015-01-01", end="2015-12-31")
     truth = q.counts_by_area_month(engine, year.replace(categories=plain), "analyst")
     direct = q.counts_by_area_month(engine, year, "public")
     prev = by_code(q.counts_by_area(engine, Filters(end="2014-12-31"), "public"))
     rows = []
-    for m in range(1, 13):  # 13 public requests in all
+    for m in range(1, 13):
         cur = by_code(q.counts_by_area(engine, Filters(end=month_end(2015, m)), "public"))
         rows.append(pd.DataFrame({"code": cur.index, "month": pd.Timestamp(2015, m, 1), "est": (cur - prev).values}))
         prev = cur
@@ -77,7 +76,19 @@ def test_month_differencing_is_wrong_by_the_ptable_margin(cdmx):
              .merge(direct[["code", "month", "suppressed"]], on=["code", "month"])
              .merge(pd.concat(rows), on=["code", "month"]))
     target = cells[cells["suppressed"] & cells["est"].notna() & (cells["count"] >= 1)]
-    err = (target["est"] - target["count"].astype(float)).astype(int)
+    return (target["est"] - target["count"].astype(float)).astype(int)
+
+
+def test_month_differencing_is_wrong_by_the_ptable_margin(cdmx, monkeypatch):
+    """Finding 3: month m per quadrant = window(..end m) - window(..end m-1). Before: 23,106 of
+    23,110 suppressed area-months recovered exactly. Now each window carries its own noise
+    (free windows) or the windows are whole calendar years and the differences are no months."""
+    engine, plain = cdmx
+    calendar = _month_differences(engine, plain)
+    assert len(calendar) > 5000 and int((calendar == 0).sum()) == 0
+    monkeypatch.setenv("OBSERVATORY_PUBLIC_WINDOWS", "free")
+    err = _month_differences(engine, plain)
+    target = err
     assert len(target) > 5000
     exact = float((err == 0).mean())
     law = difference_noise_law()
@@ -92,10 +103,8 @@ def test_month_differencing_is_wrong_by_the_ptable_margin(cdmx):
           f"with incidents recovered exactly ({exact:.1%})")
 
 
-def test_averaging_many_windows_is_the_documented_residual_risk(cdmx):
-    """Averaging the differences of many windows that all end on month m shrinks the noise:
-    the residual risk docs/disclosure.md states (non-sensitive counts only)."""
-    engine, plain = cdmx
+def _window_averaging(engine, plain) -> tuple[dict[int, float], int]:
+    """Exact-recovery rate of June 2015 per quadrant from the mean of 1 and 12 window-pair differences."""
     june = Filters(start="2015-06-01", end="2015-06-30")
     truth = by_code(q.counts_by_area(engine, june.replace(categories=plain), "analyst"))
     direct = q.counts_by_area(engine, june, "public").set_index("code")
@@ -108,9 +117,24 @@ def test_averaging_many_windows_is_the_documented_residual_risk(cdmx):
     est = pd.concat(estimates, axis=1)
     target = direct["suppressed"] & (truth >= 1) & est.notna().all(axis=1)
     rates = {n: float((est.iloc[:, :n].mean(axis=1).round() == truth)[target].mean()) for n in (1, 12)}
-    print(f"\naveraging windows: exact {rates[1]:.0%} with 1 window pair, {rates[12]:.0%} with 12 "
-          f"({int(target.sum())} suppressed quadrants of June 2015)")
-    assert int(target.sum()) > 300
+    return rates, int(target.sum())
+
+
+def test_averaging_many_windows_is_the_documented_residual_risk(cdmx, monkeypatch):
+    """Averaging the differences of many windows that all end on month m shrinks the noise:
+    the residual risk docs/disclosure.md states for free windows (non-sensitive counts only);
+    with calendar windows (the default) every window is whole years or a calendar period and
+    the differences are no month: nothing recovered."""
+    engine, plain = cdmx
+    calendar, cells = _window_averaging(engine, plain)
+    print(f"\naveraging windows (calendar): exact {calendar[1]:.0%} with 1 pair, {calendar[12]:.0%} with 12 "
+          f"({cells} suppressed quadrants of June 2015)")
+    assert cells > 300 and calendar == {1: 0.0, 12: 0.0}
+    monkeypatch.setenv("OBSERVATORY_PUBLIC_WINDOWS", "free")
+    rates, cells = _window_averaging(engine, plain)
+    print(f"averaging windows (free): exact {rates[1]:.0%} with 1 window pair, {rates[12]:.0%} with 12 "
+          f"({cells} suppressed quadrants of June 2015)")
+    assert cells > 300
     assert rates[1] < 0.32
     assert rates[12] < 0.8  # docs/disclosure.md: about two thirds
 
@@ -208,8 +232,12 @@ def test_public_figures_are_perturbed_but_close(cdmx):
     engine, plain = cdmx
     f = Filters(start="2013-01-01", end="2016-06-30")
     shown = q.counts_by_month(engine, f, "public")["count"].astype(int).to_numpy()
-    truth = q.counts_by_month(engine, f.replace(categories=plain), "analyst")["count"].astype(int).to_numpy()
-    assert len(shown) == 42 and np.abs(shown - truth).max() <= 2 and (shown != truth).any()
+    # Calendar windows: 3.5 years widen to whole years (2013-2016), every category to all.
+    rel = access.release(f, "public", "city", "period", q.categories(engine))
+    assert (rel.filters.start, rel.filters.end) == (dt.date(2013, 1, 1), dt.date(2016, 12, 31))
+    truth = q.counts_by_month(engine, rel.filters.replace(categories=plain), "analyst")["count"].astype(int).to_numpy()
+    assert len(shown) == len(pd.period_range(rel.filters.start, rel.filters.end, freq="M")) == 48
+    assert np.abs(shown - truth).max() <= 2 and (shown != truth).any()
 
 
 def noise_sum_law(n: int, d: int = 2) -> dict[int, float]:
@@ -263,3 +291,39 @@ def test_calendar_windows_stop_window_differencing_and_averaging(cdmx, monkeypat
     print(f"\ncalendar windows: quarter minus two months exact for {hit} of {total} ({hit / total:.0%}; "
           f"stated {law[0]:.0%})")
     assert total > 300 and abs(hit / total - law[0]) < 0.05
+
+
+def test_averaging_category_groupings_gains_nothing_on_the_category_grid(cdmx):
+    """(X + S) - S for many groups S of other categories, each published with its own noise, would
+    average the noise of X's cell away. On the public category grid a selection is X, X's ICCS
+    section or every category: the reader can form only those groupings, so the mean of many
+    differences is no better than one (the single-difference level, about sum p^2 = 23.8%)."""
+    engine, plain = cdmx
+    june = Filters(start="2015-06-01", end="2015-06-30")
+    cats = q.categories(engine).set_index("code")
+    counts = q.counts_by_category(engine, june, "analyst").set_index("code")["count"]
+    x = str(counts.loc[plain].astype(int).idxmax())  # the commonest non-sensitive category
+    # Groups of the commonest other categories, so that S alone is mostly published (not below k).
+    others = [c for c in counts.loc[plain].astype(int).sort_values(ascending=False).index if c != x][:6]
+    truth = by_code(q.counts_by_area(engine, june.replace(categories=[x]), "analyst"))
+    direct = q.counts_by_area(engine, june.replace(categories=[x]), "public").set_index("code")
+    rng = np.random.default_rng(9)
+    estimates, seen = [], set()
+    for _ in range(12):  # 24 public requests
+        group = sorted(rng.choice(others, size=int(rng.integers(1, 4)), replace=False).tolist())
+        both = q.counts_by_area(engine, june.replace(categories=[x, *group]), "public")
+        alone = q.counts_by_area(engine, june.replace(categories=group), "public")
+        seen.add(access.category_grid(june.replace(categories=[x, *group]), cats.reset_index())[0])
+        estimates.append(by_code(both) - by_code(alone))
+    est = pd.concat(estimates, axis=1)
+    # Every target has its first difference; the mean takes every difference the reader has.
+    target = direct["suppressed"] & (truth >= 1) & est.iloc[:, 0].notna()
+    rates = {n: float((est.iloc[:, :n].mean(axis=1, skipna=True).round() == truth)[target].mean()) for n in (1, 12)}
+    # The groupings the reader could form: X's section or everything (never X + S itself).
+    section = june.replace(categories=(), sections=(str(cats.loc[x, "iccs_section"]),))
+    assert seen <= {section, june.replace(categories=(), sections=())}
+    print(f"\naveraging category groupings of {x}: exact {rates[1]:.0%} with 1 grouping, {rates[12]:.0%} with 12 "
+          f"({int(target.sum())} target quadrants of June 2015)")
+    assert int(target.sum()) > 100, int(target.sum())
+    law = difference_noise_law()[0]
+    assert rates[12] <= max(rates[1], law) + 0.05 and rates[12] < 0.32, rates

@@ -190,8 +190,10 @@ def test_area_counts_is_the_three_separate_queries(url, role, filters):
             q.true_counts_by_area_month(eng, filters, role)
 
 
-def test_monthly_totals_equal_the_sum_of_the_category_series(url):
+def test_monthly_totals_equal_the_sum_of_the_category_series(url, monkeypatch):
     """counts_by_month sums its month x category aggregate: same months and (true) totals."""
+    # The stored span's own months (free windows): the calendar default is tested below.
+    monkeypatch.setenv("OBSERVATORY_PUBLIC_WINDOWS", "free")
     eng = engine_of(url)
     for filters in (Filters(), Filters(start="2024-01-06", end="2024-03-12", sex=["F"])):
         monthly = q.counts_by_month(eng, filters, "analyst")
@@ -231,7 +233,9 @@ def ref_shown(value: int, k: int = 5) -> int | None:
     return None if value < k else value
 
 
-def test_counts_by_area_public_perturbs_suppresses_and_leaves_out_sensitive(url):
+def test_counts_by_area_public_perturbs_suppresses_and_leaves_out_sensitive(url, monkeypatch):
+    # The stored span's own months (free windows): the calendar default is tested below.
+    monkeypatch.setenv("OBSERVATORY_PUBLIC_WINDOWS", "free")
     eng = engine_of(url)
     records = q.incident_records(eng, Filters(), "analyst")
     plain = records[~records["category"].isin(["rape", "domestic_violence"])]
@@ -280,7 +284,9 @@ def test_counts_by_district_is_a_small_area_table_with_sensitive_by_quarter(url)
     assert dict(zip(analyst["district"], analyst["count"].astype(int), strict=True)) == {"Norte": 17, "Sur": 12}
 
 
-def test_counts_by_month_fills_months_and_filters(url):
+def test_counts_by_month_fills_months_and_filters(url, monkeypatch):
+    # The stored span's own months (free windows): the calendar default is tested below.
+    monkeypatch.setenv("OBSERVATORY_PUBLIC_WINDOWS", "free")
     eng = engine_of(url)
     frame = q.counts_by_month(eng, Filters(), role="analyst")
     assert frame["month"].dt.strftime("%Y-%m").tolist() == ["2024-01", "2024-02", "2024-03"]
@@ -307,7 +313,9 @@ def test_counts_by_month_fills_months_and_filters(url):
     assert nothing["count"].sum() == 0
 
 
-def test_counts_by_month_for_one_neighbourhood_is_a_small_area_table(url):
+def test_counts_by_month_for_one_neighbourhood_is_a_small_area_table(url, monkeypatch):
+    # The stored span's own months (free windows): the calendar default is tested below.
+    monkeypatch.setenv("OBSERVATORY_PUBLIC_WINDOWS", "free")
     eng = engine_of(url)
     frame = q.counts_by_month(eng, Filters(neighbourhoods=["A1"]), role="public")
     a1 = q.incident_records(eng, Filters(neighbourhoods=["A1"]), "analyst")
@@ -333,7 +341,9 @@ def test_counts_by_month_by_category(url):
     assert len(frame) == 3 * 5  # 3 months x 5 categories present
 
 
-def test_counts_by_area_month(url):
+def test_counts_by_area_month(url, monkeypatch):
+    # The stored span's own months (free windows): the calendar default is tested below.
+    monkeypatch.setenv("OBSERVATORY_PUBLIC_WINDOWS", "free")
     eng = engine_of(url)
     frame = q.counts_by_area_month(eng, Filters(), role="analyst")
     assert len(frame) == 4 * 3
@@ -345,7 +355,9 @@ def test_counts_by_area_month(url):
     assert public.loc[public["code"] == "B1", "count"].tolist()[0] == ref_shown(ref_published(b1))
 
 
-def test_counts_by_category_and_hour_weekday_and_day(url):
+def test_counts_by_category_and_hour_weekday_and_day(url, monkeypatch):
+    # The stored span's own months (free windows): the calendar default is tested below.
+    monkeypatch.setenv("OBSERVATORY_PUBLIC_WINDOWS", "free")
     eng = engine_of(url)
     records = q.incident_records(eng, Filters(), "analyst")
     cats = q.counts_by_category(eng, Filters(), role="public").set_index("code")
@@ -379,8 +391,15 @@ def test_counts_by_category_and_hour_weekday_and_day(url):
     assert set(public_days.index) == set(q.categories(eng).query("~sensitive")["code"])
     assert public_days.loc["robbery_person", "count"] == ref_published(robbery[robbery["occurred_on"] < "2024-02-01"])
     assert (public_days.drop(index="robbery_person")["count"] == 0).all()
+    # Two categories of different ICCS sections widen to every category (the public category grid).
     small = q.counts_by_day(eng, Filters(neighbourhoods=["A1"], categories=["homicide", "theft"]), role="public")
-    assert small["category"].tolist() == ["homicide", "theft"] * 3 and small["count"].isna().all()
+    plain_codes = sorted(q.categories(eng).query("~sensitive")["code"])
+    assert small.groupby("occurred_on")["category"].apply(sorted).map(lambda c: c == plain_codes).all()
+    assert small["occurred_on"].nunique() == 3
+    a1 = records[(records["neighbourhood"] == "A1") & ~records["category"].isin(["rape", "domestic_violence"])]
+    for (month, code), cell in small.set_index(["occurred_on", "category"])["count"].items():
+        mine = a1[(a1["category"] == code) & (a1["occurred_on"].dt.to_period("M").dt.start_time == month)]
+        assert (None if pd.isna(cell) else int(cell)) == ref_shown(ref_published(mine))
 
 
 def test_points_never_for_the_public(url):
