@@ -221,3 +221,21 @@ def test_calendar_windows_are_one_calendar_period_or_whole_years(monkeypatch, st
     assert (opened.filters.start, opened.filters.end) == (dt.date(2022, 1, 1), dt.date(2024, 12, 31))
     with pytest.raises(ValueError, match="public_windows"):
         DisclosurePolicy(public_windows="any")
+
+
+def test_public_labels_need_k_records_sharing_them():
+    """An unclassified label reaches the public only when at least k records carry it (summed over
+    profiles and source kinds): a one-off label may be an address from a column-shifted export."""
+    k = disclosure_policy().k
+    frame = pd.DataFrame({
+        "label": ["ROBO RARO", "ROBO RARO", "Av. Insurgentes Sur 1234", "DAÑO EXTRAÑO"],
+        "profile": ["cdmx_ssp", "cdmx_fgj", "cdmx_ssp", "cdmx_ssp"],
+        "source_kind": ["police", "complaints", "police", "police"],
+        "records": [k - 2, 2, 1, k - 1],
+        "count": [k - 2, 2, 1, k - 1]})
+    public = access.public_labels(frame, "public")
+    shared = {lab for lab, n in frame.groupby("label")["records"].sum().items() if n >= k}
+    assert set(public["label"]) == shared == {"ROBO RARO"} and len(public) == 2
+    assert list(public.columns) == list(frame.columns)
+    for role in ("analyst", "admin"):
+        pd.testing.assert_frame_equal(access.public_labels(frame, role), frame)

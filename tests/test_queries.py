@@ -431,8 +431,11 @@ def test_reference_tables(url):
     assert q.date_bounds(eng) == (dt.date(2024, 1, 5), dt.date(2024, 3, 20))
     d = q.districts(eng).set_index("district")
     assert d.loc["Norte", "population"] == 3000 and pd.isna(d.loc["Sur", "population"])
-    labels = q.unknown_labels(eng)
+    labels = q.unknown_labels(eng, role="analyst")
     assert labels[["label", "count"]].values.tolist() == [["Robo raro", 1]]
+    # One record carries that label (fewer than k): not published (it could be an address).
+    public_labels = q.unknown_labels(eng)
+    assert public_labels.empty and list(public_labels.columns) == list(labels.columns)
     unassigned = q.unassigned_summary(eng)
     assert unassigned[["source_kind", "reason", "records", "count"]].values.tolist() == [
         ["police", "outside_areas", 1, 2]]
@@ -528,7 +531,7 @@ QUERIES = {
     "points": lambda e: q.points(e, Filters(), role="analyst"),
     "categories": lambda e: q.categories(e),
     "unassigned": lambda e: q.unassigned_summary(e),
-    "unknown": lambda e: q.unknown_labels(e),
+    "unknown": lambda e: q.unknown_labels(e, role="analyst"),
     "areas": lambda e: q.areas(e).drop(columns="geometry"),
 }
 

@@ -343,6 +343,19 @@ def drop_restricted_columns(frame: pd.DataFrame, role: str) -> pd.DataFrame:
     return frame.drop(columns=[c for c in RESTRICTED_COLUMNS if c in frame.columns])
 
 
+def public_labels(frame: pd.DataFrame, role: str) -> pd.DataFrame:
+    """Unclassified source labels as ``role`` may see them: for the public only a label that at
+    least k records share (over every profile and source kind), all of them otherwise.
+
+    Why: a label is free text from the source file; a column-shifted export puts an address or a
+    name in the label column, and such a value is carried by one or a few records, never by k.
+    """
+    if is_restricted(role) or frame.empty:
+        return frame
+    shared = frame.groupby("label")["records"].transform("sum") >= disclosure_policy().k
+    return frame[shared].reset_index(drop=True)
+
+
 def public_file_names(frame: pd.DataFrame, role: str) -> pd.DataFrame:
     """For the public, ``file_name`` without folders (the server's paths are not published)."""
     if is_restricted(role) or "file_name" not in frame.columns:

@@ -131,12 +131,14 @@ def rejected_rows(engine: Engine | None = None, batch_id: int | None = None, lim
     return access.public_file_names(access.drop_restricted_columns(frame, role), role)
 
 
-def unknown_labels(engine: Engine | None = None) -> pd.DataFrame:
+def unknown_labels(engine: Engine | None = None, role: str = "public") -> pd.DataFrame:
     """Source labels stored as 'unclassified': label, profile, source_kind, records, count.
 
     Read from the incidents themselves, so a label disappears once an alias reclassifies it.
-    Sorted by count, largest first.
+    Sorted by count, largest first. For the public only labels shared by at least k records
+    (``access.public_labels``: a label seen once may be an address from a column-shifted export).
     """
+    access.check_role(role)
     inc = INCIDENTS.c
     stmt = (select(inc.original_label, inc.profile, inc.source_kind, func.count().label("records"),
                    func.sum(inc.count).label("count"))
@@ -146,7 +148,8 @@ def unknown_labels(engine: Engine | None = None) -> pd.DataFrame:
         rows = conn.execute(stmt).all()
     frame = to_frame(rows, ["label", "profile", "source_kind", "records", "count"])
     frame["records"] = frame["records"].astype("int64")
-    return frame.sort_values(["count", "label"], ascending=[False, True]).reset_index(drop=True)
+    return access.public_labels(frame.sort_values(["count", "label"], ascending=[False, True])
+                                .reset_index(drop=True), role)
 
 
 def unassigned_summary(engine: Engine | None = None) -> pd.DataFrame:
