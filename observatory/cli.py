@@ -82,7 +82,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         report = ingest_incidents(
             args.file, source_kind="police" if args.kind == "police" else "complaint", profile=args.profile,
             engine=engine, rejects_path=args.rejects, user_name=args.user, progress=not args.json and not args.quiet,
-            label=args.label)
+            label=args.label, sheet=args.sheet)
     _audit_import(report, args, args.kind)
     _print_report(report, args.json)
     return 0
@@ -243,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--profile", required=True, help="built-in profile name or path to a .toml/.yaml profile")
     ingest.add_argument("--wave", help="survey wave name (surveys only)")
     ingest.add_argument("--label", help="crime label for files that carry none (one table per crime)")
+    ingest.add_argument("--sheet", metavar="NAME", default=None,
+                        help="spreadsheets (XLSX, XLS, ODS): the sheet to read, by name or number from 1 "
+                             "(overrides the profile's sheet key)")
     ingest.add_argument("--rejects", help="write rejected rows to this CSV for correction")
     ingest.add_argument("--json", action="store_true", help="print the report as one JSON object")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -24,6 +24,7 @@ Dates. ``occurred_on`` is the single date indicators use: for an occurrence wind
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -41,7 +42,7 @@ from observatory.db.session import get_engine
 from observatory.ingest import normalise as nz
 from observatory.ingest.batches import close_batch, now, open_batch
 from observatory.ingest.profiles import Profile, load_profile
-from observatory.ingest.readers import Table, decode, read_bytes, read_table, sniff_delimiter
+from observatory.ingest.readers import Table, decode, is_spreadsheet, read_bytes, read_table, sniff_delimiter
 from observatory.ingest.report import ImportFailed, ImportReport, file_sha256, write_rejects_csv
 from observatory.taxonomy import UNCLASSIFIED
 from observatory.text import fold, label_key
@@ -74,7 +75,10 @@ def read_incident_table(path: Path, profile: Profile) -> Table:
     Large exports are parsed with pandas' C tokenizer when every line is one well-formed record
     (checked line by line: field counts, no blank lines, no line breaks inside quotes); any other
     file goes through ``read_table``, which reports each malformed record with its line number.
+    Spreadsheets (XLSX, XLS, ODS) are read by ``read_table`` from the profile's ``sheet``.
     """
+    if is_spreadsheet(path):
+        return read_table(path, skip_lines=profile.skip_lines, sheet=profile.sheet)
     data = read_bytes(path)
     text_, encoding = decode(data, path, profile.encoding)
     lines = text_.splitlines()[profile.skip_lines:]
@@ -547,12 +551,13 @@ def _revise(conn: Connection, revised: pd.DataFrame, batch_id: int, rows: list[t
 
 def ingest_incidents(path: str | Path, *, source_kind: str, profile: str, engine: Engine | None = None,
                      rejects_path: str | Path | None = None, user_name: str | None = None,
-                     progress: bool = False, label: str | None = None) -> ImportReport:
+                     progress: bool = False, label: str | None = None, sheet: str | None = None) -> ImportReport:
     """Import one incident file (police reports or complaints) through an import profile.
 
     Inputs: ``path`` to a delimited file (``.csv``, ``.tab``, ``.gz``...); ``source_kind``
     ``"police"`` or ``"complaint"``; ``profile`` a built-in name or the path of a .toml/.yaml
-    profile; ``label`` the crime label for files that carry none (e.g. one table per crime).
+    profile; ``label`` the crime label for files that carry none (e.g. one table per crime);
+    ``sheet`` the spreadsheet sheet to read (name or number from 1), overriding the profile's.
     Returns the :class:`ImportReport` (also stored with the batch). Every row is counted:
     ``total == loaded + rejected + duplicates``. The batch is atomic: on any error nothing is
     written. Raises :class:`ImportFailed` (or ``InputFileError``) with a message naming the file.
@@ -562,6 +567,8 @@ def ingest_incidents(path: str | Path, *, source_kind: str, profile: str, engine
     if kind is None:
         raise ImportFailed(f"{path}: source kind {source_kind!r} is not one of police, complaint")
     prof = load_profile(profile)
+    if sheet is not None:
+        prof = dataclasses.replace(prof, sheet=sheet)
     engine = engine or get_engine()
     report = ImportReport(file_name=str(path), source_kind=kind, profile=prof.name)
     if not path.exists():

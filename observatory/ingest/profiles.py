@@ -11,7 +11,8 @@ canonical incident fields. Built-in profiles are the ``*.toml`` files beside thi
     source_kind = "police"             # optional hint: police | complaint
     encoding = "cp1252"                # optional: detected otherwise (UTF-8, BOM, cp1252)
     delimiter = ";"                    # optional: sniffed from the header otherwise
-    skip_lines = 0                     # title lines above the header
+    skip_lines = 0                     # title lines (spreadsheet rows) above the header
+    sheet = "Datos"                    # spreadsheets (XLSX, XLS, ODS): sheet name or number from 1
     join_with = "-"                    # separator when a variant joins several columns
     date_formats = ["%d/%m/%Y"]        # optional: tried after ISO 8601 (d/m/Y is always tried)
     decimal_comma = true               # optional: "1.234,5" numbers
@@ -79,7 +80,7 @@ FIELDS: dict[str, str] = {
 TOP_LEVEL_KEYS = {
     "kind", "name", "description", "source_kind", "encoding", "delimiter", "skip_lines", "date_formats",
     "decimal_comma", "crs", "na_values", "required", "columns", "defaults", "file_labels", "aliases", "values",
-    "join_with",
+    "join_with", "sheet",
 }
 SEX_VALUES = ("F", "M", "X")
 AGE_GROUPS = ("0-17", "18-29", "30-44", "45-59", "60+")
@@ -102,6 +103,7 @@ class Profile:
     encoding: str | None = None
     delimiter: str | None = None
     skip_lines: int = 0
+    sheet: str | int | None = None  # spreadsheets: sheet name or number from 1 (None: the only sheet with data)
     date_formats: tuple[str, ...] = ()
     decimal_comma: bool = False
     crs: str = "EPSG:4326"
@@ -221,6 +223,10 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
     skip_lines = data.get("skip_lines", 0)
     if not isinstance(skip_lines, int) or skip_lines < 0:
         raise _fail(where, f"skip_lines must be a whole number >= 0, not {skip_lines!r}")
+    sheet = data.get("sheet")
+    if sheet is not None and (isinstance(sheet, bool) or not isinstance(sheet, str | int)
+                              or (isinstance(sheet, int) and sheet < 1)):
+        raise _fail(where, f"sheet must be a sheet name or a sheet number from 1, not {sheet!r}")
     join_with = data.get("join_with", "-")
     if not isinstance(join_with, str):
         raise _fail(where, f"join_with must be a string (the separator of joined columns), not {join_with!r}")
@@ -230,7 +236,8 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
     return Profile(
         name=name.strip(), source=source, columns=columns, description=str(data.get("description", "")),
         source_kind=source_kind, encoding=data.get("encoding"), delimiter=data.get("delimiter"),
-        skip_lines=skip_lines, date_formats=tuple(date_formats), decimal_comma=bool(data.get("decimal_comma", False)),
+        skip_lines=skip_lines, sheet=sheet, date_formats=tuple(date_formats),
+        decimal_comma=bool(data.get("decimal_comma", False)),
         crs=crs, na_values=tuple(str(v) for v in na_values), join_with=join_with, required=required,
         defaults={k: str(v) for k, v in defaults.items()},
         file_labels={fold(k).replace("-", "_").replace(" ", "_"): str(v) for k, v in file_labels.items()},
