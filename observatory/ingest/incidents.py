@@ -683,6 +683,9 @@ def ingest_incidents(path: str | Path, *, source_kind: str, profile: str, engine
         report.revised = len(revised)
         report.loaded = len(todo)
         report.unassigned = int(todo["neighbourhood_id"].isna().sum())
+        from observatory.ingest.population import missing_population_warning  # boundaries imports this module
+
+        report.warnings.extend(w for w in [missing_population_warning(conn)] if w)
         close_batch(conn, report)
     if rejects_path:
         write_rejects_csv(report, rejects_path)

@@ -50,7 +50,7 @@ from typing import Any
 import yaml
 
 from observatory.ingest.report import ImportFailed
-from observatory.taxonomy import categories_by_code
+from observatory.taxonomy import CATEGORIES_HINT, categories_by_code
 from observatory.text import fold
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
@@ -204,7 +204,7 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
     for label, code in aliases.items():
         if code not in valid_codes:
             raise _fail(where, f"aliases: label {label!r} maps to unknown category {code!r}; categories: "
-                               f"{', '.join(valid_codes)}")
+                               f"{', '.join(valid_codes)} ({CATEGORIES_HINT})")
     values: dict[str, dict[str, str | None]] = {}
     for key, mapping in (data.get("values") or {}).items():
         if key not in VALUE_MAP_FIELDS:
