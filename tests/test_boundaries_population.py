@@ -182,3 +182,36 @@ def test_population_refusals_name_the_layer_field_and_conflicting_rows(db_url, t
     assert stored_population(engine, "barrios")[codes[0]] == 1200.0
     again = attach_population(path, layer="barrios", id_field="code", population_field="pop", engine=engine)
     assert (again.loaded, again.revised) == (2, 0)  # the same values again change nothing
+
+
+def test_population_upload_on_the_analyst_page(sqlite_url, tmp_path):
+    import base64
+
+    from observatory import auth
+    from observatory.web.app import create_app
+    from tests.test_auth_analyst_page import call, login
+    from tests.test_callback_leaks import PASSWORD
+
+    engine = get_engine(sqlite_url)
+    assert main(["boundaries", "import", str(FIXTURES / "incidents" / "barrios.geojson"), "--layer", "barrios",
+                 "--id-field", "code", "--name-field", "name"]) == 0
+    auth.add_user("ana", PASSWORD, "analyst", engine=engine)
+    app = create_app(sqlite_url)
+    client, headers = login(app, "ana")
+
+    def upload(blob: bytes, population_field: str | None) -> str:
+        contents = "data:text/csv;base64," + base64.b64encode(blob).decode()
+        return call(client, "an-report.children", [("an-upload", "contents", contents)],
+                    [("an-upload", "filename", "poblacion.csv"), ("an-kind", "value", "population"),
+                     ("an-profile", "value", ""), ("an-layer", "value", "barrios"),
+                     ("an-id-field", "value", "cve"), ("an-name-field", "value", None),
+                     ("an-source-layer", "value", None), ("an-encoding", "value", None),
+                     ("an-population-field", "value", population_field)], headers).get_data(as_text=True)
+
+    assert "population needs the layer name, the id field and the population field" in upload(b"cve,pob\n", None)
+    refused = upload(b"cve,pob\nN01,12000\nN02,-5\n", "pob")
+    assert "poblacion.csv, row 3, field 'pob': '-5' is not a population" in refused
+    assert set(stored_population(engine, "barrios").values()) == {None}
+    report = upload(b"cve,pob\nN01,12000\nN02,9500\nN99,1\n", "pob")
+    assert "loaded: 2" in report and "rejected: 1" in report and "N99" in report
+    assert stored_population(engine, "barrios") == {"N01": 12000.0, "N02": 9500.0, "N03": None}
