@@ -31,7 +31,7 @@ def textbook_gi_star(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def test_gi_star_equals_textbook_formula_on_columbus(columbus):
-    result = gi_star(columbus, "CRIME")  # defaults: queen, binary, self included, analytic
+    result = gi_star(columbus, "CRIME", alpha=0.10)  # queen, binary, self included, analytic; Esri's 3 bins
     sw = build_weights(columbus, "queen", transform="B")
     dense, _ = sw.w.full()
     w = dense + np.eye(len(columbus))  # Gi*: the area itself with weight 1

@@ -8,21 +8,21 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point
 
-from observatory.geo.rates import eb_rates, rate_per_100k, spatial_eb_rates
+from observatory.geo.rates import eb_rates, rate_table, spatial_eb_rates
 
 COUNTS = pd.Series([10, 2, 0, 30, 5], index=list("abcde"))
 POPULATION = pd.Series([10_000, 500, 2_000, 50_000, np.nan], index=list("abcde"))
 
 
 def test_rate_per_100k_and_population_flag():
-    out = rate_per_100k(COUNTS, POPULATION.replace({2_000: 0}))
+    out = rate_table(COUNTS, POPULATION.replace({2_000: 0}))
     assert out.loc["a", "rate"] == pytest.approx(100.0)
     assert out.loc["b", "rate"] == pytest.approx(400.0)
     assert out.loc["d", "rate"] == pytest.approx(60.0)
     assert np.isnan(out.loc["c", "rate"]) and np.isnan(out.loc["e", "rate"])  # zero and missing population
     assert list(out["population_missing"]) == [False, False, True, False, True]
     with pytest.raises(ValueError, match="length"):
-        rate_per_100k([1, 2], [1])
+        rate_table([1, 2], [1])
 
 
 def test_empirical_bayes_by_hand():

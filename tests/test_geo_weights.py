@@ -9,7 +9,7 @@ from libpysal import examples
 from shapely.geometry import Point, box
 
 from observatory.geo.projection import metric_crs, to_metric
-from observatory.geo.weights import build_weights, neighbour_counts
+from observatory.geo.weights import build_weights, neighbour_counts, neighbour_dict
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +87,13 @@ def test_prebuilt_weights_are_not_mutated(blocks):
     a = gi_star(blocks, "v", weights=shared)
     b = gi_star(blocks, "v")
     np.testing.assert_allclose(a["gi_z"], b["gi_z"])
+
+
+def test_neighbour_dict_by_code():
+    # three squares in a row, and one far away (an island, attached to its nearest)
+    gdf = gpd.GeoDataFrame({"code": ["A", "B", "C", "Z"]},
+                           geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1), box(2, 0, 3, 1), box(10, 0, 11, 1)])
+    sw = build_weights(gdf, "rook")
+    by_code = neighbour_dict(sw, gdf["code"])
+    assert {k: sorted(v) for k, v in by_code.items()} == {"A": ["B"], "B": ["A", "C"], "C": ["B", "Z"], "Z": ["C"]}
+    assert set(neighbour_dict(sw)) == {"0", "1", "2", "3"}

@@ -15,6 +15,15 @@ the mean over x and y of the robust spread min(std, IQR / 1.349) of the projecte
 Silverman's factors coincide, so ``"silverman"`` gives the same value. Crime points are strongly
 clustered and this normal-reference rule oversmooths; pass ``bandwidth`` (metres, e.g. 250-500 in a
 city) to override it.
+
+Layers for a map (the surface, not a screen-space heat map whose look changes with the zoom):
+
+- :func:`density_raster`: the grid as an image with its four corners in EPSG:4326 (what a map's
+  image layer needs), its unit and bandwidth.
+- :func:`density_contours`: GeoJSON-ready polygons of the *highest-density areas* holding 25%, 50%,
+  75% and 90% of the incidents (the densest cells first, as in a highest-density region): each band
+  is the cells whose density lies between two thresholds, so one colour never covers the city.
+  Edges follow the cells (``cell_size``), no interpolation.
 """
 
 from __future__ import annotations
@@ -23,7 +32,9 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
-from pyproj import CRS
+import pandas as pd
+import shapely
+from pyproj import CRS, Transformer
 from scipy import ndimage
 from shapely import box
 
@@ -160,3 +171,74 @@ def density_cells(result: DensityResult, *, min_density: float | None = None, to
     if to_crs is not None and result.crs is not None:
         gdf = gdf.to_crs(to_crs)
     return gdf
+
+
+DENSITY_UNIT = "incidents per km²"
+
+
+def density_raster(result: DensityResult, *, to_crs="EPSG:4326") -> dict:
+    """The density grid as an image layer: values and where its corners lie on the map.
+
+    Output: ``density`` (2-D array, row 0 north, incidents per km²), ``corners`` (lon, lat of the
+    top-left, top-right, bottom-right and bottom-left corners in ``to_crs``, the order of a map
+    image layer), ``bounds`` (west, south, east, north), ``unit``, ``bandwidth_m``, ``cell_size_m``,
+    ``rule``, ``n_points``, ``max``. The grid is square in metres; in lon/lat it is a slightly
+    rotated quadrilateral, which the four corners describe. Without a CRS the corners are metres.
+    """
+    x0, cell, _, y_max, _, _ = result.transform
+    nrow, ncol = result.shape
+    xs = np.array([x0, x0 + ncol * cell, x0 + ncol * cell, x0])
+    ys = np.array([y_max, y_max, y_max - nrow * cell, y_max - nrow * cell])
+    if result.crs is not None and to_crs is not None:
+        xs, ys = Transformer.from_crs(result.crs, to_crs, always_xy=True).transform(xs, ys)
+    corners = [[float(x), float(y)] for x, y in zip(xs, ys, strict=True)]
+    return {
+        "density": result.density, "corners": corners,
+        "bounds": (float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys))),
+        "unit": DENSITY_UNIT, "bandwidth_m": result.bandwidth, "cell_size_m": result.cell_size,
+        "rule": result.rule, "n_points": result.n_points, "max": float(result.density.max()),
+    }
+
+
+def mass_thresholds(density: np.ndarray, shares) -> np.ndarray:
+    """Density (per km²) above which the densest cells hold each share of the surface's mass."""
+    values = np.sort(density.ravel())[::-1]
+    total = values.sum()
+    if total <= 0:
+        raise ValueError("the density surface is zero everywhere")
+    cumulative = np.cumsum(values) / total
+    idx = np.minimum(np.searchsorted(cumulative, np.asarray(shares, dtype=float), side="left"), len(values) - 1)
+    return values[idx]
+
+
+def density_contours(result: DensityResult, *, shares=(0.25, 0.5, 0.75, 0.9), to_crs="EPSG:4326") -> gpd.GeoDataFrame:
+    """Polygons of the highest-density areas holding ``shares`` of the incidents (module docstring).
+
+    Output: one row per band, densest first, with ``share`` (the share of incidents in this band
+    and the denser ones), ``density_low`` / ``density_high`` (incidents per km² of the band's cells;
+    the densest band's high is the maximum), ``unit``, and the band's (Multi)Polygon in ``to_crs``.
+    ``attrs``: bandwidth_m, cell_size_m, rule, unit.
+    """
+    shares = sorted(float(s) for s in shares)
+    if not shares or shares[0] <= 0 or shares[-1] > 1:
+        raise ValueError(f"shares must be in (0, 1], got {shares}")
+    d = result.density
+    cuts = mass_thresholds(d, shares)
+    x0, cell, _, y_max, _, _ = result.transform
+    rows, cols = np.indices(d.shape)
+    squares = box(x0 + cols * cell, y_max - (rows + 1) * cell, x0 + (cols + 1) * cell, y_max - rows * cell)
+    records, geoms, upper = [], [], np.inf
+    for share, cut in zip(shares, cuts, strict=True):
+        inside = (d >= cut) & (d < upper)
+        if inside.any():
+            geoms.append(shapely.coverage_union_all(squares[inside]))
+            high = float(d.max()) if np.isinf(upper) else float(upper)
+            records.append({"share": share, "density_low": float(cut), "density_high": high, "unit": DENSITY_UNIT})
+        upper = cut
+    out = gpd.GeoDataFrame(pd.DataFrame(records, columns=["share", "density_low", "density_high", "unit"]),
+                           geometry=geoms, crs=result.crs)
+    if to_crs is not None and result.crs is not None:
+        out = out.to_crs(to_crs)
+    out.attrs.update(bandwidth_m=result.bandwidth, cell_size_m=result.cell_size, rule=result.rule,
+                     unit=DENSITY_UNIT)
+    return out

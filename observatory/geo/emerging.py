@@ -11,7 +11,9 @@ p < ``alpha`` (default 0.05), else "none".
 
 Hot-spot history: Gi* (classic: binary weights, self included, analytic p-values, see
 :mod:`observatory.geo.hotspots`) of each period's counts; an area is *hot* in a period when its class is
-"hot 90%" or stronger. The *current* class is Gi* of the last ``current_periods`` periods summed.
+"hot 90%" or stronger (Esri's rule for this tool, so here Gi* is run with ``alpha=0.10``; the hot-spot
+map itself shows only classes significant at 5%). The *current* class is Gi* of the last
+``current_periods`` periods summed.
 
 Categories (first matching rule):
 - "none": not hot now.
@@ -115,10 +117,10 @@ def emerging_hotspots(
     frame.columns = [*[f"p{i}" for i in range(n_periods)], "geometry"]
     hot = np.zeros((len(areas), n_periods), dtype=bool)
     for i in range(n_periods):
-        cls = gi_star(frame, f"p{i}", weights=sw)["hotspot_class"].astype(str)
+        cls = gi_star(frame, f"p{i}", weights=sw, alpha=0.10)["hotspot_class"].astype(str)
         hot[:, i] = cls.str.startswith("hot").to_numpy()
     frame["current"] = matrix.iloc[:, -current_periods:].sum(axis=1).to_numpy()
-    current = gi_star(frame, "current", weights=sw)["hotspot_class"].astype(str).to_numpy()
+    current = gi_star(frame, "current", weights=sw, alpha=0.10)["hotspot_class"].astype(str).to_numpy()
     trend = [mann_kendall(row) for row in matrix.to_numpy()]
     tau = np.array([t for t, _ in trend])
     p = np.array([q for _, q in trend])

@@ -1,9 +1,15 @@
 """Local Moran's I (Anselin 1995) clusters and outliers per area (esda ``Moran_Local``).
 
 Defaults: row-standardised weights (``transform="R"``, the LISA convention of GeoDa and esda), 999
-conditional permutations, significance 0.05. ``moran_p`` is esda's ``p_sim``: the folded pseudo p-value
-(one-tailed, in the direction of the observed statistic), as GeoDa reports it. Quadrants are esda's:
-1 high-high, 2 low-high, 3 low-low, 4 high-low (value vs. spatial lag of the standardised variable).
+conditional permutations. Quadrants are esda's: 1 high-high, 2 low-high, 3 low-low, 4 high-low (value
+vs. spatial lag of the standardised variable).
+
+Significance: ONE convention with Gi* (:mod:`observatory.geo.hotspots`), two-sided at ``alpha`` = 5%.
+esda's ``p_sim`` (kept as ``moran_p_folded``) is the folded pseudo p-value, one-tailed in the direction
+of the observed statistic, as GeoDa reports it; comparing it with 0.05 is a 10% two-sided test. So
+``moran_p`` = ``min(1, 2 p_sim)``, the two-sided permutation p-value, and an area is significant when
+``moran_p < alpha`` (i.e. ``p_sim < alpha / 2``). ``fdr=True`` uses the Benjamini-Hochberg cut-off
+``esda.fdr(moran_p, alpha)`` instead; ``moran_p_fdr`` is the BH-adjusted p-value.
 """
 
 from __future__ import annotations
@@ -13,11 +19,10 @@ import warnings
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from esda import fdr as fdr_cutoff
 from esda.moran import Moran_Local
 from libpysal.weights import W
 
-from observatory.geo.hotspots import values_of
+from observatory.geo.hotspots import bh_adjusted, significant_at, values_of
 from observatory.geo.weights import SpatialWeights, resolve_weights
 
 MORAN_CLUSTERS = ("high-high", "low-low", "high-low", "low-high", "not significant")
@@ -41,11 +46,14 @@ def local_moran(
 
     Inputs: as :func:`observatory.geo.hotspots.gi_star` (weights kind or prebuilt weights, ``k``,
     ``distance`` in metres), ``permutations`` (> 0, conditional randomisation), ``seed`` for
-    reproducibility, ``alpha`` significance level, ``fdr`` to use ``esda.fdr(p, alpha)`` as cut-off.
+    reproducibility, ``alpha`` two-sided significance level, ``fdr`` to use the Benjamini-Hochberg
+    cut-off ``esda.fdr(p, alpha)``.
 
     Output: DataFrame indexed like ``gdf`` with ``moran_i`` (local I), ``moran_z`` (permutation
-    z-score), ``moran_p`` (pseudo p-value, see module docstring), ``quadrant`` (1..4) and ``cluster``
-    (one of :data:`MORAN_CLUSTERS`; significant areas get their quadrant's label).
+    z-score), ``moran_p`` (two-sided pseudo p-value), ``moran_p_folded`` (esda's ``p_sim``),
+    ``moran_p_fdr`` (BH-adjusted ``moran_p``), ``quadrant`` (1..4), ``cluster`` (one of
+    :data:`MORAN_CLUSTERS`; significant areas get their quadrant's label), ``moran_significant`` and
+    ``fdr`` (whether the correction was applied); attrs ``alpha``, ``fdr``.
     ``attrs["islands"]`` lists areas given their nearest neighbour.
     """
     if permutations < 1:
@@ -56,9 +64,9 @@ def local_moran(
         warnings.simplefilter("ignore")
         lm = Moran_Local(y, sw.w, transformation=transform.lower(), permutations=int(permutations),
                          n_jobs=1, seed=seed)
-    p = np.asarray(lm.p_sim, dtype=float)
-    cut = fdr_cutoff(p, alpha) if fdr else alpha
-    significant = p < cut
+    folded = np.asarray(lm.p_sim, dtype=float)
+    p = np.minimum(1.0, 2.0 * folded)  # two-sided, like Gi*'s (module docstring)
+    significant = significant_at(p, alpha, fdr=fdr)
     if np.allclose(y, y[0]):
         significant[:] = False  # a constant variable has no clusters (esda returns NaN I's)
     quadrant = np.asarray(lm.q, dtype=int)
@@ -69,10 +77,16 @@ def local_moran(
             "moran_i": np.asarray(lm.Is, dtype=float),
             "moran_z": np.asarray(lm.z_sim, dtype=float),
             "moran_p": p,
+            "moran_p_folded": folded,
+            "moran_p_fdr": bh_adjusted(p),
             "quadrant": quadrant,
             "cluster": pd.Categorical(cluster, categories=MORAN_CLUSTERS),
+            "moran_significant": significant,
+            "fdr": bool(fdr),
         },
         index=gdf.index,
     )
     out.attrs["islands"] = list(sw.islands)
+    out.attrs["alpha"] = alpha
+    out.attrs["fdr"] = bool(fdr)
     return out

@@ -147,3 +147,16 @@ def resolve_weights(
 def neighbour_counts(sw: SpatialWeights) -> np.ndarray:
     """Number of neighbours of each area, in row order."""
     return np.array([sw.w.cardinalities[i] for i in sw.w.id_order])
+
+
+def neighbour_dict(sw: SpatialWeights, labels=None) -> dict[str, list[str]]:
+    """Neighbours as ``{label: [neighbour labels]}`` (labels as strings), e.g. for the comparison
+    buffer of :func:`observatory.indicators.intervention.evaluate_intervention`.
+
+    ``labels``: one per area in row order (e.g. ``gdf["code"]``); default ``sw.ids``.
+    """
+    names = [str(x) for x in (sw.ids if labels is None else list(labels))]
+    if len(names) != sw.n:
+        raise ValueError(f"{len(names)} labels for {sw.n} areas")
+    position = {area: i for i, area in enumerate(sw.w.id_order)}
+    return {names[position[a]]: [names[position[b]] for b in sw.w.neighbors[a]] for a in sw.w.id_order}

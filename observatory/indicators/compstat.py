@@ -13,6 +13,11 @@ exposures ``t1`` and ``t0`` (days), conditionally on ``n = c1 + c0`` the current
 ``Binomial(n, t1 / (t1 + t0))`` under "no change in rate". The two-sided exact p-value of
 ``scipy.stats.binomtest`` decides whether the change is ``significant`` at ``alpha``. So 5 vs 4
 (p = 1.0) is not significant, whereas 40 vs 20 (p = 0.013) is.
+
+Percent change compares rates per day, like the test: ``(c1 / t1 - c0 / t0) / (c0 / t0) x 100``.
+Periods differ in length only for the year to date across a leap day (on 29 February 2024 the
+current period has 60 days, the previous 59): 60 incidents against 59 is then 0%, not +1.7%.
+``change`` stays the plain difference of counts.
 """
 
 from __future__ import annotations
@@ -57,9 +62,16 @@ def change_test(current: int, previous: int, t_current: float = 1.0, t_previous:
     return float(binomtest(int(current), n, t_current / (t_current + t_previous)).pvalue)
 
 
-def percent_change(current: float, previous: float) -> float:
-    """``(current - previous) / previous * 100``; NaN when ``previous`` is 0."""
-    return float((current - previous) / previous * 100.0) if previous else float("nan")
+def percent_change(current: float, previous: float, t_current: float = 1.0, t_previous: float = 1.0) -> float:
+    """Percent change of the rate per unit of exposure: ``(c1/t1 - c0/t0) / (c0/t0) * 100``.
+
+    With the default equal exposures this is ``(current - previous) / previous * 100``; NaN when
+    ``previous`` is 0.
+    """
+    if not previous:
+        return float("nan")
+    before = previous / t_previous
+    return float((current / t_current - before) / before * 100.0)
 
 
 def compstat(daily: pd.DataFrame, as_of: dt.date, *, periods: tuple[str, ...] = PERIODS, alpha: float = 0.05,
@@ -72,9 +84,9 @@ def compstat(daily: pd.DataFrame, as_of: dt.date, *, periods: tuple[str, ...] = 
     ``daily``); ``total`` adds a row ``category == "all"``.
 
     Output, one row per category and period: category, period, start, end, prev_start,
-    prev_end, current, previous (counts), change (difference), pct_change (NaN when previous
-    is 0), p_value (exact conditional test), significant (p < alpha), direction ("up",
-    "down" or "none": only a significant change has a direction).
+    prev_end, days, prev_days, current, previous (counts), change (difference), pct_change (of
+    the per-day rates; NaN when previous is 0), p_value (exact conditional test), significant
+    (p < alpha), direction ("up", "down" or "none": only a significant change has a direction).
     """
     data = daily.copy()
     data["occurred_on"] = pd.to_datetime(data["occurred_on"]).dt.normalize()
@@ -97,8 +109,8 @@ def compstat(daily: pd.DataFrame, as_of: dt.date, *, periods: tuple[str, ...] = 
             significant = p < alpha
             direction = ("up" if current * t0 > previous * t1 else "down") if significant else "none"
             rows.append({"category": cat, "period": period, "start": start, "end": end, "prev_start": prev_start,
-                         "prev_end": prev_end, "current": current, "previous": previous,
-                         "change": current - previous, "pct_change": percent_change(current, previous),
+                         "prev_end": prev_end, "days": t1, "prev_days": t0, "current": current, "previous": previous,
+                         "change": current - previous, "pct_change": percent_change(current, previous, t1, t0),
                          "p_value": p, "significant": significant, "direction": direction})
     out = pd.DataFrame(rows)
     if out.empty:

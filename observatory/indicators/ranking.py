@@ -1,50 +1,126 @@
-"""Neighbourhood ranking by rate per 100,000 and by change (with significance).
+"""Neighbourhood ranking by rate per 100,000 and by change, ordered by evidence.
 
-Rates are ``count / population x 100,000`` over the same period for every area (not
-annualised unless ``annualise_months`` is given). A change between two periods of equal
-length is tested with the exact conditional binomial test of
-:func:`observatory.indicators.compstat.change_test`. Ranks are 1 = highest; areas without a
-population get no rate rank. Rates are derived from true counts: for the public, hide the
-rate wherever the count itself is suppressed (a rate times the population gives it back).
+Rates are :func:`observatory.indicators.rates.rate_per_100k` over the period (not annualised
+unless ``annualise_months`` is given). A change between two periods is tested with the exact
+conditional test of two Poisson counts (:func:`observatory.indicators.compstat.change_test`),
+with the periods' lengths in days as exposures when the periods are given.
+
+ONE ordering of changes (:func:`rank_changes`, also behind ``rank_areas``'s ``change_rank`` and
+:func:`top_risers`), "by evidence":
+
+1. first the areas whose change in the chosen direction is statistically significant (rises for
+   ``direction="up"``, falls for ``"down"``),
+2. then every other area;
+
+within each group by the change of the rate per 100,000 (largest rise, or largest fall, first),
+areas without population after those with a rate, then by the change in incidents. So a small,
+non-significant jump never sits above a significant rise. Periods of unequal length are compared
+per day: the previous period's count and rate are rescaled to the current period's length.
+
+Rates are derived from true counts: for the public, hide the rate wherever the count itself is
+suppressed (a rate times the population gives it back).
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import numpy as np
 import pandas as pd
 
 from observatory.indicators.compstat import change_test, percent_change
+from observatory.indicators.rates import rate_per_100k
 
-PER = 100_000.0
+DIRECTIONS = ("up", "down")
+Period = tuple[dt.date, dt.date]
 
 
-def rate_per_100k(count: pd.Series | np.ndarray, population: pd.Series | np.ndarray,
-                  annualise_months: float | None = None) -> np.ndarray:
-    """Rate per 100,000 inhabitants; NaN where the population is missing or not positive.
+def _days(period: Period | None) -> float:
+    if period is None:
+        return 1.0
+    start, end = (pd.Timestamp(d) for d in period)
+    if end < start:
+        raise ValueError(f"period ends ({end.date()}) before it starts ({start.date()})")
+    return float((end - start).days + 1)
 
-    With ``annualise_months`` the rate of that many months is scaled to 12 months.
+
+def _evidence_rank(frame: pd.DataFrame, direction: str, eligible: pd.Series) -> pd.Series:
+    """1 = strongest evidence of a change in ``direction`` (module docstring); NA where not eligible."""
+    sign = 1.0 if direction == "up" else -1.0
+    moved = np.sign(frame["change_per_day"]) == sign
+    keys = pd.DataFrame({
+        "group": np.where(frame["significant"] & moved, 0, 1),
+        "no_rate": frame["rate_change"].isna().astype(int),
+        "rate": -sign * frame["rate_change"].fillna(0.0),
+        "count": -sign * frame["change_per_day"],
+    }, index=frame.index)[eligible]
+    order = keys.sort_values(["group", "no_rate", "rate", "count"], kind="stable").index
+    rank = pd.Series(pd.NA, index=frame.index, dtype="Int64")
+    rank[order] = np.arange(1, len(order) + 1)
+    return rank
+
+
+def _changes(out: pd.DataFrame, previous: pd.DataFrame, key: str, t1: float, t0: float, alpha: float,
+             annualise_months: float | None) -> pd.DataFrame:
+    prev = previous.assign(**{key: previous[key].astype(str)}).set_index(key)["count"]
+    out["previous"] = out[key].astype(str).map(prev).fillna(0).astype("int64")
+    out["change"] = out["count"] - out["previous"]
+    # the previous count rescaled to the current period's length (equal periods: unchanged)
+    out["change_per_day"] = out["count"] - out["previous"] * t1 / t0
+    out["pct_change"] = [percent_change(c, p, t1, t0) for c, p in zip(out["count"], out["previous"], strict=True)]
+    out["previous_rate"] = rate_per_100k(out["previous"] * t1 / t0, out["population"], annualise_months)
+    out["rate_change"] = out["rate"] - out["previous_rate"]
+    out["p_value"] = [change_test(c, p, t1, t0) for c, p in zip(out["count"], out["previous"], strict=True)]
+    out["significant"] = out["p_value"] < alpha
+    return out
+
+
+def rank_changes(current: pd.DataFrame, previous: pd.DataFrame, *, key: str = "code",
+                 period: Period | None = None, previous_period: Period | None = None, direction: str = "up",
+                 alpha: float = 0.05, min_count: int = 0, annualise_months: float | None = None) -> pd.DataFrame:
+    """Areas sorted by the evidence of a rise (``direction="up"``) or a fall (``"down"``).
+
+    Inputs: ``current`` with ``key``, ``name`` (optional), ``population`` (optional) and ``count``
+    (true counts, e.g. ``queries.unsuppressed_counts_by_area``) for ``period`` = (start, end),
+    inclusive dates; ``previous`` with ``key`` and ``count`` for ``previous_period``. Without the
+    periods they are taken as equally long. ``min_count``: areas whose current and previous counts
+    are both below it are left out (too small to compare).
+
+    Output, in ranking order: the input columns, rate, previous (count), change (incidents),
+    pct_change (per day), previous_rate (per 100,000, rescaled to the current period's length),
+    rate_change, p_value, significant, direction ("up"/"down" when significant, else "none"),
+    rank (1 = first), start, end, prev_start, prev_end (the period bounds to state on the page,
+    NaT when not given). ``attrs``: period, previous_period, direction, alpha.
     """
-    count = np.asarray(count, dtype=float)
-    population = np.asarray(population, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(population > 0, count / population * PER, np.nan)
-    if annualise_months:
-        rate = rate * 12.0 / float(annualise_months)
-    return rate
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    t1, t0 = _days(period), _days(previous_period)
+    if (period is None) != (previous_period is None):
+        raise ValueError("give both periods or neither")
+    out = current.copy()
+    out["count"] = pd.to_numeric(out["count"], errors="coerce").fillna(0).astype("int64")
+    if "population" not in out:
+        out["population"] = np.nan
+    out["rate"] = rate_per_100k(out["count"], out["population"], annualise_months)
+    out = _changes(out, previous, key, t1, t0, alpha, annualise_months)
+    out["direction"] = np.where(out["significant"], np.where(out["change_per_day"] > 0, "up", "down"), "none")
+    eligible = (out["count"] >= min_count) | (out["previous"] >= min_count)
+    out["rank"] = _evidence_rank(out, direction, eligible)
+    out = out[eligible].sort_values("rank").reset_index(drop=True)
+    bounds = (period or (None, None)) + (previous_period or (None, None))
+    for name, value in zip(("start", "end", "prev_start", "prev_end"), bounds, strict=True):
+        out[name] = pd.Timestamp(value) if value is not None else pd.NaT
+    out.attrs.update(period=period, previous_period=previous_period, direction=direction, alpha=alpha)
+    return out.drop(columns="change_per_day")
 
 
 def rank_areas(current: pd.DataFrame, previous: pd.DataFrame | None = None, *, key: str = "code",
                alpha: float = 0.05, min_count: int = 0, annualise_months: float | None = None) -> pd.DataFrame:
-    """Rank areas by rate and by change.
+    """Rank areas by rate and (with ``previous``) by change.
 
-    Inputs: ``current`` with ``key``, ``name`` (optional), ``population`` and ``count`` (true
-    counts, e.g. ``queries.unsuppressed_counts_by_area``); ``previous`` with ``key`` and
-    ``count`` for the comparison period (same length). ``min_count``: areas whose current and
-    previous counts are both below it get no change rank (too small to compare).
-
-    Output, sorted by ``rate_rank``: the input columns, rate, rate_rank, and with
-    ``previous``: previous, change, pct_change, p_value, significant, change_rank (1 =
-    largest significant-first rise: significant rises ordered by size, then the rest).
+    Inputs as :func:`rank_changes` (periods of equal length). Output, sorted by ``rate_rank``: the
+    input columns, rate, rate_rank (1 = highest; none without population), and with ``previous``
+    the columns of :func:`rank_changes` with its ``rank`` (direction "up") as ``change_rank``.
     """
     out = current.copy()
     out["count"] = pd.to_numeric(out["count"], errors="coerce").fillna(0).astype("int64")
@@ -52,22 +128,23 @@ def rank_areas(current: pd.DataFrame, previous: pd.DataFrame | None = None, *, k
                                 annualise_months)
     out["rate_rank"] = out["rate"].rank(ascending=False, method="min").astype("Int64")
     if previous is not None:
-        prev = previous.set_index(key)["count"]
-        out["previous"] = out[key].map(prev).fillna(0).astype("int64")
-        out["change"] = out["count"] - out["previous"]
-        out["pct_change"] = [percent_change(c, p) for c, p in zip(out["count"], out["previous"], strict=True)]
-        out["p_value"] = [change_test(c, p) for c, p in zip(out["count"], out["previous"], strict=True)]
-        out["significant"] = out["p_value"] < alpha
+        changes = rank_changes(current, previous, key=key, alpha=alpha, annualise_months=annualise_months)
+        changes = changes.set_index(changes[key].astype(str))
+        cols = ["previous", "change", "pct_change", "previous_rate", "rate_change", "p_value", "significant",
+                "direction"]
+        codes = out[key].astype(str)
+        for col in cols:
+            out[col] = codes.map(changes[col]).to_numpy()
+        out["significant"] = out["significant"].astype(bool)
         eligible = (out["count"] >= min_count) | (out["previous"] >= min_count)
-        # Significant rises first (by size), then every other area by its change.
-        score = out["change"].astype(float) + np.where(out["significant"] & (out["change"] > 0), 1e12, 0.0)
-        out["change_rank"] = score.where(eligible).rank(ascending=False, method="min").astype("Int64")
+        out["change_rank"] = pd.array(codes.map(changes["rank"]).where(eligible.to_numpy()), dtype="Int64")
     return out.sort_values(["rate_rank", key], na_position="last").reset_index(drop=True)
 
 
 def top_risers(ranking: pd.DataFrame, n: int = 10, significant_only: bool = True) -> pd.DataFrame:
-    """The ``n`` areas that rose most (by ``change_rank``), only significant rises by default."""
+    """The ``n`` areas that rose most (by ``change_rank`` or ``rank``), only significant rises by default."""
+    order = "change_rank" if "change_rank" in ranking else "rank"
     data = ranking[ranking["change"] > 0]
     if significant_only:
         data = data[data["significant"]]
-    return data.sort_values("change_rank").head(n).reset_index(drop=True)
+    return data.sort_values(order).head(n).reset_index(drop=True)
