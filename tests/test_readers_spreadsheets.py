@@ -210,3 +210,11 @@ def test_unicode_text_import_end_to_end(db_url, tmp_path):
     ids, rejected, _ = _stored(db_url)
     assert ids == ["P1", "P2", "P4"]
     assert rejected == [(4, "occurred_date")]  # the header is line 1, P3 is line 4
+
+
+def test_a_zipped_csv_is_not_taken_for_a_spreadsheet(tmp_path):
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("export.csv", "id,barrio\n1,Centro\n")
+    with pytest.raises(InputFileError, match=r"export.zip: binary file .*a zip archive.*unzip it"):
+        read_table(path)

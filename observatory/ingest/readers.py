@@ -88,8 +88,9 @@ def decode(data: bytes, path: Path, encoding: str | None = None) -> tuple[str, s
         except UnicodeDecodeError as exc:
             raise InputFileError(f"{path}: looks like UTF-16 text but byte {exc.start} cannot be decoded") from exc
     if b"\x00" in data[:4096] and not utf16:
-        what = ("a spreadsheet: give it an .xlsx, .xls or .ods name" if data[:4] == _ZIP_MAGIC
-                or data[:8] == _OLE_MAGIC else "not a delimited text export")
+        # spreadsheets are recognised by content before this point (is_spreadsheet): a zip here is an archive
+        what = ("a zip archive, not a delimited text export: unzip it and import the file inside"
+                if data[:4] == _ZIP_MAGIC else "not a delimited text export")
         raise InputFileError(f"{path}: binary file (it contains NUL bytes), {what}")
     if encoding:
         try:
