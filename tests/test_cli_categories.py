@@ -51,6 +51,13 @@ def test_every_category_error_points_to_the_command(sqlite_url, capsys):
         victim_item("robo")
     with pytest.raises(ValueError, match=HINT):
         check_value("crime_type", "robo")
+    # the import report's list of unknown labels too
+    from collections import Counter
+
+    from observatory.ingest.report import ImportReport
+
+    report = ImportReport(file_name="x.csv", source_kind="police", profile="p", unknown_labels=Counter({"ROBO": 3}))
+    assert HINT in report.summary()
 
 
 def test_no_category_error_message_without_the_hint():
