@@ -34,7 +34,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import Engine, delete, insert, select, update
 
 from observatory import audit
-from observatory.db.models import User
+from observatory.db.models import User, UserSession
 from observatory.db.session import get_engine
 
 ROLES = ("public", "analyst", "admin")
@@ -101,7 +101,8 @@ def _fingerprint(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
-def _info(row) -> UserInfo:
+def user_info(row) -> UserInfo:
+    """The :class:`UserInfo` of a ``users`` row (any result row with its columns)."""
     return UserInfo(id=row.id, username=row.username, role=row.role, active=bool(row.active),
                     fingerprint=_fingerprint(row.password_hash))
 
@@ -116,21 +117,21 @@ def get_user(username: str, engine: Engine | None = None) -> UserInfo | None:
     """The user called ``username`` (active or not), or None."""
     with (engine or get_engine()).connect() as conn:
         row = conn.execute(select(User).where(User.username == username)).first()
-    return _info(row) if row else None
+    return user_info(row) if row else None
 
 
 def get_user_by_id(user_id: int, engine: Engine | None = None) -> UserInfo | None:
     """The user with primary key ``user_id``, or None."""
     with (engine or get_engine()).connect() as conn:
         row = conn.execute(select(User).where(User.id == user_id)).first()
-    return _info(row) if row else None
+    return user_info(row) if row else None
 
 
 def list_users(engine: Engine | None = None) -> list[UserInfo]:
     """Every stored user, by name."""
     with (engine or get_engine()).connect() as conn:
         rows = conn.execute(select(User).order_by(User.username)).all()
-    return [_info(r) for r in rows]
+    return [user_info(r) for r in rows]
 
 
 def add_user(username: str, password: str, role: str = "analyst", *, engine: Engine | None = None,
@@ -152,14 +153,20 @@ def add_user(username: str, password: str, role: str = "analyst", *, engine: Eng
     return info
 
 
+def _end_sessions(conn, username: str) -> None:
+    # Logged-in browsers of this user are logged out at once, in every worker (the rows are gone).
+    conn.execute(delete(UserSession).where(UserSession.user_id.in_(select(User.id).where(User.username == username))))
+
+
 def set_password(username: str, password: str, *, engine: Engine | None = None, actor: str | None = None) -> None:
-    """Replace ``username``'s password (existing sessions of that user stop working)."""
+    """Replace ``username``'s password; every open session of that user ends."""
     check_password_strength(password, username)
     with (engine or get_engine()).begin() as conn:
         done = conn.execute(update(User).where(User.username == username)
                             .values(password_hash=hash_password(password))).rowcount
         if not done:
             raise AuthError(f"no user called {username!r}")
+        _end_sessions(conn, username)
         audit.record("user_passwd", user_name=actor, detail={"username": username}, conn=conn)
 
 
@@ -174,8 +181,9 @@ def set_role(username: str, role: str, *, engine: Engine | None = None, actor: s
 
 
 def remove_user(username: str, *, engine: Engine | None = None, actor: str | None = None) -> None:
-    """Delete ``username`` (their past actions stay in the audit log under their name)."""
+    """Delete ``username`` and end their sessions (past actions stay in the audit log under their name)."""
     with (engine or get_engine()).begin() as conn:
+        _end_sessions(conn, username)
         if not conn.execute(delete(User).where(User.username == username)).rowcount:
             raise AuthError(f"no user called {username!r}")
         audit.record("user_remove", user_name=actor, detail={"username": username}, conn=conn)
@@ -199,7 +207,7 @@ def authenticate(username: str, password: str, engine: Engine | None = None) -> 
         with engine.begin() as conn:
             conn.execute(update(User).where(User.id == row.id).values(password_hash=hash_password(password)))
         return get_user(username, engine)
-    return _info(row)
+    return user_info(row)
 
 
 # --- command line ---------------------------------------------------------------------------------

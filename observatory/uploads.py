@@ -7,10 +7,18 @@ The analyst page hands the uploaded bytes to :func:`store_upload`, which
    GeoJSON, GeoPackage; a binary file renamed ``.csv`` is refused,
 3. guards against decompression bombs: gzip and zip contents are decompressed in a stream
    and refused past ``OBSERVATORY_MAX_UNCOMPRESSED_MB`` (default 1000 MB) or a compression
-   ratio above 200:1; zips with more than 50 members, nested archives, absolute paths, ``..``
-   or links are refused,
-4. writes the file under a safe name in a fresh folder and returns the path the importer
-   (``ingest_incidents``, ``ingest_survey``, ``import_boundaries``) should read.
+   ratio above 200:1, counting every member of a multi-member gzip file; zips with more than
+   50 members, nested archives, absolute paths, ``..`` or links are refused,
+4. bounds the shape of what the importers will parse (``observatory.upload_scan``): delimited
+   text with a line over 1 MiB or over 2000 columns, and JSON nested deeper than 64 levels,
+   are refused with a sentence before pandas or GDAL see them,
+5. writes the file under a safe name in a fresh folder and returns the path the importer
+   (``ingest_incidents``, ``ingest_survey``, ``import_boundaries``) should read. When a check
+   fails after the folder was made, the folder is deleted before the refusal is raised.
+
+:func:`resolve_profile` turns the upload form's profile choice into what the importer gets:
+a built-in profile name, or an uploaded profile file saved beside the data. Never a path on
+the server: the form cannot be used to probe which files exist or to read their keys.
 
 Every refusal is an :class:`UploadRejected` whose message names the file and says why.
 """
@@ -23,12 +31,27 @@ import io
 import json
 import os
 import re
+import shutil
 import stat
 import tempfile
+import tomllib
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+import yaml
+
+from observatory.upload_scan import (
+    MAX_JSON_DEPTH,
+    TextShape,
+    UploadRejected,
+    check_text,
+    file_chunks,
+    gunzip_chunks,
+    json_depth,
+    memory_chunks,
+)
 
 PURPOSES = ("incidents", "survey", "boundaries")
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat")
@@ -37,10 +60,6 @@ SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx
 MAX_MEMBERS = 50
 MAX_RATIO = 200
 _CHUNK = 1 << 20
-
-
-class UploadRejected(ValueError):
-    """An uploaded file that will not be imported; the message names the file and the reason."""
 
 
 @dataclass(frozen=True)
@@ -105,28 +124,45 @@ def sniff(data: bytes) -> str:
 
 
 def _check_gzip(data: bytes, name: str, limits: UploadLimits) -> None:
-    # Stream-decompress with a bounded output per step: a 10 KB bomb never expands in memory.
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    size, pending, head = 0, data, b""
+    # Every member, streamed with a bounded output per step: a 10 KB bomb never expands in memory,
+    # and a bomb hidden in the second member of `cat a.gz bomb.gz` counts too.
     cap = min(limits.max_uncompressed, max(len(data), 1) * limits.max_ratio)
+    shape: TextShape | None = TextShape(name)
+    head, bad_shape = b"", None
     try:
-        while pending:
-            out = inflater.decompress(pending, _CHUNK)
+        for out in gunzip_chunks(data, name, cap):
             if not head:
                 head = out[:65536]
-            size += len(out)
-            if size > cap:
-                raise UploadRejected(f"{name}: decompresses to more than {cap // (1 << 20)} MB "
-                                     f"(limit {limits.max_uncompressed // (1 << 20)} MB, ratio {limits.max_ratio}:1)")
-            pending = inflater.unconsumed_tail
-            if inflater.eof:
-                break
-    except zlib.error as exc:
-        raise UploadRejected(f"{name}: the gzip file is corrupt ({exc})") from exc
-    if not inflater.eof:
-        raise UploadRejected(f"{name}: the gzip file is truncated")
+                if sniff(head) != "text":
+                    raise UploadRejected(f"{name}: the compressed file is not a delimited text export")
+            if shape is not None:
+                try:
+                    shape.feed(out)
+                except UploadRejected as exc:  # keep counting: a bomb is the first thing to report
+                    bad_shape, shape = exc, None
+    except UploadRejected as exc:
+        if "decompresses to more than" in str(exc):
+            raise UploadRejected(f"{exc} (limit {limits.max_uncompressed // (1 << 20)} MB, "
+                                 f"ratio {limits.max_ratio}:1)") from None
+        raise
     if sniff(head) != "text":
         raise UploadRejected(f"{name}: the compressed file is not a delimited text export")
+    if bad_shape is not None:
+        raise bad_shape
+    assert shape is not None
+    shape.finish()
+
+
+def _check_json(data: bytes, name: str) -> None:
+    # Depth first, without parsing: json.loads on 100 000 nested brackets raises RecursionError.
+    depth = json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        raise UploadRejected(f"{name}: the GeoJSON nests {depth} levels deep (at most {MAX_JSON_DEPTH}); "
+                             "it is not a map layer")
+    try:
+        json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise UploadRejected(f"{name}: not valid GeoJSON ({exc})") from exc
 
 
 def _zip_members(archive: zipfile.ZipFile, name: str, limits: UploadLimits, compressed_size: int) -> list:
@@ -147,8 +183,8 @@ def _zip_members(archive: zipfile.ZipFile, name: str, limits: UploadLimits, comp
         declared += m.file_size
     cap = min(limits.max_uncompressed, max(compressed_size, 1) * limits.max_ratio)
     if declared > cap:
-        raise UploadRejected(f"{name}: the zip file expands to {declared // (1 << 20)} MB "
-                             f"(limit {cap // (1 << 20)} MB)")
+        raise UploadRejected(f"{name}: the zip file expands to {declared:,} bytes, more than "
+                             f"{limits.max_ratio} times its size or {limits.max_uncompressed >> 20} MB")
     return members
 
 
@@ -196,6 +232,8 @@ def _pick_main_file(paths: list[Path], name: str, purpose: str) -> Path:
             if len(found) == 1:
                 if suffix == ".shp" and not any(p.suffix.lower() == ".dbf" for p in paths):
                     raise UploadRejected(f"{name}: the shapefile has no .dbf file (attributes) in the zip")
+                if suffix in (".geojson", ".json"):
+                    _check_json(found[0].read_bytes(), f"{name}: {found[0].name}")
                 return found[0]
         raise UploadRejected(f"{name}: the zip must hold one shapefile (.shp, .shx, .dbf, .prj), GeoPackage or GeoJSON")
     texts = [p for p in paths if p.suffix.lower() in TEXT_SUFFIXES]
@@ -204,6 +242,7 @@ def _pick_main_file(paths: list[Path], name: str, purpose: str) -> Path:
     with open(texts[0], "rb") as fh:
         if sniff(fh.read(65536)) != "text":
             raise UploadRejected(f"{name}: {texts[0].name} inside the zip is not a delimited text export")
+    check_text(file_chunks(texts[0]), f"{name}: {texts[0].name}")
     return texts[0]
 
 
@@ -234,10 +273,9 @@ def check_upload(filename: str, data: bytes, purpose: str, limits: UploadLimits 
     elif kind == "zip":
         _check_zip(data, name, limits)
     elif kind == "geojson":
-        try:
-            json.loads(data.decode("utf-8-sig"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise UploadRejected(f"{name}: not valid GeoJSON ({exc})") from exc
+        _check_json(data, name)
+    elif kind == "text":
+        check_text(memory_chunks(data), name)
     return kind
 
 
@@ -253,10 +291,68 @@ def store_upload(filename: str, data: bytes, purpose: str, *, folder: str | Path
     kind = check_upload(filename, data, purpose, limits)
     name = safe_name(filename)
     target_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=folder))
-    if kind == "zip":
-        return _extract_zip(data, name, target_dir, purpose, limits)
-    suffix = {"gpkg": ".gpkg", "geojson": ".geojson", "gzip": ".csv.gz"}.get(kind, "")
-    stem = name if not suffix or name.lower().endswith(suffix) else Path(name).stem + suffix
-    path = target_dir / stem
-    path.write_bytes(data)
-    return path
+    try:
+        if kind == "zip":
+            return _extract_zip(data, name, target_dir, purpose, limits)
+        suffix = {"gpkg": ".gpkg", "geojson": ".geojson", "gzip": ".csv.gz"}.get(kind, "")
+        stem = name if not suffix or name.lower().endswith(suffix) else Path(name).stem + suffix
+        path = target_dir / stem
+        path.write_bytes(data)
+        return path
+    except BaseException:
+        # A refused zip (or a full disk) must not leave its extracted members behind.
+        shutil.rmtree(target_dir, ignore_errors=True)
+        raise
+
+
+# --- the profile of an upload ---------------------------------------------------------------------
+
+MAX_PROFILE_BYTES = 256 << 10
+PROFILE_SUFFIXES = (".toml", ".yaml", ".yml")
+
+
+def _parse_profile_upload(data: bytes, name: str, suffix: str) -> None:
+    # Parsed here so a hostile file fails with a sentence: deep nesting raises RecursionError in both
+    # parsers, and YAML aliases can multiply a small file into a huge structure ("billion laughs").
+    try:
+        text = data.decode("utf-8-sig")
+        if suffix == ".toml":
+            tomllib.loads(text)
+            return
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise UploadRejected(f"{name}: YAML anchors and aliases (*name) are not accepted in a profile")
+        yaml.safe_load(text)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError, RecursionError) as exc:
+        raise UploadRejected(f"{name}: the profile file cannot be read ({type(exc).__name__})") from None
+
+
+def resolve_profile(purpose: str, choice: str | None, builtin: list[str], *, file_name: str | None = None,
+                    file_data: bytes | None = None, folder: Path | None = None) -> str:
+    """What the importer gets as ``profile``: a built-in name, or the path of an uploaded profile file.
+
+    Inputs: the upload purpose (``incidents``/``survey``; ``boundaries`` has no profile), the form's
+    choice, the built-in names for that purpose, and optionally an uploaded ``.toml``/``.yaml`` file
+    (its name and bytes) with the folder to save it in (the data's upload folder, deleted with it).
+    The uploaded file wins over the choice. Anything else (a path, ``..``, an unknown name) is
+    refused with the same sentence whether or not such a file exists on the server.
+    """
+    if purpose == "boundaries":
+        return ""
+    if file_data is not None:
+        name = safe_name(file_name or "profile")
+        suffix = Path(name).suffix.lower()
+        if suffix not in PROFILE_SUFFIXES:
+            raise UploadRejected(f"{name}: a profile file must be .toml, .yaml or .yml")
+        if len(file_data) > MAX_PROFILE_BYTES:
+            raise UploadRejected(f"{name}: a profile file may have at most {MAX_PROFILE_BYTES >> 10} KB")
+        _parse_profile_upload(file_data, name, suffix)
+        if folder is None:
+            raise ValueError("an uploaded profile needs the folder of its upload")
+        path = Path(folder) / f"profile-{name}"
+        path.write_bytes(file_data)
+        return str(path)
+    choice = (choice or "").strip()
+    if choice in builtin:
+        return choice
+    raise UploadRejected(f"the profile must be one of the built-in {purpose} profiles ({', '.join(builtin)}) "
+                         "or a profile file uploaded with the data")

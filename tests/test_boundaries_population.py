@@ -206,6 +206,7 @@ def test_population_upload_on_the_analyst_page(sqlite_url, tmp_path):
                      ("an-profile", "value", ""), ("an-layer", "value", "barrios"),
                      ("an-id-field", "value", "cve"), ("an-name-field", "value", None),
                      ("an-source-layer", "value", None), ("an-encoding", "value", None),
+                     ("an-profile-file", "contents", None), ("an-profile-file", "filename", None),
                      ("an-population-field", "value", population_field)], headers).get_data(as_text=True)
 
     assert "population needs the layer name, the id field and the population field" in upload(b"cve,pob\n", None)

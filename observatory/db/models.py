@@ -307,6 +307,34 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
+class UserSession(Base):
+    """A login: the SHA-256 of the random token in the browser's cookie; logout deletes the row."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+class LoginAttempt(Base):
+    """Consecutive failed logins of one user name from one address (scope ``user``), or from one
+    address whatever the name (scope ``address``, ``username`` empty)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (UniqueConstraint("scope", "username", "ip"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(10))  # user | address
+    username: Mapped[str] = mapped_column(String(100))
+    ip: Mapped[str] = mapped_column(String(100))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 class AuditEvent(Base):
     """Who imported, exported or changed what, and when."""
 

@@ -3,18 +3,23 @@
 ``init_auth(server, database_url)`` (called by ``create_app``) adds:
 
 - ``GET/POST /login``: a form with a CSRF token (stored in the session, compared in
-  constant time). Failed attempts are rate-limited per user name (5 per 15 minutes) and per
-  client address (20 per 15 minutes); the counts come from the audit log in the database,
-  so the limit holds across gunicorn workers and restarts.
-- ``GET/POST /logout``: the GET shows a button; the POST (CSRF-checked) ends the session.
+  constant time). Failed attempts are throttled per (user name, client address) and per
+  client address with exponential backoff (``observatory.sessions``: 5 and 20 free failures,
+  then 30 s, 60 s, ... up to 15 minutes between attempts); the counts live in the database
+  and are taken atomically before the password is checked, so the limit holds across
+  gunicorn workers, and guessing from another address cannot lock the real user out.
+- ``GET/POST /logout``: the GET shows a button; the POST (CSRF-checked) ends the session on
+  the server: the session row is deleted, so a copy of the cookie no longer logs anyone in.
 - ``GET /health``: ``{"status": "ok", "database": "ok"}`` (HTTP 200) after a ``SELECT 1``
   on the database, HTTP 503 with the error class otherwise. For load balancers and monitors.
 
 Sessions are Flask's signed cookies (``OBSERVATORY_SECRET_KEY`` signs them: set it, the same
-value on every worker), marked HttpOnly and SameSite=Lax, Secure when
-``OBSERVATORY_SECURE_COOKIES=1`` (behind HTTPS), and expire after
-``OBSERVATORY_SESSION_HOURS`` (default 8). A session stores the user id and a fingerprint of
-the password hash: removing a user or changing their password ends their sessions.
+value on every worker) holding a random session token and a fingerprint of the password hash;
+the database keeps the token's digest (``user_sessions``) and every request checks it, so
+logout, a password change or removing the user end the session in every worker at once.
+Cookies are HttpOnly and SameSite=Lax, ``Secure`` according to ``OBSERVATORY_SECURE_COOKIES``
+(``1`` always, ``0`` never, unset/``auto``: when the request came over HTTPS), and sessions
+expire after ``OBSERVATORY_SESSION_HOURS`` (default 8).
 
 :func:`current_role` is what callbacks call to learn the viewer's role ("public",
 "analyst", "admin"). A callback POST from a logged-in browser must carry the session's CSRF
@@ -28,30 +33,28 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import math
 import os
 import secrets
-import threading
-import time
+import unicodedata
 from functools import wraps
 from html import escape
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from flask import Flask, Response, abort, current_app, g, has_request_context, jsonify, redirect, request, session
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 
-from observatory import audit, auth
+from observatory import audit, auth, config, sessions
 from observatory.db.session import get_engine
 from observatory.uploads import default_limits
 
 log = logging.getLogger(__name__)
 
-USER_FAILURES_LIMIT = 5
-IP_FAILURES_LIMIT = 20
-FAILURE_WINDOW = dt.timedelta(minutes=15)
+USER_FAILURES_LIMIT = sessions.USER_FREE_FAILURES  # failures of one name from one address before waits
+IP_FAILURES_LIMIT = sessions.ADDRESS_FREE_FAILURES  # failures of one address (any name) before waits
 CSRF_COOKIE = "_csrf_token"  # the name Dash's renderer reads by default
-_ROLE_TTL_S = 10.0  # how long a worker trusts a user lookup (removal takes effect within this)
-_ROLE_CACHE: dict[tuple[str, int], tuple[float, auth.UserInfo | None]] = {}
-_ROLE_LOCK = threading.Lock()
 
 
 def _engine():
@@ -78,12 +81,15 @@ def init_auth(server: Flask, database_url: str | None = None) -> None:
         pass  # keep a key the caller set explicitly (tests)
     else:
         server.secret_key = _secret_key()
+    secure = config.secure_cookies()
+    server.session_interface = _SessionInterface()
     server.config.update(
         SESSION_COOKIE_NAME="observatory_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("OBSERVATORY_SECURE_COOKIES") == "1",
-        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=float(os.environ.get("OBSERVATORY_SESSION_HOURS", "8"))),
+        SESSION_COOKIE_SECURE=secure is True,
+        OBSERVATORY_SECURE_COOKIES=secure,  # True, False or None (auto: follow the request's scheme)
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=config.session_hours()),
         # No request body may exceed the largest upload (base64 adds a third) plus room for the JSON around it.
         MAX_CONTENT_LENGTH=default_limits().max_bytes * 4 // 3 + (1 << 20),
     )
@@ -104,26 +110,31 @@ def init_auth(server: Flask, database_url: str | None = None) -> None:
 # --- the viewer ---------------------------------------------------------------------------------
 
 
-def _lookup(user_id: int) -> auth.UserInfo | None:
-    url = current_app.config.get("OBSERVATORY_DATABASE_URL") or ""
-    key = (url, user_id)
-    now = time.monotonic()
-    with _ROLE_LOCK:
-        hit = _ROLE_CACHE.get(key)
-        if hit and now - hit[0] < _ROLE_TTL_S:
-            return hit[1]
-    info = auth.get_user_by_id(user_id, _engine())
-    with _ROLE_LOCK:
-        if len(_ROLE_CACHE) > 1000:
-            _ROLE_CACHE.clear()
-        _ROLE_CACHE[key] = (now, info)
-    return info
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the ``Secure`` flag decided per request."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return cookie_secure(app)
 
 
-def forget_cached_users() -> None:
-    """Drop the per-process user cache (tests; after a user change in this process)."""
-    with _ROLE_LOCK:
-        _ROLE_CACHE.clear()
+def cookie_secure(app: Flask) -> bool:
+    """Whether cookies set now get ``Secure``: the setting, or (auto) whether this request is HTTPS."""
+    setting = app.config.get("OBSERVATORY_SECURE_COOKIES")
+    if setting is not None:
+        return bool(setting)
+    # Behind a TLS-terminating proxy Flask sees https only with OBSERVATORY_PROXY_HOPS (X-Forwarded-Proto).
+    return has_request_context() and request.is_secure
+
+
+def _session_info() -> auth.UserInfo | None:
+    # One query per request: the session row must still exist (logout deletes it in every worker).
+    token, fingerprint = session.get("sid"), session.get("fp")
+    if not isinstance(token, str) or not isinstance(fingerprint, str):
+        return None
+    found = sessions.session_user(token, engine=_engine())
+    if found and found.active and hmac.compare_digest(found.fingerprint, fingerprint):
+        return found
+    return None
 
 
 def _session_user() -> auth.UserInfo | None:
@@ -131,12 +142,7 @@ def _session_user() -> auth.UserInfo | None:
         return None
     if "observatory_user" in g:
         return g.observatory_user
-    info = None
-    uid, fingerprint = session.get("uid"), session.get("fp")
-    if isinstance(uid, int) and isinstance(fingerprint, str):
-        found = _lookup(uid)
-        if found and found.active and hmac.compare_digest(found.fingerprint, fingerprint):
-            info = found
+    info = _session_info()
     if info is not None and request.method == "POST" and request.endpoint != "observatory_login":
         # Callback POSTs must prove they come from our own page (double-submit token).
         sent = request.headers.get("X-CSRFToken", "")
@@ -198,18 +204,35 @@ def _client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def login_blocked(username: str, ip: str, engine=None) -> bool:
-    """True when ``username`` or ``ip`` had too many failed logins in the last 15 minutes."""
-    since = audit.utcnow() - FAILURE_WINDOW
-    engine = engine or _engine()
-    if audit.count_events("login_failed", since, user_name=username[:100], engine=engine) >= USER_FAILURES_LIMIT:
-        return True
-    return audit.count_events("login_failed", since, ip=ip, engine=engine) >= IP_FAILURES_LIMIT
+# Characters a browser drops from a URL (tab, CR, LF) or that make it ambiguous (other controls,
+# Unicode line/paragraph separators): a target containing any of them, even percent-encoded, is refused.
+def _unsafe_char(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
 
 
 def _safe_next(target: str | None) -> str:
-    # Only same-site paths: an attacker's link must not turn the login page into an open redirect.
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """``target`` when it is a path on this site, else ``/``: the login page is no open redirect.
+
+    The target is percent-decoded until it no longer changes (``%252F`` too), then it must start
+    with exactly one ``/`` followed by something other than ``/`` or ``\\``, have no backslash, no
+    control character, no scheme and no host.
+    """
+    if not target or len(target) > 2000:
+        return "/"
+    decoded = target
+    for _ in range(5):
+        once = unquote(decoded, errors="replace")
+        if once == decoded:
+            break
+        decoded = once
+    else:
+        return "/"  # still changing after five rounds: nothing legitimate is encoded that deep
+    if "\\" in decoded or any(_unsafe_char(ch) for ch in decoded):
+        return "/"
+    if not decoded.startswith("/") or decoded[1:2] in ("/", "\\"):
+        return "/"
+    parts = urlsplit(decoded)
+    if parts.scheme or parts.netloc:
         return "/"
     return target
 
@@ -261,17 +284,27 @@ def _login() -> Response:
                            username, next_url, status=400)
     ip = _client_ip()
     engine = _engine()
-    if login_blocked(username, ip, engine):
-        return _login_form("Demasiados intentos fallidos; espere 15 minutos. / Too many failed attempts; "
-                           "wait 15 minutes.", username, next_url, status=429)
+    # Counted before the (slow) password check, atomically: parallel guesses cannot share a free attempt.
+    wait = sessions.reserve_attempt(username, ip, engine=engine, base_s=config.login_backoff_seconds())
+    if wait:
+        seconds = math.ceil(wait)
+        resp = _login_form(f"Demasiados intentos fallidos; espere {seconds} s. / Too many failed attempts; "
+                           f"wait {seconds} s.", username, next_url, status=429)
+        resp.headers["Retry-After"] = str(seconds)
+        return resp
     info = auth.authenticate(username, password, engine)
     if info is None:
         audit.record("login_failed", user_name=username or None, detail={"ip": ip}, engine=engine)
         return _login_form("Usuario o contraseña incorrectos. / Wrong user name or password.",
                            username, next_url, status=401)
+    sessions.attempt_succeeded(username, ip, engine=engine)
+    old_token = session.get("sid")
+    if isinstance(old_token, str):
+        sessions.close_session(old_token, engine=engine)  # logging in again replaces the session
     session.clear()  # a fresh session (and CSRF token) after login: no session fixation
     session.permanent = True
-    session["uid"] = info.id
+    session["sid"] = sessions.open_session(info.id, engine=engine,
+                                           hours=current_app.permanent_session_lifetime.total_seconds() / 3600)
     session["fp"] = info.fingerprint
     csrf_token()
     audit.record("login", user_name=info.username, detail={"ip": ip}, engine=engine)
@@ -286,6 +319,9 @@ def _logout() -> Response:
     if not _csrf_ok():
         abort(400)
     name = current_user_from_session()
+    token = session.get("sid")
+    if isinstance(token, str):
+        sessions.close_session(token, engine=_engine())  # a copy of the cookie dies with the row
     session.clear()
     if name:
         audit.record("logout", user_name=name, engine=_engine())
@@ -296,8 +332,7 @@ def _logout() -> Response:
 
 def current_user_from_session() -> str | None:
     """The session's user name, ignoring the callback CSRF rule (for logout)."""
-    uid = session.get("uid")
-    info = _lookup(uid) if isinstance(uid, int) else None
+    info = _session_info()
     return info.username if info else None
 
 
@@ -314,12 +349,12 @@ def _after_request(resp: Response) -> Response:
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
     resp.headers.setdefault("Referrer-Policy", "same-origin")
-    if session.get("uid"):
+    if session.get("sid"):
         # Logged-in responses may carry microdata: never store them in a shared cache.
         resp.headers["Cache-Control"] = "no-store"
         token = session.get("csrf")
         if token and request.cookies.get(CSRF_COOKIE) != token:
             # Readable by the page's script (not HttpOnly) so Dash echoes it in X-CSRFToken.
             resp.set_cookie(CSRF_COOKIE, token, samesite="Strict", httponly=False,
-                            secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
+                            secure=cookie_secure(current_app))
     return resp

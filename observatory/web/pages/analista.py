@@ -26,7 +26,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from observatory import audit
 from observatory.privacy import DEFAULT_MASK_RADIUS_M, geomask_frame, neutralise_frame
-from observatory.uploads import UploadRejected, decode_dash_contents, store_upload
+from observatory.uploads import UploadRejected, decode_dash_contents, resolve_profile, store_upload
 from observatory.web import data
 from observatory.web.auth import current_role, current_user
 from observatory.web.figures import empty_figure, map_view, points_map
@@ -40,6 +40,13 @@ UPLOAD_KINDS = {"police": "Informes policiales / Police reports", "complaint": "
                 "population": "Población de una capa (CSV) / Population of a layer (CSV)"}
 DEFAULT_PROFILES = {"police": "generic_incidents", "complaint": "generic_complaints", "survey": "generic_survey",
                     "boundaries": "", "population": ""}
+
+
+def _builtin_profiles(kind: str | None) -> list[str]:
+    from observatory.ingest.profiles import builtin_profile_names
+
+    purpose = {"police": "incidents", "complaint": "incidents"}.get(kind or "", kind or "")
+    return builtin_profile_names(purpose) if purpose in ("incidents", "survey") else []
 
 
 def _restricted() -> bool:
@@ -79,7 +86,12 @@ def layout(**query) -> html.Div:
         dbc.Row([
             dbc.Col(dcc.Dropdown(id="an-kind", options=[{"label": v, "value": k} for k, v in UPLOAD_KINDS.items()],
                                  value="police", clearable=False), lg=3),
-            dbc.Col(dbc.Input(id="an-profile", placeholder="perfil / profile", value="generic_incidents"), lg=3),
+            # Built-in profiles only, or a profile file uploaded here: never a path on the server.
+            dbc.Col([dcc.Dropdown(id="an-profile", options=_builtin_profiles("police"), value="generic_incidents",
+                                  placeholder="perfil / profile"),
+                     dcc.Upload(id="an-profile-file", children=html.Div(
+                         "Perfil propio (.toml, .yaml) / Own profile file", id="an-profile-file-name"),
+                         className="border rounded p-1 mt-1 small text-center", multiple=False)], lg=3),
             dbc.Col(dbc.Input(id="an-layer", placeholder="capa / layer (límites)"), lg=2),
             dbc.Col(dbc.Input(id="an-id-field", placeholder="campo id / id field"), lg=2),
             dbc.Col(dbc.Input(id="an-name-field", placeholder="campo nombre / name field"), lg=2),
@@ -102,9 +114,16 @@ def layout(**query) -> html.Div:
     ], fluid=True)
 
 
-@callback(Output("an-profile", "value"), Input("an-kind", "value"), prevent_initial_call=True)
+@callback(Output("an-profile", "options"), Output("an-profile", "value"), Input("an-kind", "value"),
+          prevent_initial_call=True)
 def _default_profile(kind):
-    return DEFAULT_PROFILES.get(kind or "", "")
+    return _builtin_profiles(kind), DEFAULT_PROFILES.get(kind or "", "")
+
+
+@callback(Output("an-profile-file-name", "children"), Input("an-profile-file", "filename"),
+          prevent_initial_call=True)
+def _profile_file_name(filename):
+    return f"Perfil / Profile: {filename}" if filename else dash.no_update
 
 
 @callback(Output("an-points", "figure"), Input("an-radius", "value"), State("an-state", "data"))
@@ -179,9 +198,10 @@ def run_import(kind: str, path, profile: str, layer: str | None, id_field: str |
 @callback(Output("an-report", "children"), Input("an-upload", "contents"), State("an-upload", "filename"),
           State("an-kind", "value"), State("an-profile", "value"), State("an-layer", "value"),
           State("an-id-field", "value"), State("an-name-field", "value"), State("an-source-layer", "value"),
-          State("an-encoding", "value"), State("an-population-field", "value"), prevent_initial_call=True)
+          State("an-encoding", "value"), State("an-profile-file", "contents"), State("an-profile-file", "filename"),
+          State("an-population-field", "value"), prevent_initial_call=True)
 def _upload(contents, filename, kind, profile, layer, id_field, name_field, source_layer=None, encoding=None,
-            population_field=None):
+            profile_contents=None, profile_filename=None, population_field=None):
     from observatory.ingest.readers import InputFileError
     from observatory.ingest.report import ImportFailed
 
@@ -194,8 +214,14 @@ def _upload(contents, filename, kind, profile, layer, id_field, name_field, sour
         purpose = {"police": "incidents", "complaint": "incidents", "population": "incidents"}.get(kind, kind)
         path = store_upload(filename, decode_dash_contents(contents, filename), purpose)
         folder = path.parent
-        report = run_import(kind, path, (profile or DEFAULT_PROFILES.get(kind, "")).strip(), layer, id_field,
-                            name_field, user, source_layer, encoding, population_field)
+        profile_data = (decode_dash_contents(profile_contents, profile_filename or "profile")
+                        if profile_contents else None)
+        # a population table has no profile: only the layer, id and population fields
+        profile = "" if kind == "population" else resolve_profile(
+            purpose, profile or DEFAULT_PROFILES.get(kind, ""), _builtin_profiles(kind), file_name=profile_filename,
+            file_data=profile_data, folder=folder)
+        report = run_import(kind, path, profile, layer, id_field, name_field, user, source_layer, encoding,
+                            population_field)
     except (UploadRejected, ImportFailed, InputFileError, ValueError) as exc:
         audit.record("import_refused", user_name=user, engine=data.engine(),
                      detail={"file": filename, "kind": kind, "reason": str(exc)[:500]})
