@@ -53,13 +53,12 @@ def _print_report(report: Any, as_json: bool) -> None:
         print(report.summary())
 
 
-def _audit_import(report: Any, args: argparse.Namespace, kind: str) -> None:
-    # The audit log (admins read it) records command-line imports like browser uploads.
-    from observatory import audit
+def _audited(args: argparse.Namespace, kind: str) -> Any:
+    # The audit log (admins read it) records command-line imports like browser uploads; the event is
+    # written in the import's own transaction, so no batch can exist without its audit entry.
+    from observatory.ingest.batches import audited
 
-    audit.record("import", user_name=args.user or "cli", engine=_engine(),
-                 detail={"kind": kind, "file": str(args.file), "batch_id": report.batch_id, "total": report.total,
-                         "loaded": report.loaded, "rejected": report.rejected, "via": "cli"})
+    return audited(args.user or "cli", kind=kind, file=str(args.file), via="cli")
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -75,12 +74,13 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_boundaries_import(args: argparse.Namespace) -> int:
     from observatory.ingest.boundaries import import_boundaries
 
-    report = import_boundaries(
-        args.file, layer=args.layer, id_field=args.id_field, name_field=args.name_field,
-        population_field=args.population_field, district_field=args.district_field, crs=args.crs,
-        level=args.level, primary=args.primary, engine=_engine(), user_name=args.user, encoding=args.encoding,
-        source_layer=args.source_layer)
-    _audit_import(report, args, "boundaries")
+    engine = _engine()
+    with _audited(args, "boundaries"):
+        report = import_boundaries(
+            args.file, layer=args.layer, id_field=args.id_field, name_field=args.name_field,
+            population_field=args.population_field, district_field=args.district_field, crs=args.crs,
+            level=args.level, primary=args.primary, engine=engine, user_name=args.user, encoding=args.encoding,
+            source_layer=args.source_layer)
     _print_report(report, args.json)
     if not args.json:
         # the generic summary has no room for what a boundary change did to stored records
@@ -93,10 +93,11 @@ def cmd_boundaries_import(args: argparse.Namespace) -> int:
 def cmd_boundaries_population(args: argparse.Namespace) -> int:
     from observatory.ingest.population import attach_population
 
-    report = attach_population(args.file, layer=args.layer, id_field=args.id_field,
-                               population_field=args.population_field, engine=_engine(), user_name=args.user,
-                               encoding=args.encoding, sheet=args.sheet)
-    _audit_import(report, args, "population")
+    engine = _engine()
+    with _audited(args, "population"):
+        report = attach_population(args.file, layer=args.layer, id_field=args.id_field,
+                                   population_field=args.population_field, engine=engine, user_name=args.user,
+                                   encoding=args.encoding, sheet=args.sheet)
     _print_report(report, args.json)
     if not args.json:
         print(f"  matched: {report.details['matched']:,} areas ({report.revised:,} changed), "
@@ -126,19 +127,20 @@ def cmd_categories(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     engine = _engine()
-    if args.kind == "survey":
-        from observatory.ingest.surveys import ingest_survey
+    with _audited(args, args.kind):
+        if args.kind == "survey":
+            from observatory.ingest.surveys import ingest_survey
 
-        report = ingest_survey(args.file, profile=args.profile, wave=args.wave, engine=engine,
-                               rejects_path=args.rejects, user_name=args.user)
-    else:
-        from observatory.ingest.incidents import ingest_incidents
+            report = ingest_survey(args.file, profile=args.profile, wave=args.wave, engine=engine,
+                                   rejects_path=args.rejects, user_name=args.user)
+        else:
+            from observatory.ingest.incidents import ingest_incidents
 
-        report = ingest_incidents(
-            args.file, source_kind="police" if args.kind == "police" else "complaint", profile=args.profile,
-            engine=engine, rejects_path=args.rejects, user_name=args.user, progress=not args.json and not args.quiet,
-            label=args.label, sheet=args.sheet)
-    _audit_import(report, args, args.kind)
+            report = ingest_incidents(
+                args.file, source_kind="police" if args.kind == "police" else "complaint", profile=args.profile,
+                engine=engine, rejects_path=args.rejects, user_name=args.user,
+                progress=not args.json and not args.quiet, label=args.label,
+                max_rejected_share=args.max_rejected_share, sheet=args.sheet)
     _print_report(report, args.json)
     return 0
 
@@ -315,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--rejects", help="write rejected rows to this CSV for correction")
     ingest.add_argument("--json", action="store_true", help="print the report as one JSON object")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.add_argument("--max-rejected-share", type=float, default=None, metavar="SHARE",
+                        help="fail the import (nothing stored, batch 'failed') when more than this share of the "
+                             "rows is rejected, 0..1 (default: the profile's max_rejected_share, else 0.9)")
     ingest.set_defaults(func=cmd_ingest)
 
     alias = sub.add_parser("alias", help="map source crime labels onto categories")
@@ -362,6 +367,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (ImportFailed, InputFileError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):  # scheduled jobs read stdout: one JSON object either way
+            report = getattr(exc, "report", None)
+            print(json.dumps({"status": "failed", "error": str(exc),
+                              "report": report.to_dict(max_rejections=200) if report is not None else None},
+                             ensure_ascii=False, default=str))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted: nothing of the current import was stored", file=sys.stderr)

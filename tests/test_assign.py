@@ -128,20 +128,25 @@ def test_point_wins_over_declared_area_and_agreement_uses_any_layer():
         {**dict(zip(("lon", "lat"), centre(1), strict=True)), "declared_area_code": "c-1.1.1"},  # disagrees
         {**dict(zip(("lon", "lat"), centre(2), strict=True)), "declared_area_code": "05003"},  # agrees (colonia)
         {**dict(zip(("lon", "lat"), centre(3), strict=True)), "declared_area_code": "(NO ESPECIFICADO)"},
-        {"lon": -98.0, "lat": 19.35, "declared_area_code": "C-1.1.2"},  # outside: disagrees, fallback by code
+        # outside every area: assigned BY its declared code, so not compared with it (issue 11, item 5)
+        {"lon": -98.0, "lat": 19.35, "declared_area_code": "C-1.1.2"},
         {"declared_area_code": "C-1.1.4"},  # no point: quadrant by code, no colonia
     ]
     result = assign(frame(rows), [colonias, quadrants])
     p = result.primary
     agrees = p["declared_area_agrees"].astype(object).where(p["declared_area_agrees"].notna(), None).tolist()
-    assert agrees == [True, False, True, None, False, None]
+    assert agrees == [True, False, True, None, None, None]
     assert p["neighbourhood_id"].astype(object).where(p["neighbourhood_id"].notna(), None).tolist() == [
         1, 2, 3, 4, None, None]
     assert p["assignment"].tolist()[:4] == ["point"] * 4
     q = result.secondary[2]
     assert str(q.dtype) == "Int64"
     assert q.tolist() == [11, 12, 13, 14, 12, 14]
-    assert result.disagreement_rate == pytest.approx(2 / 4)
+    assert result.disagreement_rate == pytest.approx(1 / 3)
+    # rows declaring an area that could not be compared: "(NO ESPECIFICADO)" names none, the outside point,
+    # the row without a point
+    assert result.stats["declared_uncompared"] == 3
+    assert result.unmatched["code"] == {"(NO ESPECIFICADO)": 1}
 
 
 def test_missing_columns_and_empty_frames():

@@ -11,6 +11,7 @@ loads exactly the expected rows.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -125,3 +126,85 @@ def test_sigkill_mid_batch_then_rerun(db_url, tmp_path):
     assert after == {"batches": 2, "incidents": 5200, "rejected": 6, "unfinished": 0}
     again = ingest_incidents(data, source_kind="police", profile="generic_incidents", engine=engine)
     assert (again.loaded, again.duplicates) == (0, 5000)  # a third run only finds duplicates
+
+
+# --- the import's audit event is part of its transaction (issue 9) ---------------------------------------
+
+AUDIT_CHILD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import observatory.audit as audit
+    from observatory.cli import main
+
+    original = audit.record
+    ready = Path(sys.argv[2])
+
+    def record_then_stall(*args, **kwargs):
+        original(*args, **kwargs)
+        ready.write_text("audit event written")
+        time.sleep(120)  # the parent kills us here
+
+    audit.record = record_then_stall
+    main(["--user", "ana", "ingest", "police", sys.argv[1], "--profile", "generic_incidents", "--quiet"])
+    print("finished without being killed", flush=True)
+""")
+
+
+def audited_batches(engine) -> tuple[int, int]:
+    """(batches, import audit events that name a batch)."""
+    with engine.connect() as conn:
+        batches = conn.execute(text("SELECT COUNT(*) FROM import_batches")).scalar_one()
+        events = conn.execute(text("SELECT detail FROM audit_events WHERE action = 'import'")).scalars().all()
+    details = [e if isinstance(e, dict) else json.loads(e) for e in events]
+    return batches, sum(1 for d in details if d.get("batch_id"))
+
+
+def test_sigkill_after_the_audit_write_leaves_no_batch_without_its_audit_event(db_url, tmp_path):
+    engine = get_engine(db_url)
+    data = incident_file(tmp_path / "audited.csv", 300, seed=9)
+    ready = tmp_path / "ready"
+    child = subprocess.Popen([sys.executable, "-c", AUDIT_CHILD, str(data), str(ready)], cwd=REPO_ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "OBSERVATORY_DATABASE_URL": db_url})
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            if child.poll() is not None:
+                pytest.fail(f"the import ended before the kill: {child.stdout.read()} {child.stderr.read()[-2000:]}")
+            assert time.monotonic() < deadline, "the child never wrote its audit event"
+            time.sleep(0.05)
+        batches, events = audited_batches(engine)
+        assert batches == events == 0, "a batch was committed before its audit event"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            for _ in range(100):
+                if not conn.execute(text("SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'idle in transaction' "
+                                         "AND datname = current_database()")).scalar_one():
+                    break
+                time.sleep(0.1)
+    assert audited_batches(engine) == (0, 0)
+    assert state(engine)["incidents"] == 0
+
+
+def test_cli_imports_record_one_audit_event_with_their_batch(db_url, tmp_path, capsys):
+    from observatory.cli import main
+
+    engine = get_engine(db_url)
+    data = incident_file(tmp_path / "ok.csv", 50, seed=10)
+    assert main(["--user", "ana", "ingest", "police", str(data), "--profile", "generic_incidents", "--json"]) == 0
+    batch_id = json.loads(capsys.readouterr().out)["batch_id"]
+    bad = incident_file(tmp_path / "bad.csv", 21, seed=11, bad=0)
+    frame = pd.read_csv(bad, dtype=str, keep_default_na=False)
+    frame.loc[1:, "occurred_date"] = "31/31/2023"  # 20 of 21 rows rejected: the import fails
+    frame.to_csv(bad, index=False)
+    assert main(["ingest", "police", str(bad), "--profile", "generic_incidents", "--quiet"]) == 2
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT user_name, detail FROM audit_events WHERE action = 'import' ORDER BY id"))
+        events = [(user, d if isinstance(d, dict) else json.loads(d)) for user, d in rows]
+        failed_id = conn.execute(text("SELECT id FROM import_batches WHERE status = 'failed'")).scalar_one()
+    assert [(u, d["batch_id"], d["status"], d["via"]) for u, d in events] == [
+        ("ana", batch_id, "done", "cli"), ("cli", failed_id, "failed", "cli")]
+    assert (events[0][1]["total"], events[0][1]["loaded"], events[0][1]["rejected"]) == (53, 50, 3)

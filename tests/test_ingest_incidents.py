@@ -150,7 +150,8 @@ BROKEN_ROWS = [
     ("B4,2024-03-02,12:00,,,,CIBERDELITO RARO,19.4300,-99.1400,N01,Centro,,,1,,", None),  # unknown label
     ("B5,2024-03-03,13:00,,,,theft,20.5000,-100.5000,,,,,1,,", None),  # outside the city
     ("B6,2024-03-03,14:00,,,,Robo a transeúnte,19.4300,-99.1400,,,M,44,1,,Niño herido", None),  # Latin-1 text
-    ("B7,2024-03-04,15:00,,,,theft,19.4300,-99.1400,N01,Centro,,150,1,,", "victim_age"),
+    # an optional field's bad value (age 150) makes it unknown; it does not drop the incident (issue 11, item 9)
+    ("B7,2024-03-04,15:00,,,,theft,19.4300,-99.1400,N01,Centro,,150,1,,", None),
     ("B8,2024-03-04,16:00,,,,theft,95.0,200.0,N01,Centro,,,1,,", "latitude"),
     ("B9,2024-03-05,17:00,,,,theft,-99.1400,19.4300,,,,,1,,", None),  # swapped lat/lon: fixed
     ("B10,2024-03-05,18:00,,,,theft,0,0,N02,,,,1,,", None),  # (0,0): no coordinates, assigned by code
@@ -194,6 +195,7 @@ def test_broken_rows_load_the_good_ones_and_report_each_bad_one(db_url, broken_f
     assert stored.loc["B6", "description"] == "Niño herido" and stored.loc["B6", "category"] == "robbery_person"
     assert stored.loc["B9", "lat"] == pytest.approx(19.43) and stored.loc["B9", "assignment"] == "point"
     assert stored.loc["B10", "lon"] is None and stored.loc["B10", "assignment"] == "code"
+    assert stored.loc["B7", "victim_age_group"] is None and report.details["bad_ages"] == 1
     assert stored.loc["B11", "assignment"] == "fuzzy_name"
     assert pd.isna(stored.loc["B5", "neighbourhood_id"]) and report.unassigned == 1
     with engine.connect() as conn:
@@ -370,12 +372,13 @@ def test_unknown_source_kind_and_label_option(sqlite_url, tmp_path):
     'a,b,c\n1,2\n4,5,6,7\n8,9,10\n',  # too few and too many fields: read_table reports them
 ])
 def test_fast_reader_agrees_with_read_table(tmp_path, monkeypatch, text):
+    from observatory.ingest.incidents import read as inc_read
     from observatory.ingest.readers import read_table
 
     path = tmp_path / "t.csv"
     path.write_bytes(text.encode("utf-8"))
     fallbacks = []
-    monkeypatch.setattr(inc, "read_table", lambda *a, **k: fallbacks.append(1) or read_table(*a, **k))
+    monkeypatch.setattr(inc_read, "read_table", lambda *a, **k: fallbacks.append(1) or read_table(*a, **k))
     fast = inc.read_incident_table(path, load_profile("generic_incidents"))
     assert bool(fallbacks) == ("\ufeff" not in text)  # only the clean file takes the C parser
     slow = read_table(path)

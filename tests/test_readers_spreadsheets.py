@@ -218,3 +218,14 @@ def test_a_zipped_csv_is_not_taken_for_a_spreadsheet(tmp_path):
         zf.writestr("export.csv", "id,barrio\n1,Centro\n")
     with pytest.raises(InputFileError, match=r"export.zip: binary file .*a zip archive.*unzip it"):
         read_table(path)
+
+
+def test_the_readme_xlsx_example_is_a_valid_profile():
+    import tomllib
+
+    from tests.conftest import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split('name = "mi_ciudad"')[1].split("```")[0]
+    profile = parse_profile(tomllib.loads('kind = "incidents"\nname = "mi_ciudad"' + block), "README")
+    assert (profile.sheet, profile.skip_lines) == ("Datos", 1)

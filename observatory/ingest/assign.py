@@ -23,7 +23,6 @@ Everything is vectorised over rows; Python loops run only over distinct declared
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -32,21 +31,12 @@ import pandas as pd
 import shapely
 from rapidfuzz import fuzz, process
 from sqlalchemy import (
-    Boolean,
-    Column,
     Connection,
     Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    delete,
-    insert,
     select,
-    update,
 )
 
-from observatory.db.models import BoundaryLayer, Incident, IncidentArea, Neighbourhood
+from observatory.db.models import BoundaryLayer, Neighbourhood
 from observatory.text import fold
 
 FUZZY_CUTOFF = 90.0  # rapidfuzz token_sort_ratio score (0-100) a close name needs
@@ -118,14 +108,20 @@ class Assignment:
     (lat/lon were swapped and fixed) and ``lon``/``lat`` (the coordinates used, after the swap fix; NaN
     when unusable).
     ``secondary``: layer id -> Series of area ids (Int64) for every non-primary layer.
-    ``disagreement_rate``: share of records with a point and a checkable declared area whose point is not in
-    the declared area (None when there are none). ``stats``: counts for the import report.
+    ``disagreement_rate``: share of records whose point falls in an area of a layer where their declared
+    code or name also names an area, and the two differ (None when no record could be compared). A record
+    whose point falls in no area of the layer is not compared: it is assigned BY its declared area, not
+    flagged as disagreeing with it. ``stats``: counts for the import report, with ``declared_uncompared``
+    (records declaring an area that could not be compared: no point, a point outside every area, or a
+    declared value naming no area). ``unmatched``: ``{"code": {value: rows}, "name": {value: rows}}`` for
+    declared values that name no area of any layer (exactly or, for names, closely).
     """
 
     primary: pd.DataFrame
     secondary: dict[int, pd.Series]
     disagreement_rate: float | None
     stats: dict[str, int]
+    unmatched: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def code_keys(code: object) -> tuple[str, str | None]:
@@ -313,6 +309,8 @@ def assign(frame: pd.DataFrame, layers: list[LayerAreas]) -> Assignment:
     method = np.full(n, None, dtype=object)
     checkable = np.zeros(n, dtype=bool)
     agrees = np.zeros(n, dtype=bool)
+    code_found = np.zeros(len(code_uniques), dtype=bool)
+    name_found = np.zeros(len(name_uniques), dtype=bool)
 
     for layer in layers:
         by_code_u = _lookup_codes(code_uniques, layer)
@@ -320,6 +318,8 @@ def assign(frame: pd.DataFrame, layers: list[LayerAreas]) -> Assignment:
         by_code = np.where(has_code, by_code_u[code_idx] if len(code_uniques) else -1, -1)
         by_name = np.where(has_name, by_name_u[name_idx] if len(name_uniques) else -1, -1)
         by_fuzzy = np.where(has_name, by_fuzzy_u[name_idx] if len(name_uniques) else -1, -1)
+        code_found |= by_code_u >= 0
+        name_found |= (by_name_u >= 0) | (by_fuzzy_u >= 0)
 
         point = hits[layer.layer_id]
         area = point.copy()
@@ -331,7 +331,7 @@ def assign(frame: pd.DataFrame, layers: list[LayerAreas]) -> Assignment:
 
         # agreement: the declared value names an area of this layer; does the point fall in it?
         declared = np.where(by_code >= 0, by_code, by_name)
-        relevant = usable & (declared >= 0)
+        relevant = usable & (declared >= 0) & (point >= 0)  # a point in no area is assigned BY the declared one
         checkable |= relevant
         agrees |= relevant & (point == declared)
 
@@ -369,120 +369,25 @@ def assign(frame: pd.DataFrame, layers: list[LayerAreas]) -> Assignment:
         "swapped": int(swapped.sum()),
         "declared_checked": n_checked,
         "declared_disagree": n_disagree,
+        "declared_uncompared": int(((has_code | has_name) & ~checkable).sum()),
     }
-    return Assignment(primary, secondary, (n_disagree / n_checked) if n_checked else None, stats)
+    unmatched = {"code": _unmatched(code_idx, code_uniques, code_found),
+                 "name": _unmatched(name_idx, name_uniques, name_found)}
+    return Assignment(primary, secondary, (n_disagree / n_checked) if n_checked else None, stats, unmatched)
 
 
-# --- reassignment after a boundary change ---------------------------------------------------------------
-
-
-def _iter_incidents(conn: Connection, chunk: int) -> Iterable[pd.DataFrame]:
-    """Incidents' stored location fields, ``chunk`` rows at a time, by increasing id (keyset paging)."""
-    last = 0
-    columns = (Incident.id, Incident.lon, Incident.lat, Incident.declared_area_code,
-               Incident.declared_area_name, Incident.neighbourhood_id, Incident.assignment,
-               Incident.declared_area_agrees)
-    while True:
-        rows = conn.execute(select(*columns).where(Incident.id > last).order_by(Incident.id).limit(chunk)).all()
-        if not rows:
-            return
-        # plain tuples: pandas probing SQLAlchemy Row attributes costs more than the query itself
-        frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=[c.key for c in columns])
-        frame["lon"] = pd.to_numeric(frame["lon"], errors="coerce").astype("float64")
-        frame["lat"] = pd.to_numeric(frame["lat"], errors="coerce").astype("float64")
-        yield frame
-        last = int(frame["id"].iloc[-1])
-
-
-# Changed assignments are staged in a temporary table and applied with one UPDATE ... FROM, which is several
-# times faster than one UPDATE per incident on both SQLite and PostgreSQL.
-_STAGE = Table(
-    "obs_reassign_stage", MetaData(),
-    Column("id", Integer, primary_key=True), Column("nid", Integer), Column("how", String(20)),
-    Column("agree", Boolean),
-    prefixes=["TEMPORARY"],
-)
-
-
-def _ints(values: pd.Series) -> list[int | None]:
-    return [None if v != v else int(v) for v in values.to_numpy(dtype="float64", na_value=np.nan).tolist()]
-
-
-def _bools(values: pd.Series) -> list[bool | None]:
-    return [None if v is None else bool(v) for v in values.astype("boolean").to_numpy(dtype=object, na_value=None)]
-
-
-def _changed(new: pd.Series, old: pd.Series) -> np.ndarray:
-    """Element-wise "differs", treating missing == missing."""
-    new_o = new.to_numpy(dtype=object, na_value=None)
-    old_o = old.to_numpy(dtype=object, na_value=None)
-    return ~np.array([a == b for a, b in zip(new_o.tolist(), old_o.tolist(), strict=True)], dtype=bool)
-
-
-def _reassign(conn: Connection, layer_id: int, chunk: int = REASSIGN_CHUNK) -> int:
-    """Recompute, inside ``conn``'s transaction, what depends on layer ``layer_id``; returns rows changed.
-
-    Primary layer: ``incidents.neighbourhood_id``, ``assignment`` and ``declared_area_agrees`` (only rows
-    whose values change are written) and no ``incident_areas`` rows for it. Secondary layer: its
-    ``incident_areas`` rows are rebuilt, ``declared_area_agrees`` refreshed, and incidents that still
-    point at one of its areas as their neighbourhood (it was primary before) are cleared.
-    """
-    is_primary = conn.execute(select(BoundaryLayer.is_primary).where(BoundaryLayer.id == layer_id)).scalar_one()
-    layers = load_layers(conn)
-    conn.execute(delete(IncidentArea).where(IncidentArea.layer_id == layer_id))
-    changed = 0
-    if not is_primary:
-        layer_area_ids = select(Neighbourhood.id).where(Neighbourhood.layer_id == layer_id).scalar_subquery()
-        result = conn.execute(update(Incident).where(Incident.neighbourhood_id.in_(layer_area_ids))
-                              .values(neighbourhood_id=None, assignment=None))
-        changed += max(result.rowcount or 0, 0)
-    _STAGE.create(conn)
-    try:
-        staged = 0
-        for frame in _iter_incidents(conn, chunk):
-            result = assign(frame, layers)
-            new = result.primary
-            mask = _changed(new["declared_area_agrees"], frame["declared_area_agrees"].astype("boolean"))
-            if is_primary:
-                mask |= _changed(new["neighbourhood_id"], frame["neighbourhood_id"].astype("Int64"))
-                mask |= _changed(new["assignment"], frame["assignment"])
-            if mask.any():
-                ids = frame["id"].to_numpy()[mask].tolist()
-                nids = _ints(new["neighbourhood_id"][mask])
-                hows = [None if v is None else str(v) for v in new["assignment"][mask].tolist()]
-                agrees = _bools(new["declared_area_agrees"][mask])
-                conn.execute(insert(_STAGE), [{"id": i, "nid": n, "how": h, "agree": a}
-                                              for i, n, h, a in zip(ids, nids, hows, agrees, strict=True)])
-                staged += len(ids)
-            areas = result.secondary.get(layer_id)
-            if not is_primary and areas is not None:
-                found = areas.notna().to_numpy()
-                rows = [{"incident_id": int(i), "layer_id": layer_id, "neighbourhood_id": a}
-                        for i, a in zip(frame["id"].to_numpy()[found].tolist(), _ints(areas[found]), strict=True)]
-                if rows:
-                    conn.execute(insert(IncidentArea), rows)
-                changed += len(rows)
-        if staged:
-            values = {"declared_area_agrees": _STAGE.c.agree}
-            if is_primary:
-                values |= {"neighbourhood_id": _STAGE.c.nid, "assignment": _STAGE.c.how}
-            conn.execute(update(Incident).where(Incident.id == _STAGE.c.id).values(**values))
-            if is_primary:
-                changed += staged
-    finally:
-        _STAGE.drop(conn)
-    return changed
+def _unmatched(idx: np.ndarray, uniques: list[str], found: np.ndarray) -> dict[str, int]:
+    """Declared values that name no area of any layer, with their row counts, most frequent first."""
+    if not len(uniques) or found.all():
+        return {}
+    rows = np.bincount(idx[idx >= 0], minlength=len(uniques))
+    missing = [(uniques[i], int(rows[i])) for i in np.flatnonzero(~found)]
+    return dict(sorted(missing, key=lambda item: (-item[1], item[0])))
 
 
 def reassign_layer(engine: Engine | Connection, layer_id: int, chunk: int = REASSIGN_CHUNK) -> int:
-    """Recompute incidents' areas of layer ``layer_id`` from their stored lon/lat and declared area.
+    """Recompute incidents' areas of layer ``layer_id`` after a boundary change (see
+    :func:`observatory.ingest.reassign.reassign_layer`); returns the number of incidents changed."""
+    from observatory.ingest.reassign import reassign_layer as run
 
-    Input: an engine (one transaction is opened) or a connection (the caller's transaction is used), the
-    layer id, and the number of incidents handled per round trip. Output: the number of incident rows
-    (primary layer) or incident-area rows (secondary layer) written. Incidents are never deleted: those
-    whose area vanished become unassigned.
-    """
-    if isinstance(engine, Connection):
-        return _reassign(engine, layer_id, chunk)
-    with engine.begin() as conn:
-        return _reassign(conn, layer_id, chunk)
+    return run(engine, layer_id, chunk)

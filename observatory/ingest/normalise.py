@@ -29,13 +29,23 @@ DAY_FIRST_FORMATS = (
 NA_MARKERS = ("", "NA", "N/A", "NAN", "NULL", "NONE", "#N/A", "SIN DATO", "(NO ESPECIFICADO)", "NO ESPECIFICADO")
 AGE_GROUPS = ("0-17", "18-29", "30-44", "45-59", "60+")
 _AGE_EDGES = np.array([18, 30, 45, 60])
-DEFAULT_SEX_VALUES = {
-    "f": "F", "female": "F", "femenino": "F", "mujer": "F", "fem": "F",
-    "m": "M", "male": "M", "masculino": "M", "hombre": "M", "h": "M", "masc": "M",
-    "x": "X", "other": "X", "otro": "X", "no binario": "X", "intersexual": "X",
+# Spanish, Portuguese and English forms (folded: no accents, lower case). Values meaning "not
+# known" map to None: they are recognised (not reported as unmapped) and stored as unknown.
+DEFAULT_SEX_VALUES: dict[str, str | None] = {
+    "f": "F", "female": "F", "femenino": "F", "feminino": "F", "mujer": "F", "mujeres": "F", "mulher": "F",
+    "woman": "F", "fem": "F", "fem.": "F", "femenina": "F", "feminina": "F",
+    "m": "M", "male": "M", "masculino": "M", "hombre": "M", "hombres": "M", "homem": "M", "man": "M", "h": "M",
+    "masc": "M", "masc.": "M", "varon": "M", "masculina": "M",
+    "x": "X", "other": "X", "otro": "X", "outro": "X", "no binario": "X", "nao binario": "X", "non-binary": "X",
+    "intersexual": "X", "intersex": "X", "intersexo": "X",
+    "indefinido": None, "indeterminado": None, "desconocido": None, "desconhecido": None, "unknown": None,
+    "no reporta": None, "no informa": None, "sin informacion": None, "no identificado": None,
+    "nao informado": None, "ignorado": None, "sem informacao": None, "not stated": None, "u": None,
+    "no aplica": None, "nao se aplica": None, "not known": None,
 }
 EARLIEST_YEAR = 1900
-_TIME = re.compile(r"^(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?(?:\.\d+)?$")
+# H[:M[:S]]: one-digit minutes and seconds too ("20:0", "7:5" = an hour and a minute column joined)
+_TIME = re.compile(r"^(\d{1,2})(?::(\d{1,2}))?(?::(\d{1,2}))?(?:\.\d+)?$")
 _LONE_COMMA = re.compile(r"^[-+]?\d+,\d+$")
 
 
@@ -115,12 +125,24 @@ def _seconds(value: str) -> float:
     return float(hours * 3600 + minutes * 60 + seconds)
 
 
-def parse_times(series: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Parse times of day ``HH:MM``, ``HH:MM:SS`` or an hour ``0``..``23`` into seconds since midnight.
+def parse_times(series: pd.Series, formats: tuple[str, ...] = ()) -> tuple[pd.Series, pd.Series]:
+    """Parse times of day into seconds since midnight: ``H:M``, ``H:M:S`` (one or two digits each,
+    so ``20:0`` is 20:00 and ``7:5`` is 07:05), an hour ``0``..``23``, then the strptime ``formats``
+    (a profile's ``time_formats``, e.g. ``%I:%M %p`` or ``%H%M``).
 
     Returns ``(seconds, bad)``: float seconds (NaN when missing or bad) and the mask of bad values.
     """
-    seconds = by_unique(series, _seconds, missing=np.nan, dtype="float64")
+    def one(value: str) -> float:
+        seconds = _seconds(value)
+        for fmt in formats if np.isnan(seconds) else ():
+            try:
+                t = dt.datetime.strptime(value, fmt)
+            except ValueError:
+                continue
+            return float(t.hour * 3600 + t.minute * 60 + t.second)
+        return seconds
+
+    seconds = by_unique(series, one, missing=np.nan, dtype="float64")
     return seconds, series.notna() & seconds.isna()
 
 
@@ -164,6 +186,12 @@ def reproject(x: pd.Series, y: pd.Series, crs: str) -> tuple[pd.Series, pd.Serie
     return lon.where(np.isfinite(lon)), lat.where(np.isfinite(lat))
 
 
+def zero_coordinates(x: pd.Series, y: pd.Series) -> pd.Series:
+    """Mask of (0, 0) pairs: the placeholder exports write for "no coordinates", judged in the file's
+    own CRS (before any projection)."""
+    return x.notna() & y.notna() & (x == 0) & (y == 0)
+
+
 def check_coordinates(lon: pd.Series, lat: pd.Series) -> dict[str, pd.Series]:
     """Validate WGS84 coordinates (floats, NaN when missing).
 
@@ -182,7 +210,8 @@ def check_coordinates(lon: pd.Series, lat: pd.Series) -> dict[str, pd.Series]:
             "one_missing": lon.isna() ^ lat.isna()}
 
 
-def map_values(series: pd.Series, mapping: dict[str, str | None], defaults: dict[str, str] | None = None) -> pd.Series:
+def map_values(series: pd.Series, mapping: dict[str, str | None],
+               defaults: dict[str, str | None] | None = None) -> pd.Series:
     """Map categorical source values through ``mapping`` (keys folded), then ``defaults``.
 
     Values found in neither become None.

@@ -15,6 +15,10 @@ canonical incident fields. Built-in profiles are the ``*.toml`` files beside thi
     sheet = "Datos"                    # spreadsheets (XLSX, XLS, ODS): sheet name or number from 1
     join_with = "-"                    # separator when a variant joins several columns
     date_formats = ["%d/%m/%Y"]        # optional: tried after ISO 8601 (d/m/Y is always tried)
+    time_formats = ["%I:%M %p"]        # optional: tried after H:M[:S] ("20:0", "07:05:00") and an hour 0-23
+    identical_rows = "keep"            # rows identical to another row of the file: "keep" (one incident
+                                       # each: one row per victim, snapped points) or "drop" (duplicates)
+    max_rejected_share = 0.9           # an import rejecting a larger share of its rows fails, nothing stored
     decimal_comma = true               # optional: "1.234,5" numbers
     crs = "EPSG:4326"                  # CRS of the coordinates (reprojected with pyproj)
     na_values = ["NA", "SIN DATO"]     # cell values meaning "missing" in every column
@@ -34,8 +38,14 @@ canonical incident fields. Built-in profiles are the ``*.toml`` files beside thi
     [aliases]                          # source label -> canonical category code
     "ROBO A TRANSEUNTE C.V." = "robbery_person"
 
-    [values.victim_sex]                # value maps: source value -> canonical value
+    [values.victim_sex]                # value maps: source value -> canonical value ("" = unknown)
     MASCULINO = "M"
+
+    [area_aliases]                     # declared area name -> the boundary layer's name for it
+    "Central Business District" = "Downtown"
+
+A wrong ``[defaults] category`` (a label that is no category code or name, global alias or
+profile alias) stops the import when the profile is read, naming the nearest valid codes.
 
 Header variants and labels are matched ignoring accents and case (:func:`observatory.text.fold`).
 """
@@ -51,7 +61,7 @@ import yaml
 
 from observatory.ingest.report import ImportFailed
 from observatory.taxonomy import CATEGORIES_HINT, categories_by_code
-from observatory.text import fold
+from observatory.text import fold, label_key
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 KIND = "incidents"
@@ -60,7 +70,7 @@ KIND = "incidents"
 FIELDS: dict[str, str] = {
     "record_id": "the publisher's record id (dedupe key when present)",
     "occurred_date": "date (optionally with time) the incident occurred, or the start of its window",
-    "occurred_time": "time of occurrence (HH:MM[:SS] or an hour 0-23)",
+    "occurred_time": "time of occurrence (H:M[:S], an hour 0-23, or one of the profile's time_formats)",
     "occurred_end_date": "end date of the occurrence window",
     "occurred_end_time": "end time of the occurrence window",
     "reported_date": "date the complaint or report was made",
@@ -80,8 +90,9 @@ FIELDS: dict[str, str] = {
 TOP_LEVEL_KEYS = {
     "kind", "name", "description", "source_kind", "encoding", "delimiter", "skip_lines", "date_formats",
     "decimal_comma", "crs", "na_values", "required", "columns", "defaults", "file_labels", "aliases", "values",
-    "join_with", "sheet",
+    "join_with", "time_formats", "identical_rows", "max_rejected_share", "area_aliases", "sheet",
 }
+DEFAULT_MAX_REJECTED_SHARE = 0.9  # "nearly every row": a wrong profile, not a few bad rows
 SEX_VALUES = ("F", "M", "X")
 AGE_GROUPS = ("0-17", "18-29", "30-44", "45-59", "60+")
 VALUE_MAP_FIELDS = {"victim_sex": SEX_VALUES, "victim_age_group": AGE_GROUPS}
@@ -114,6 +125,10 @@ class Profile:
     file_labels: dict[str, str] = field(default_factory=dict)  # folded file-name fragment -> label
     aliases: dict[str, str] = field(default_factory=dict)  # source label -> category code
     values: dict[str, dict[str, str | None]] = field(default_factory=dict)  # field -> folded value -> canonical
+    time_formats: tuple[str, ...] = ()
+    identical_rows: str = "keep"  # "keep" | "drop"
+    max_rejected_share: float = DEFAULT_MAX_REJECTED_SHARE
+    area_aliases: dict[str, str] = field(default_factory=dict)  # folded declared name -> boundary name
 
     def label_for_file(self, path: str | Path) -> str | None:
         """The label the profile's ``file_labels`` give a file (by its name), or None."""
@@ -154,12 +169,47 @@ def _parse_columns(raw: Any, where: str) -> dict[str, tuple[tuple[str, ...], ...
     return columns
 
 
-def parse_profile(data: dict[str, Any], source: str) -> Profile:
-    """Validate a profile mapping (as read from TOML/YAML) into a :class:`Profile`.
+def _parse_options(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """The keys about times, repeated rows, the rejection limit and area names, validated."""
+    time_formats = data.get("time_formats", [])
+    if not isinstance(time_formats, list) or not all(isinstance(f, str) and "%" in f for f in time_formats):
+        raise _fail(where, f"time_formats must be a list of strptime formats such as '%H:%M' or '%I:%M %p', "
+                           f"not {time_formats!r}")
+    identical = data.get("identical_rows", "keep")
+    if identical not in ("keep", "drop"):
+        raise _fail(where, f"identical_rows = {identical!r}: use \"keep\" (separate incidents) or \"drop\" "
+                           "(duplicates)")
+    share = data.get("max_rejected_share", DEFAULT_MAX_REJECTED_SHARE)
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        raise _fail(where, f"max_rejected_share must be a number between 0 and 1, not {share!r}")
+    area_aliases = data.get("area_aliases", {})
+    if not isinstance(area_aliases, dict) or not all(isinstance(v, str) and v.strip() for v in area_aliases.values()):
+        raise _fail(where, "[area_aliases] must be a table of \"declared area name\" = \"boundary area name\"")
+    return {"time_formats": tuple(time_formats), "identical_rows": identical, "max_rejected_share": float(share),
+            "area_aliases": {fold(k): v.strip() for k, v in area_aliases.items()}}
 
-    ``source`` names the profile in messages. Raises :class:`ProfileError` naming the key.
-    """
-    where = f"profile {source}"
+
+def _check_default_category(defaults: dict[str, Any], aliases: dict[str, Any], where: str) -> None:
+    """A ``[defaults] category`` must name a category: else every row would load as unclassified."""
+    value = defaults.get("category")
+    if value is None:
+        return
+    from rapidfuzz import process
+
+    from observatory.taxonomy import GLOBAL_ALIASES
+
+    cats = categories_by_code()
+    known = {label_key(c.code) for c in cats.values()} | {label_key(c.name_es) for c in cats.values()}
+    known |= {label_key(c.name_en) for c in cats.values()} | {label_key(k) for k in (*GLOBAL_ALIASES, *aliases)}
+    if label_key(str(value)) in known:
+        return
+    nearest = [code for code, _, _ in process.extract(str(value), list(cats), limit=3)]
+    raise _fail(where, f"[defaults] category = {value!r} is not a category code, name or alias; nearest codes: "
+                       f"{', '.join(nearest)} (every code: `python -m observatory categories`)")
+
+
+def _check_top(data: Any, where: str) -> str:
+    """The profile's name, after checking it is an incident profile with known keys only."""
     if not isinstance(data, dict):
         raise _fail(where, "the file must contain a table of keys (name, columns, ...)")
     kind = data.get("kind", KIND)
@@ -171,13 +221,13 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise _fail(where, "name is missing: give the profile a name (stored with every record)")
-    columns = _parse_columns(data.get("columns"), where)
     source_kind = data.get("source_kind")
     if source_kind is not None and source_kind not in ("police", "complaint"):
         raise _fail(where, f"source_kind = {source_kind!r}: use 'police' or 'complaint'")
-    date_formats = data.get("date_formats", [])
-    if not isinstance(date_formats, list) or not all(isinstance(f, str) and "%" in f for f in date_formats):
-        raise _fail(where, f"date_formats must be a list of strptime formats such as '%d/%m/%Y', not {date_formats!r}")
+    return name.strip()
+
+
+def _parse_crs(data: dict[str, Any], where: str) -> str:
     crs = str(data.get("crs", "EPSG:4326"))
     try:
         from pyproj import CRS
@@ -185,26 +235,40 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
         CRS.from_user_input(crs)
     except Exception as exc:  # pyproj raises several types
         raise _fail(where, f"crs = {crs!r} is not a CRS pyproj knows ({exc})") from None
+    return crs
+
+
+def _parse_fields(data: dict[str, Any], columns: dict, where: str) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """``required`` and ``[defaults]``: known fields only, and a date for every incident."""
     required = tuple(_string_list(data.get("required", ["occurred_date"]), where, "required"))
     for key in required:
         if key not in FIELDS:
             raise _fail(where, f"required names an unknown field {key!r}; known fields: {', '.join(FIELDS)}")
-    if "occurred_date" not in columns and "occurred_date" not in data.get("defaults", {}):
-        raise _fail(where, "columns.occurred_date is missing: every incident needs a date of occurrence")
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise _fail(where, "[defaults] must be a table of field = value")
+    if "occurred_date" not in columns and "occurred_date" not in defaults:
+        raise _fail(where, "columns.occurred_date is missing: every incident needs a date of occurrence")
     for key in defaults:
         if key not in FIELDS:
             raise _fail(where, f"[defaults] has an unknown field {key!r}; known fields: {', '.join(FIELDS)}")
+    return required, defaults
+
+
+def _parse_aliases(data: dict[str, Any], defaults: dict[str, Any], where: str) -> dict[str, str]:
     valid_codes = categories_by_code()
     aliases = data.get("aliases", {})
     if not isinstance(aliases, dict):
         raise _fail(where, "[aliases] must be a table of \"source label\" = \"category code\"")
+    _check_default_category(defaults, aliases, where)
     for label, code in aliases.items():
         if code not in valid_codes:
             raise _fail(where, f"aliases: label {label!r} maps to unknown category {code!r}; categories: "
                                f"{', '.join(valid_codes)} ({CATEGORIES_HINT})")
+    return {str(k): str(v) for k, v in aliases.items()}
+
+
+def _parse_values(data: dict[str, Any], where: str) -> dict[str, dict[str, str | None]]:
     values: dict[str, dict[str, str | None]] = {}
     for key, mapping in (data.get("values") or {}).items():
         if key not in VALUE_MAP_FIELDS:
@@ -217,6 +281,14 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
                 raise _fail(where, f"values.{key}: {source_value!r} maps to {target!r}; use one of "
                                    f"{', '.join(allowed)} or \"\" for missing")
         values[key] = {fold(k): (v or None) for k, v in mapping.items()}
+    return values
+
+
+def _parse_layout(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """How the file is written: dates, lines to skip, the join separator, NA markers, file labels."""
+    date_formats = data.get("date_formats", [])
+    if not isinstance(date_formats, list) or not all(isinstance(f, str) and "%" in f for f in date_formats):
+        raise _fail(where, f"date_formats must be a list of strptime formats such as '%d/%m/%Y', not {date_formats!r}")
     file_labels = data.get("file_labels", {})
     if not isinstance(file_labels, dict):
         raise _fail(where, "[file_labels] must be a table of file-name fragment = label")
@@ -233,15 +305,28 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
     na_values = data.get("na_values", [])
     if not isinstance(na_values, list):
         raise _fail(where, "na_values must be a list of strings")
+    return {"date_formats": tuple(date_formats), "skip_lines": skip_lines, "sheet": sheet, "join_with": join_with,
+            "na_values": tuple(str(v) for v in na_values),
+            "file_labels": {fold(k).replace("-", "_").replace(" ", "_"): str(v) for k, v in file_labels.items()}}
+
+
+def parse_profile(data: dict[str, Any], source: str) -> Profile:
+    """Validate a profile mapping (as read from TOML/YAML) into a :class:`Profile`.
+
+    ``source`` names the profile in messages. Raises :class:`ProfileError` naming the key.
+    """
+    where = f"profile {source}"
+    name = _check_top(data, where)
+    columns = _parse_columns(data.get("columns"), where)
+    crs = _parse_crs(data, where)
+    required, defaults = _parse_fields(data, columns, where)
+    aliases = _parse_aliases(data, defaults, where)
     return Profile(
-        name=name.strip(), source=source, columns=columns, description=str(data.get("description", "")),
-        source_kind=source_kind, encoding=data.get("encoding"), delimiter=data.get("delimiter"),
-        skip_lines=skip_lines, sheet=sheet, date_formats=tuple(date_formats),
-        decimal_comma=bool(data.get("decimal_comma", False)),
-        crs=crs, na_values=tuple(str(v) for v in na_values), join_with=join_with, required=required,
-        defaults={k: str(v) for k, v in defaults.items()},
-        file_labels={fold(k).replace("-", "_").replace(" ", "_"): str(v) for k, v in file_labels.items()},
-        aliases={str(k): str(v) for k, v in aliases.items()}, values=values,
+        name=name, source=source, columns=columns, description=str(data.get("description", "")),
+        source_kind=data.get("source_kind"), encoding=data.get("encoding"), delimiter=data.get("delimiter"),
+        decimal_comma=bool(data.get("decimal_comma", False)), crs=crs, required=required,
+        defaults={k: str(v) for k, v in defaults.items()}, aliases=aliases, values=_parse_values(data, where),
+        **_parse_layout(data, where), **_parse_options(data, where),
     )
 
 

@@ -73,8 +73,32 @@ class ImportReport:
                          "codes: `python -m observatory categories`):")
             for label, n in self.unknown_labels.most_common(15):
                 lines.append(f"    {label!r}: {n:,}")
+        lines.extend(self._figure_lines())
         lines.extend(f"  note: {w}" for w in self.warnings)
         return "\n".join(lines)
+
+    def _figure_lines(self) -> list[str]:
+        """The figures of ``details`` a careful analyst needs, as ``--json`` has them."""
+        d = self.details
+        lines = []
+        if "no_coordinates" in d:
+            lines.append(f"  without coordinates: {d['no_coordinates']:,} (of which (0,0) placeholders: "
+                         f"{d.get('zero_coordinates', 0):,}); swapped lat/lon fixed: "
+                         f"{d.get('swapped_coordinates', 0):,}")
+        if "outside_boundaries" in d:
+            by = ", ".join(f"{k} {v:,}" for k, v in d.get("assigned_by", {}).items()) or "none"
+            lines.append(f"  outside every area: {d['outside_boundaries']:,}; assigned by: {by}")
+        if "declared_checked" in d:
+            rate = d.get("declared_area_disagreement_rate")
+            lines.append(f"  declared area vs point: {d['declared_disagree']:,} of {d['declared_checked']:,} compared "
+                         f"rows disagree ({'-' if rate is None else f'{rate:.1%}'}); "
+                         f"{d.get('declared_uncompared', 0):,} rows declaring an area could not be compared")
+        if d.get("identical_rows"):
+            lines.append(f"  rows identical to another row: {d['identical_rows']:,} "
+                         f"({'dropped' if d.get('identical_rows_dropped') else 'kept as separate incidents'})")
+        if d.get("withdrawn"):
+            lines.append(f"  withdrawn (in the previous release, absent from this one): {d['withdrawn']:,}")
+        return lines
 
 
 def file_sha256(path: str | Path) -> str:

@@ -202,6 +202,7 @@ def run_import(kind: str, path, profile: str, layer: str | None, id_field: str |
           State("an-population-field", "value"), prevent_initial_call=True)
 def _upload(contents, filename, kind, profile, layer, id_field, name_field, source_layer=None, encoding=None,
             profile_contents=None, profile_filename=None, population_field=None):
+    from observatory.ingest.batches import audited
     from observatory.ingest.readers import InputFileError
     from observatory.ingest.report import ImportFailed
 
@@ -220,8 +221,10 @@ def _upload(contents, filename, kind, profile, layer, id_field, name_field, sour
         profile = "" if kind == "population" else resolve_profile(
             purpose, profile or DEFAULT_PROFILES.get(kind, ""), _builtin_profiles(kind), file_name=profile_filename,
             file_data=profile_data, folder=folder)
-        report = run_import(kind, path, profile, layer, id_field, name_field, user, source_layer, encoding,
-                            population_field)
+        # The audit event is written in the import's own transaction (a kill cannot separate them).
+        with audited(user, kind=kind, file=filename, profile=str(profile), via="upload"):
+            report = run_import(kind, path, profile, layer, id_field, name_field, user, source_layer, encoding,
+                                population_field)
     except (UploadRejected, ImportFailed, InputFileError, ValueError) as exc:
         audit.record("import_refused", user_name=user, engine=data.engine(),
                      detail={"file": filename, "kind": kind, "reason": str(exc)[:500]})
@@ -229,9 +232,6 @@ def _upload(contents, filename, kind, profile, layer, id_field, name_field, sour
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-    audit.record("import", user_name=user, engine=data.engine(),
-                 detail={"file": filename, "kind": kind, "profile": profile, "batch_id": report.batch_id,
-                         "total": report.total, "loaded": report.loaded, "rejected": report.rejected})
     data.warm_up(after_boundaries=kind in ("boundaries", "population"))  # the next page view finds the new data ready
     colour = "warning" if report.rejected else "success"
     return dbc.Alert(html.Pre(report.summary(), className="mb-0"), color=colour)
