@@ -36,9 +36,8 @@ from sqlalchemy import Engine, delete, insert, select, update
 from observatory import audit
 from observatory.db.models import User, UserSession
 from observatory.db.session import get_engine
+from observatory.vocabulary import ACCOUNT_ROLES, ROLES
 
-ROLES = ("public", "analyst", "admin")
-ACCOUNT_ROLES = ("analyst", "admin")  # roles a stored user can have
 MIN_PASSWORD_LENGTH = 10
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 

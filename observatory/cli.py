@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
+from observatory.vocabulary import BOUNDARY_LEVELS
+
 EXIT_BAD_INPUT = 2
 
 
@@ -287,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     b_import.add_argument("--source-layer", metavar="NAME", default=None,
                           help="layer to read in a file with several (GeoPackage); required when more than one "
                                "holds polygons")
-    b_import.add_argument("--level", default="neighbourhood", choices=["neighbourhood", "district", "other"])
+    b_import.add_argument("--level", default="neighbourhood", choices=list(BOUNDARY_LEVELS))
     b_import.add_argument("--primary", action=argparse.BooleanOptionalAction, default=None,
                           help="make this the layer incidents are counted in (default: the first neighbourhood layer)")
     b_import.add_argument("--json", action="store_true", help="print the report as one JSON object")

@@ -167,7 +167,7 @@ def test_public_datos_page_and_csv_quote_no_value(world):
         assert t("data.reject.coordinates", lang) in texts and t("data.reject.date", lang) in texts
         assert fmt_number(N_MERCATOR, lang) in texts and fmt_number(N_SHIFTED, lang) in texts
         assert set(world["files"]) <= set(texts)
-        assert t("data.kind.police", lang) in texts and t("data.kind.complaint", lang) in texts
+        assert t("filter.source.police", lang) in texts and t("filter.source.complaint", lang) in texts
         assert t("data.status.done", lang) in texts and "done" not in texts and "police" not in texts
         assert t("data.rejected.public_note", lang) in texts
         assert fmt_number(N_GOOD + N_MERCATOR, lang) in texts  # rows read, in the history
@@ -231,6 +231,6 @@ def test_unassigned_reasons_and_kinds_are_named(world):
         frame = datos.unassigned(lang)
         if not frame.empty:
             assert not set(frame["where"]) & {"no_location", "outside_areas", "area_not_found"}
-            assert set(frame["kind"]) <= {t("data.kind.police", lang), t("data.kind.complaint", lang)}
+            assert set(frame["kind"]) <= {t("filter.source.police", lang), t("filter.source.complaint", lang)}
         history = datos.history(lang, "public")
         assert all(re.fullmatch(r"[\d.,\u00a0 ]+", v) for v in history["loaded"])

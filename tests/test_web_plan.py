@@ -182,11 +182,16 @@ def find_component(node, ident: str):
 
 def _expected_intervention(engine, filters):
     from observatory import queries
+    from observatory.geo import build_weights
+    from observatory.geo.weights import neighbour_dict
     from observatory.indicators.intervention import evaluate_intervention
 
     stored = queries.interventions(engine).iloc[0]
+    # The default comparison group leaves out the treated areas' queen neighbours (displacement buffer).
+    areas = queries.areas(engine).reset_index(drop=True)
+    neighbours = neighbour_dict(build_weights(areas, "queen", transform="B"), areas["code"])
     return evaluate_intervention(queries.unsuppressed_counts_by_area_month(engine, filters),
-                                 list(stored.area_codes), stored.started_on).iloc[0]
+                                 list(stored.area_codes), stored.started_on, neighbours=neighbours).iloc[0]
 
 
 @pytest.mark.parametrize(("state", "filters"), [

@@ -31,6 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from observatory.vocabulary import SOURCE_KINDS
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -39,9 +41,8 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-SOURCE_KINDS = ("complaint", "police")
 # "reclassification": an `alias add` that changed stored incidents (recorded so caches see the change).
-BATCH_KINDS = ("complaint", "police", "survey", "boundaries", "reclassification")
+BATCH_KINDS = (*SOURCE_KINDS, "survey", "boundaries", "reclassification")
 
 
 class Base(DeclarativeBase):

@@ -29,8 +29,7 @@ import numpy as np
 import pandas as pd
 
 from observatory.indicators.survey import weighted_proportion
-
-LEVELS = ("low", "medium", "high")
+from observatory.vocabulary import FEAR_LEVELS as LEVELS
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "items": {

@@ -29,8 +29,8 @@ from observatory.ingest.batches import close_batch, open_batch
 from observatory.ingest.report import ImportFailed, ImportReport, file_sha256
 from observatory.ingest.surveys import reassign_survey_responses
 from observatory.text import fold
+from observatory.vocabulary import BOUNDARY_LEVELS as LEVELS
 
-LEVELS = ("neighbourhood", "district", "other")
 # "ISO-8859-1" rather than "latin-1": GDAL recodes shapefiles itself and its iconv does not know "latin-1"
 FALLBACK_ENCODINGS = ("cp1252", "ISO-8859-1")
 # Read with this, every byte of the attribute text becomes the character of the same number (U+0000-U+00FF),

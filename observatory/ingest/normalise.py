@@ -20,6 +20,7 @@ import pandas as pd
 from numpy.dtypes import StringDType
 
 from observatory.text import fold
+from observatory.vocabulary import AGE_GROUPS
 
 # Tried in this order after ISO 8601; day-first because the sources are Latin American / British.
 DAY_FIRST_FORMATS = (
@@ -27,7 +28,6 @@ DAY_FIRST_FORMATS = (
     "%d-%m-%Y", "%d-%m-%Y %H:%M", "%d-%m-%Y %H:%M:%S", "%d/%m/%y",
 )
 NA_MARKERS = ("", "NA", "N/A", "NAN", "NULL", "NONE", "#N/A", "SIN DATO", "(NO ESPECIFICADO)", "NO ESPECIFICADO")
-AGE_GROUPS = ("0-17", "18-29", "30-44", "45-59", "60+")
 _AGE_EDGES = np.array([18, 30, 45, 60])
 # Spanish, Portuguese and English forms (folded: no accents, lower case). Values meaning "not
 # known" map to None: they are recognised (not reported as unmapped) and stored as unknown.

@@ -62,6 +62,8 @@ import yaml
 from observatory.ingest.report import ImportFailed
 from observatory.taxonomy import CATEGORIES_HINT, categories_by_code
 from observatory.text import fold, label_key
+from observatory.vocabulary import AGE_GROUPS, SOURCE_KINDS
+from observatory.vocabulary import SEXES as SEX_VALUES
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 KIND = "incidents"
@@ -93,8 +95,6 @@ TOP_LEVEL_KEYS = {
     "join_with", "time_formats", "identical_rows", "max_rejected_share", "area_aliases", "sheet",
 }
 DEFAULT_MAX_REJECTED_SHARE = 0.9  # "nearly every row": a wrong profile, not a few bad rows
-SEX_VALUES = ("F", "M", "X")
-AGE_GROUPS = ("0-17", "18-29", "30-44", "45-59", "60+")
 VALUE_MAP_FIELDS = {"victim_sex": SEX_VALUES, "victim_age_group": AGE_GROUPS}
 
 
@@ -222,7 +222,7 @@ def _check_top(data: Any, where: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise _fail(where, "name is missing: give the profile a name (stored with every record)")
     source_kind = data.get("source_kind")
-    if source_kind is not None and source_kind not in ("police", "complaint"):
+    if source_kind is not None and source_kind not in SOURCE_KINDS:
         raise _fail(where, f"source_kind = {source_kind!r}: use 'police' or 'complaint'")
     return name.strip()
 

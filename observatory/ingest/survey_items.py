@@ -77,7 +77,6 @@ PERCEPTION_TRENDS = ("crime_trend_past", "crime_violence_trend", "crime_trend_fu
 AGE_BANDS: tuple[tuple[int, int | None, str], ...] = (
     (0, 17, "0-17"), (18, 29, "18-29"), (30, 44, "30-44"), (45, 59, "45-59"), (60, None, "60+"),
 )
-SEXES = ("F", "M", "X")
 
 
 def victim_item(category_code: str) -> str:

@@ -27,9 +27,8 @@ from __future__ import annotations
 import pandas as pd
 
 from observatory.config import suppression_threshold
-
-ROLES = ("public", "analyst", "admin")
-RESTRICTED_ROLES = ("analyst", "admin")
+from observatory.vocabulary import ACCOUNT_ROLES as RESTRICTED_ROLES
+from observatory.vocabulary import ROLES
 
 # Columns never returned to the public, whatever the query.
 RESTRICTED_COLUMNS = ("address", "description", "victim_sex", "victim_age", "victim_age_group", "raw",

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from urllib.parse import quote, unquote_plus
 
-SOURCE_KINDS = ("complaint", "police")
+from observatory.vocabulary import SOURCE_KINDS
 
 # Query-string key of each tuple field (short keys keep the URLs readable).
 _TUPLE_KEYS = {

@@ -72,6 +72,8 @@ def state_from_controls(
         key = ident.get("key") if isinstance(ident, dict) else None
         if key in ("layer", "area"):
             changes[key] = value
+        elif key == "fdr":  # a checklist: ["fdr"] when ticked
+            changes[key] = bool(value)
     return replace_state(state, **changes)
 
 

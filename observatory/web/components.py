@@ -13,8 +13,9 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import dcc, html
 
+from observatory.vocabulary import ACCOUNT_ROLES, AGE_GROUPS, SEXES
 from observatory.web.i18n import t
-from observatory.web.state import AGE_GROUPS, SEXES, SOURCES, ViewState, replace_state, to_query
+from observatory.web.state import SOURCES, ViewState, replace_state, to_query
 
 # page key -> (Spanish path, catalogue key of its name)
 PAGES: dict[str, tuple[str, str]] = {
@@ -29,7 +30,7 @@ PAGES: dict[str, tuple[str, str]] = {
 # The restricted analysis page (pages/analista.py) is linked only for the roles that may open it;
 # it is a full page load (html.A) because it lives outside the shared shell.
 ANALYSIS_PATH = "/analista"
-ANALYSIS_ROLES: frozenset[str] = frozenset({"analyst", "admin"})
+ANALYSIS_ROLES: frozenset[str] = frozenset(ACCOUNT_ROLES)
 
 
 def page_href(page: str, state: ViewState) -> str:

@@ -33,11 +33,13 @@ def register_csv_download(download_id: str, filename: str, make: Callable[..., p
     role-aware data functions as the figure, so a download never shows more than the page.
     Returns the callback function (``fn(n_clicks, view_state_dict) -> dcc.Download data``).
     """
+    from observatory.web.data import shared_scope
     from observatory.web.state import ViewState
 
     @callback(Output(download_id, "data"), Input(f"{download_id}-btn", "n_clicks"), State("view-state", "data"),
               prevent_initial_call=True)
     def _download(_n, state_dict):
-        return download_payload(make(ViewState.from_dict(state_dict)), filename)
+        with shared_scope():  # one data version and one read of each aggregate per download
+            return download_payload(make(ViewState.from_dict(state_dict)), filename)
 
     return _download

@@ -16,7 +16,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from observatory.config import map_style
-from observatory.web.i18n import fmt_month, fmt_number, t
+from observatory.vocabulary import FEAR_LEVELS
+from observatory.web.i18n import fmt_month, fmt_number, fmt_percent, t
 
 # Esri's Gi* colours, hot (99%) to cold (99%); the presentation palette is colour-blind safe
 # (orange-purple diverging, distinguishable under deuteranopia and protanopia).
@@ -223,6 +224,45 @@ def density_map(
     return _map_layout(fig, view, present, height)
 
 
+def density_bands_map(
+    geojson: dict, bands: pd.DataFrame, lang: str, view: dict, *, present: bool = False, height: int | None = None,
+    outline: dict | str | None = None, outline_ids: Sequence[str] = (), legend_below: bool = False,
+) -> go.Figure:
+    """The kernel density surface as its highest-density bands (``geo.density_contours``): one
+    colour per band, densest darkest, the legend in incidents per km² and a note with the bandwidth.
+
+    ``geojson`` has one feature per row of ``bands`` (id = row position); ``bands`` has share,
+    density_low, density_high, bandwidth_m, cell_size_m, n_points.
+    """
+    colours = palette("sequential", present)
+    shown = [colours[min(len(colours) - 1, 6 - 2 * i)] for i in range(len(bands))]
+    unit = t("map.density_unit", lang)
+    labels = [f"{fmt_percent(share, lang, 0)} · {fmt_number(low, lang, 0)} – {fmt_number(high, lang, 0)} {unit}"
+              for share, low, high in zip(bands["share"], bands["density_low"], bands["density_high"], strict=True)]
+    fig = go.Figure()
+    if outline is not None and len(outline_ids):
+        fig.add_trace(_outline_trace(outline, outline_ids))
+    n = max(len(bands), 1)
+    scale = []
+    for i, colour in enumerate(shown):
+        scale += [[i / n, colour], [(i + 1) / n, colour]]
+    fig.add_trace(go.Choroplethmap(
+        geojson=geojson, locations=[str(i) for i in range(len(bands))], z=list(range(len(bands))), zmin=-0.5,
+        zmax=n - 0.5, colorscale=scale or [[0, "#ccc"], [1, "#ccc"]], showscale=False, showlegend=False,
+        text=labels, hovertemplate="%{text}<extra></extra>", marker={"line": {"width": 0}, "opacity": 0.75},
+        name="density"))
+    for label, colour in zip(labels, shown, strict=True):
+        fig.add_trace(go.Scattermap(lon=[None], lat=[None], mode="markers", name=label,
+                                    marker={"size": 14, "color": colour}, showlegend=True, hoverinfo="skip"))
+    if len(bands):
+        first = bands.iloc[0]
+        note = t("map.density_note", lang, bandwidth=fmt_number(first["bandwidth_m"], lang, 0),
+                 cell=fmt_number(first["cell_size_m"], lang, 0), n=fmt_number(first["n_points"], lang))
+        fig.add_annotation(text=note, showarrow=False, x=0.99, y=0.01, xanchor="right", xref="paper", yref="paper",
+                           bgcolor="#ffffff", font={"color": "#000"})
+    return _map_layout(fig, view, present, height, legend_below)
+
+
 def _outline_trace(geojson: dict | str, ids: Sequence[str]) -> go.Choroplethmap:
     ids = [str(i) for i in ids]
     return go.Choroplethmap(
@@ -232,10 +272,11 @@ def _outline_trace(geojson: dict | str, ids: Sequence[str]) -> go.Choroplethmap:
 
 
 def monthly_figure(series: pd.DataFrame, lang: str, *, present: bool = False, height: int | None = 380) -> go.Figure:
-    """Monthly counts, 3- and 12-month moving averages, last year's line and the seasonal band.
+    """Monthly counts, 3- and 12-month moving averages, last year's line and the expected band.
 
     ``series`` is ``indicators.timeseries.monthly_series`` output: month, count, ma3, ma12,
-    previous_year, lower, upper, flag ("above"/"below"/""). Flagged months get a marker.
+    previous_year, lower, upper, flag ("above"/"below"/""), partial. Flagged months get a marker,
+    partial months a hollow one (never flagged).
     """
     if series.empty:
         return empty_figure(t("nodata", lang), present)
@@ -260,6 +301,14 @@ def monthly_figure(series: pd.DataFrame, lang: str, *, present: bool = False, he
         if column in s and s[column].notna().any():
             fig.add_trace(go.Scatter(x=months, y=s[column], mode="lines", name=t(key, lang),
                                      line={"color": colour, "width": width, "dash": dash}, hoverinfo="skip"))
+    if "partial" in s and s["partial"].astype(bool).any():
+        # A partly covered month is drawn hollow and named: its count is not comparable with a full month's.
+        part = s[s["partial"].astype(bool)]
+        fig.add_trace(go.Scatter(x=pd.to_datetime(part["month"]), y=part["count"], mode="markers",
+                                 name=t("trends.partial", lang), text=[fmt_month(m, lang) for m in part["month"]],
+                                 hovertemplate="%{text}: %{y} (" + t("trends.partial", lang) + ")<extra></extra>",
+                                 marker={"size": 14 if present else 10, "symbol": "circle-open",
+                                         "color": colours[5], "line": {"width": 2}}))
     if "flag" in s:
         flagged = s[s["flag"].astype(str) != ""]
         if not flagged.empty:
@@ -353,7 +402,7 @@ def shares_figure(frame: pd.DataFrame, lang: str, *, present: bool = False, heig
         return empty_figure(t("nodata", lang), present)
     colours = palette("sequential", present)
     fig = go.Figure()
-    for level, colour in zip(("low", "medium", "high"), (colours[1], colours[3], colours[5]), strict=True):
+    for level, colour in zip(FEAR_LEVELS, (colours[1], colours[3], colours[5]), strict=True):
         fig.add_trace(go.Bar(y=frame["group"], x=frame[level] * 100, orientation="h", name=t(f"level.{level}", lang),
                              marker={"color": colour}, hovertemplate="%{y}: %{x:.1f}%<extra></extra>"))
     fig.update_layout(barmode="stack", legend={"orientation": "h", "y": -0.2})

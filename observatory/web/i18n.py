@@ -74,9 +74,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
                                  "Avance: 0 % en la línea de base, 100 % en la meta.",
         "overview.interventions": "Evaluación de intervenciones",
         "overview.interventions_note": "Razón de razones: cambio en los barrios intervenidos dividido por el "
-                                       "cambio en el resto de barrios, 12 meses antes y después del inicio, con los "
-                                       "delitos, la fuente y las víctimas de los filtros; IC 95 %. Supone "
-                                       "tendencias paralelas.",
+                                       "cambio en los barrios de comparación (todos los demás salvo los vecinos "
+                                       "de los intervenidos, donde se vería el desplazamiento), 12 meses antes y "
+                                       "después del inicio, con los delitos, la fuente y las víctimas de los "
+                                       "filtros; IC 95 % cuasi-Poisson (la varianza crece con la dispersión que "
+                                       "muestran los barrios). Supone tendencias paralelas.",
         "overview.interventions_unapplied": "Este panel no aplica: {filters}. El inicio y los barrios de cada "
                                             "intervención los definen.",
         "target.rate_per_100k": "Tasa por 100.000 hab.: {category}",
@@ -92,6 +94,27 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "intervention.verdict.insufficient": "Datos insuficientes",
         "intervention.verdict.withheld": "Muy pocos casos para publicar",
         "intervention.effect": "{pct} frente a lo esperado",
+        "intervention.comparison": "{n} barrios; sin los {m} vecinos de los intervenidos: {codes}",
+        "intervention.comparison_all": "{n} barrios (todos los demás)",
+        "col.comparison": "Comparación",
+        "overview.risers_period": "{start} – {end} frente a {prev_start} – {prev_end}, por día. Primero los "
+                                  "cambios significativos (p < 0,05), luego el resto, por cambio de la tasa "
+                                  "por 100.000 hab.",
+        "overview.risers_up": "Aumentos",
+        "overview.risers_down": "Disminuciones",
+        "map.no_population": "La capa de barrios no tiene población para todos los barrios: sin ella no hay "
+                             "tasas. Un analista puede añadirla desde un CSV con "
+                             "«observatory boundaries population ARCHIVO --id-field … "
+                             "--population-field …» o en la página de carga.",
+        "map.density_unit": "incidentes por km²",
+        "kpi.no_population": "Sin población en la capa de barrios: ver página Datos",
+        "map.density_note": "Densidad kernel gaussiana: ancho de banda {bandwidth} m, celdas de {cell} m, "
+                            "{n} incidentes",
+        "map.smoothed_interval": "Intervalo 95 %",
+        "map.significance": "Significativo al 5 % (bilateral)",
+        "map.significance_fdr": "Significativo al 5 % (bilateral, FDR de Benjamini-Hochberg)",
+        "map.fdr": "Corregir por comparaciones múltiples (FDR) en Gi* y Moran",
+        "trends.partial": "Mes incompleto",
         "col.scope": "Ámbito",
         "col.baseline": "Línea de base",
         "col.target": "Meta",
@@ -121,7 +144,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "trends.monthly": "Serie mensual",
         "trends.hourweek": "Hora del día × día de la semana",
         "trends.breakdown": "Delitos por categoría en el tiempo",
-        "trends.expected": "Banda esperada (estacional)",
+        "trends.expected": "Banda esperada (tendencia y estación)",
         "trends.flagged": "Meses atípicos",
         "trends.ma3": "Media móvil 3 meses",
         "trends.ma12": "Media móvil 12 meses",
@@ -316,9 +339,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
                                  "Progress: 0% at the baseline, 100% at the target.",
         "overview.interventions": "Intervention evaluation",
         "overview.interventions_note": "Ratio of ratios: the change in the treated neighbourhoods divided by the "
-                                       "change in all other neighbourhoods, 12 months before and after the start, "
-                                       "for the crimes, source and victims of the filters; 95% CI. Assumes parallel "
-                                       "trends.",
+                                       "change in the comparison neighbourhoods (all others except the treated "
+                                       "ones' neighbours, where displacement would show), 12 months before and "
+                                       "after the start, for the crimes, source and victims of the filters; "
+                                       "quasi-Poisson 95% CI (the variance grows with the dispersion the "
+                                       "neighbourhoods show). Assumes parallel trends.",
         "overview.interventions_unapplied": "This panel does not apply: {filters}. Each intervention's start and "
                                             "neighbourhoods define them.",
         "target.rate_per_100k": "Rate per 100,000 inhabitants: {category}",
@@ -334,6 +359,25 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "intervention.verdict.insufficient": "Not enough data",
         "intervention.verdict.withheld": "Too few cases to publish",
         "intervention.effect": "{pct} against the expected",
+        "intervention.comparison": "{n} neighbourhoods; without the {m} neighbours of the treated ones: {codes}",
+        "intervention.comparison_all": "{n} neighbourhoods (all others)",
+        "col.comparison": "Comparison",
+        "overview.risers_period": "{start} – {end} against {prev_start} – {prev_end}, per day. Significant "
+                                  "changes first (p < 0.05), then the rest, by change of the rate per 100,000.",
+        "overview.risers_up": "Rises",
+        "overview.risers_down": "Falls",
+        "map.no_population": "The neighbourhood layer lacks the population of some or all neighbourhoods: no "
+                             "rates without it. An analyst can attach it from a CSV with "
+                             "“observatory boundaries population FILE --id-field … "
+                             "--population-field …” or on the upload page.",
+        "map.density_unit": "incidents per km²",
+        "kpi.no_population": "No population in the neighbourhood layer: see the Data page",
+        "map.density_note": "Gaussian kernel density: bandwidth {bandwidth} m, {cell} m cells, {n} incidents",
+        "map.smoothed_interval": "95% interval",
+        "map.significance": "Significant at 5% (two-sided)",
+        "map.significance_fdr": "Significant at 5% (two-sided, Benjamini-Hochberg FDR)",
+        "map.fdr": "Correct for multiple comparisons (FDR) in Gi* and Moran",
+        "trends.partial": "Partial month",
         "col.scope": "Scope",
         "col.baseline": "Baseline",
         "col.target": "Target",
@@ -363,7 +407,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "trends.monthly": "Monthly series",
         "trends.hourweek": "Hour of day × weekday",
         "trends.breakdown": "Crimes by category over time",
-        "trends.expected": "Expected band (seasonal)",
+        "trends.expected": "Expected band (trend and season)",
         "trends.flagged": "Unusual months",
         "trends.ma3": "3-month moving average",
         "trends.ma12": "12-month moving average",
@@ -588,12 +632,13 @@ def category_name(code: str, lang: str | None, names: dict[str, tuple[str, str]]
 
 
 # Datos page: names for the codes it lists (issue 11, item 17). Kept in one block so the page's
-# vocabulary reads in one place; merged into the catalogue like every other key.
+# vocabulary reads in one place; merged into the catalogue like every other key. Police reports and
+# complaints keep their one name, ``filter.source.*``; ``data.kind.*`` names the other import kinds.
 _DATA_PAGE: dict[str, dict[str, str]] = {
     "es": {
         "col.detail": "Detalle", "col.rows": "Filas", "col.records": "Registros", "col.profile": "Perfil",
         "col.layer": "Capa",
-        "data.kind.police": "Reportes policiales", "data.kind.complaint": "Denuncias", "data.kind.survey": "Encuesta",
+        "data.kind.survey": "Encuesta",
         "data.kind.boundaries": "Límites", "data.kind.reclassification": "Reclasificación",
         "data.kind.population": "Población",
         "data.status.done": "Completada", "data.status.failed": "Fallida", "data.status.running": "En curso",
@@ -612,7 +657,7 @@ _DATA_PAGE: dict[str, dict[str, str]] = {
     "en": {
         "col.detail": "Detail", "col.rows": "Rows", "col.records": "Records", "col.profile": "Profile",
         "col.layer": "Layer",
-        "data.kind.police": "Police reports", "data.kind.complaint": "Complaints", "data.kind.survey": "Survey",
+        "data.kind.survey": "Survey",
         "data.kind.boundaries": "Boundaries", "data.kind.reclassification": "Reclassification",
         "data.kind.population": "Population",
         "data.status.done": "Done", "data.status.failed": "Failed", "data.status.running": "Running",

@@ -13,11 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from urllib.parse import parse_qs, urlencode
 
+from observatory.vocabulary import AGE_GROUPS, SEXES, SOURCE_KINDS
 from observatory.web.i18n import lang_or_default
 
-SOURCES: tuple[str, ...] = ("both", "complaint", "police")
-SEXES: tuple[str, ...] = ("F", "M", "X")
-AGE_GROUPS: tuple[str, ...] = ("0-17", "18-29", "30-44", "45-59", "60+")
+SOURCES: tuple[str, ...] = ("both", *SOURCE_KINDS)
 MAP_LAYERS: tuple[str, ...] = ("counts", "rates", "smoothed", "gi", "moran", "emerging", "density", "points")
 
 
@@ -39,6 +38,7 @@ class ViewState:
     age: str | None = None
     layer: str = "counts"
     area: str | None = None
+    fdr: bool = False  # Gi* and local Moran with the Benjamini-Hochberg FDR correction
 
     def to_dict(self) -> dict:
         """A JSON-friendly dict (for dcc.Store)."""
@@ -82,6 +82,7 @@ def _clean(state: ViewState) -> ViewState:
         age=state.age if state.age in AGE_GROUPS else None,
         layer=state.layer if state.layer in MAP_LAYERS else "counts",
         area=str(state.area) if state.area not in (None, "") else None,
+        fdr=bool(state.fdr),
     )
 
 
@@ -107,6 +108,7 @@ def parse_query(search: str | Mapping | None) -> ViewState:
             age=raw.get("age"),
             layer=str(raw.get("layer") or "counts"),
             area=raw.get("area"),
+            fdr=str(raw.get("fdr") or "") in ("1", "true", "yes"),
         )
     )
 
@@ -134,6 +136,8 @@ def to_query(state: ViewState) -> str:
             pairs.append((key, str(getattr(state, key))))
     if state.layer != "counts":
         pairs.append(("layer", state.layer))
+    if state.fdr:
+        pairs.append(("fdr", "1"))
     return "?" + urlencode(pairs, safe=",") if pairs else ""
 
 

@@ -43,6 +43,7 @@ from observatory.web.data.datapage import (
 from observatory.web.data.maps import (
     EMERGING_CATEGORIES,
     area_stats,
+    density_layer,
     density_points,
     emerging,
     points,
@@ -63,6 +64,7 @@ from observatory.web.data.profile import (
     area_monthly,
     area_options,
     area_row,
+    city_headline,
 )
 from observatory.web.data.recorded import (
     category_month,
@@ -72,6 +74,7 @@ from observatory.web.data.recorded import (
     kpis,
     monthly,
     replace_dates,
+    riser_periods,
     risers,
 )
 from observatory.web.data.reference import (
@@ -79,6 +82,7 @@ from observatory.web.data.reference import (
     category_names,
     category_sections,
     filter_options,
+    has_population,
     is_demo,
     to_filters,
 )

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import shapely.geometry
 
 from observatory.web.cache import cached
 from observatory.web.data.areas import (
     _weights,
     areas,
+    areas_bounds,
 )
 from observatory.web.data.reference import (
     category_names,
@@ -39,21 +41,24 @@ def _area_stats(state_json: dict, role: str, with_moran: bool) -> pd.DataFrame:
     rates = geo.eb_rates(n, frame["population"])
     frame["rate"] = rates["rate"].to_numpy()
     frame["smoothed"] = rates["eb_rate"].to_numpy()
+    # The 95% posterior interval of the smoothed rate (Poisson-gamma EB): shown in hover and CSV.
+    frame["smoothed_low"], frame["smoothed_high"] = rates["eb_low"].to_numpy(), rates["eb_high"].to_numpy()
     frame["gi_z"], frame["gi_class"], frame["moran"] = np.nan, "not significant", "not significant"
     if len(frame) >= 3 and n.sum() > 0:
         stat = gdf[["geometry"]].assign(n=n.to_numpy(), v=frame["rate"].fillna(0).to_numpy())
-        gi = geo.gi_star(stat, "n", weights=_weights())
+        fdr = bool(state_json.get("fdr"))  # one two-sided 5% convention; optionally Benjamini-Hochberg
+        gi = geo.gi_star(stat, "n", weights=_weights(), fdr=fdr)
         frame["gi_z"] = gi["gi_z"].to_numpy()
         frame["gi_class"] = gi["hotspot_class"].to_numpy()
         if with_moran:
             # Moran on rates when populations are known (counts otherwise): clusters of risk, not of size.
             column = "v" if frame["population"].fillna(0).gt(0).all() else "n"
-            mo = geo.local_moran(stat, column, weights=_weights(), permutations=199, seed=1)
+            mo = geo.local_moran(stat, column, weights=_weights(), permutations=199, seed=1, fdr=fdr)
             frame["moran"] = mo["cluster"].to_numpy()
     # A rate times the (public) population gives the count back: where the role's count is
     # suppressed, rates are withheld too. Classes (Gi*, Moran) stay: they reveal no count.
     hidden = frame["count"].isna()
-    frame.loc[hidden, ["rate", "smoothed"]] = np.nan
+    frame.loc[hidden, ["rate", "smoothed", "smoothed_low", "smoothed_high"]] = np.nan
     return frame
 
 
@@ -69,7 +74,8 @@ def _area_counts(state_json: dict, role: str) -> tuple[pd.DataFrame, pd.DataFram
 
 def area_stats(state: ViewState, role: str = "public", with_moran: bool = False) -> pd.DataFrame:
     """Per area: id, code, name, district, population, count (role-filtered), rate per 100k,
-    smoothed (EB) rate, gi_z, gi_class (Esri classes), moran (local Moran cluster label, only
+    smoothed (EB) rate with smoothed_low / smoothed_high (its 95% posterior interval, ``geo.eb_rates``),
+    gi_z, gi_class (Esri classes), moran (local Moran cluster label, only
     computed ``with_moran``: 199 permutations cost more than everything else together)."""
     return _area_stats(_key(state), role, with_moran)
 
@@ -100,6 +106,50 @@ def emerging(state: ViewState, role: str = "public") -> dict:
     Derived from true monthly counts: only the categories are published, never the counts.
     """
     return _emerging(_key(state))
+
+
+DENSITY_MAX_POINTS = 2_000_000
+DENSITY_MAX_CELLS = 4_000_000  # about 32 MB of floats; a city at 100 m cells is far below
+
+
+@cached(version)
+def _density_layer(state_json: dict, role: str) -> dict:
+    import geopandas as gpd
+
+    from observatory import geo, queries
+    from observatory.geo.density import bandwidth_rule, point_coordinates
+
+    # Every point of the selection (the point layer's newest-50,000 cap would bias the surface).
+    pts = queries.points(engine(), to_filters(ViewState.from_dict(state_json)), role, limit=DENSITY_MAX_POINTS)
+    bounds = areas_bounds()
+    if bounds is not None:
+        # The city's own extent: a few mis-geocoded points far away would stretch the grid past any size.
+        west, south, east, north = bounds
+        pts = pts[pts["lon"].between(west, east) & pts["lat"].between(south, north)]
+    if len(pts) < 2:
+        return {}
+    gdf = gpd.GeoDataFrame(geometry=gpd.points_from_xy(pts["lon"], pts["lat"]), crs="EPSG:4326")
+    try:
+        # Cells a third of the bandwidth (Scott's rule): fine enough for the surface, light enough to draw.
+        cell = max(50.0, round(bandwidth_rule(point_coordinates(gdf)[0]) / 3, -1))
+        result = geo.kernel_density(gdf, cell_size=cell, max_cells=DENSITY_MAX_CELLS)
+        bands = geo.density_contours(result)
+    except ValueError:  # all points at one place, a grid too large, or a surface that is zero everywhere
+        return {}
+    features = [{"type": "Feature", "id": str(i), "properties": {}, "geometry": shapely.geometry.mapping(g)}
+                for i, g in enumerate(bands.geometry)]
+    table = pd.DataFrame(bands.drop(columns="geometry")).assign(
+        bandwidth_m=result.bandwidth, cell_size_m=result.cell_size, rule=result.rule, n_points=result.n_points)
+    return {"geojson": {"type": "FeatureCollection", "features": features}, "bands": table}
+
+
+def density_layer(state: ViewState, role: str = "public") -> dict:
+    """The analyst's heat map: the Gaussian kernel density of the incident points
+    (``geo.kernel_density``, incidents per km², Scott's bandwidth) as the highest-density bands
+    holding 25/50/75/90% of the incidents (``geo.density_contours``). Returns ``geojson`` (one
+    feature per band, id = row of ``bands``) and ``bands`` (share, density_low, density_high, unit,
+    bandwidth_m, cell_size_m, rule, n_points); empty for the public (no points) or < 2 points."""
+    return _density_layer(_key(state), role)
 
 
 def density_points(state: ViewState, role: str = "public") -> pd.DataFrame:

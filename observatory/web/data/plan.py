@@ -8,6 +8,7 @@ import pandas as pd
 
 from observatory.web.cache import cached
 from observatory.web.data.areas import (
+    _weights,
     areas,
 )
 from observatory.web.data.reference import (
@@ -27,22 +28,21 @@ TARGET_COLUMNS: list[str] = ["id", "indicator", "kind", "category", "scope", "ba
                              "expected_progress", "status"]
 
 
-def _scope_filter(scope: str) -> tuple[dict, float]:
-    """Filters keyword and population of a target's ``scope``: "city", a district or an area code."""
+def _scope_filter(scope: str) -> tuple[dict, dict]:
+    """Filters keyword and ``indicators.scope`` keyword of a target's ``scope``: "city", a district or
+    an area code (unassigned incidents count in the city only, as everywhere)."""
     gdf = areas()
-    population = pd.to_numeric(gdf["population"], errors="coerce") if len(gdf) else pd.Series(dtype=float)
     if scope in ("", "city"):
-        return {}, float(population.sum())
-    in_district = gdf["district"].astype(str) == scope if len(gdf) else pd.Series(dtype=bool)
-    if in_district.any():
-        return {"districts": (scope,)}, float(population[in_district].sum())
-    in_area = gdf["code"].astype(str) == scope if len(gdf) else pd.Series(dtype=bool)
-    return {"neighbourhoods": (scope,)}, float(population[in_area].sum())
+        return {}, {}
+    if len(gdf) and (gdf["district"].astype(str) == scope).any():
+        return {"districts": (scope,)}, {"districts": (scope,)}
+    return {"neighbourhoods": (scope,)}, {"codes": (scope,)}
 
 
 @cached(version)
 def _plan_targets(role: str) -> pd.DataFrame:
     from observatory import queries
+    from observatory.indicators.scope import scope_rate
     from observatory.indicators.targets import target_progress
     from observatory.queries import Filters
 
@@ -57,11 +57,12 @@ def _plan_targets(role: str) -> pd.DataFrame:
         value = None
         if last is not None and kind in TARGET_KINDS and category:
             # The current value is the last 12 months of data, as the plan's baselines are annual.
-            scope_kw, population = _scope_filter(str(target.scope))
+            scope_kw, residents = _scope_filter(str(target.scope))
             filters = Filters(start=last - dt.timedelta(days=364), end=last, categories=(category,), **scope_kw)
             count = queries.total(engine(), filters, role)  # None when suppressed for the role
             if count is not None:
-                value = float(count) if kind == "count" else (count / population * 1e5 if population else None)
+                rate = scope_rate(count, areas(), **residents)
+                value = float(count) if kind == "count" else (None if pd.isna(rate) else rate)
         rows.append({"indicator": target.indicator, "scope": target.scope, "current_value": value,
                      "current_on": last if value is not None else None})
     out = target_progress(stored, pd.DataFrame(rows))
@@ -85,7 +86,8 @@ def plan_targets(role: str = "public") -> pd.DataFrame:
 
 INTERVENTION_COLUMNS: list[str] = ["id", "name", "started_on", "ended_on", "area_codes", "months_before",
                                    "months_after", "rr", "rr_low", "rr_high", "effect_pct", "p_value",
-                                   "significant", "verdict"]
+                                   "significant", "verdict", "dispersion", "inference", "n_comparison",
+                                   "comparison_areas", "excluded_neighbours"]
 
 
 def intervention_verdict(rr: float, significant: bool) -> str:
@@ -133,37 +135,58 @@ def _intervention_results(state_json: dict, role: str) -> pd.DataFrame:
     gdf = areas()
     population = pd.to_numeric(gdf.set_index(gdf["code"].astype(str))["population"], errors="coerce")
     population = population if population.notna().all() and (population > 0).all() else None
+    neighbours = _neighbour_codes()
     rows = []
     for item in stored.itertuples(index=False):
         ended = None if item.ended_on is None or pd.isna(item.ended_on) else item.ended_on
         row = {"id": item.id, "name": item.name, "started_on": item.started_on, "ended_on": ended,
                "area_codes": ", ".join(item.area_codes)}
         try:
+            # Comparison: every other area but the treated areas' neighbours (where displacement shows).
             result = evaluate_intervention(area_month, list(item.area_codes), item.started_on, ended_on=ended,
-                                           population=population).iloc[0]
+                                           population=population, neighbours=neighbours).iloc[0]
         except ValueError:  # no treated/comparison areas or no months on one side of the start
             rows.append(row | {"verdict": "insufficient"})
             continue
-        counts = result[["treated_before", "treated_after", "comparison_before", "comparison_after"]]
-        if smallest and float(counts.min()) < smallest:
-            rows.append(row | {"verdict": "withheld"})
-            continue
-        rows.append(row | {k: result[k] for k in ("months_before", "months_after", "rr", "rr_low", "rr_high",
-                                                  "effect_pct", "p_value")}
-                    | {"significant": bool(result["significant"]),
-                       "verdict": intervention_verdict(result["rr"], bool(result["significant"]))})
+        rows.append(row | _published_result(result, smallest))
     return pd.DataFrame(rows).reindex(columns=INTERVENTION_COLUMNS)
 
 
+def _published_result(result: pd.Series, smallest: int) -> dict:
+    """The columns of one evaluation the role may see: the comparison group always; the ratio, its
+    interval and verdict unless a count behind them is below the role's threshold (``withheld``)."""
+    group = {"n_comparison": int(result["n_comparison"]),
+             "comparison_areas": ", ".join(result["comparison_areas"]),
+             "excluded_neighbours": ", ".join(result["excluded_neighbours"])}
+    counts = result[["treated_before", "treated_after", "comparison_before", "comparison_after"]]
+    if smallest and float(counts.min()) < smallest:
+        return group | {"verdict": "withheld"}
+    shown = {k: result[k] for k in ("months_before", "months_after", "rr", "rr_low", "rr_high", "effect_pct",
+                                    "p_value", "dispersion", "inference")}
+    return group | shown | {"significant": bool(result["significant"]),
+                            "verdict": intervention_verdict(result["rr"], bool(result["significant"]))}
+
+
+def _neighbour_codes() -> dict[str, list[str]]:
+    """Area code -> the codes of its queen-contiguity neighbours (the primary layer's weights)."""
+    from observatory.geo.weights import neighbour_dict
+
+    gdf = areas()
+    return neighbour_dict(_weights(), gdf["code"]) if len(gdf) >= 2 else {}
+
+
 def intervention_results(state: ViewState | None = None, role: str = "public") -> pd.DataFrame:
-    """Before/after result of every stored intervention against all other areas
-    (``indicators.intervention.evaluate_intervention``, 12 months each side).
+    """Before/after result of every stored intervention against every other area except the treated
+    areas' neighbours (``indicators.intervention.evaluate_intervention``, 12 months each side,
+    quasi-Poisson inference: the variance is scaled by the dispersion the areas show).
 
     Counts the incidents of ``state``'s categories, source, victim sex and age (all incidents
     without a state); its period and district do not apply (:func:`intervention_unapplied_filters`).
     Columns: id, name, started_on, ended_on, area_codes (comma-separated), months_before,
     months_after, rr (ratio of ratios), rr_low, rr_high (95% CI), effect_pct, p_value,
     significant, verdict (``drop``, ``no_change``, ``rise``, ``insufficient`` data, or
-    ``withheld`` when a count behind the ratio is below the role's suppression threshold).
+    ``withheld`` when a count behind the ratio is below the role's suppression threshold),
+    dispersion (quasi-Poisson phi), inference (a sentence), n_comparison, comparison_areas and
+    excluded_neighbours (comma-separated codes of the comparison group and of the buffer left out).
     """
     return _intervention_results(_intervention_key(state), role)

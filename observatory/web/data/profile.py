@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from observatory.web.cache import cached
@@ -12,6 +11,7 @@ from observatory.web.data.areas import (
 from observatory.web.data.recorded import (
     _city_categories,
     _city_monthly,
+    _total,
 )
 from observatory.web.data.reference import (
     to_filters,
@@ -25,7 +25,7 @@ from observatory.web.data.surveys import (
     latest_wave,
     survey_persons,
 )
-from observatory.web.state import ViewState
+from observatory.web.state import ViewState, replace_state
 
 # --- neighbourhood profile -----------------------------------------------------------------------
 
@@ -52,21 +52,46 @@ def area_options() -> list[dict]:
     return [{"label": f"{n} · {c}", "value": str(i)} for i, c, n in frame.itertuples(index=False)]
 
 
+def _city_json(state_json: dict) -> dict:
+    """The view's filters for the city line of the profile: no district and no area (the city)."""
+    return {k: v for k, v in state_json.items() if k not in ("area", "district")} | {"district": None}
+
+
+@cached(version)
+def _city_headline(state_json: dict, role: str) -> dict:
+    from observatory.indicators.scope import scope_rate
+
+    total = _total(state_json, role)
+    rate = scope_rate(total, areas())
+    return {"total": total, "rate": None if pd.isna(rate) else rate}
+
+
+def city_headline(state: ViewState, role: str = "public") -> dict:
+    """The city's total and rate per 100k for the view's filters without district or area: the
+    profile's "city" line, equal to the overview's figures without a district filter (unassigned
+    incidents count in the city, ``indicators.scope``; the role's published total, never a sum of
+    area counts, some of which may be suppressed)."""
+    return _city_headline(_city_json(_key(state)), role)
+
+
 @cached(version)
 def _area_monthly(state_json: dict, role: str) -> pd.DataFrame:
     from observatory import queries
+    from observatory.indicators.rates import rate_per_100k
+    from observatory.indicators.scope import scope_population
 
     state = ViewState.from_dict(state_json)
     row = area_row(state)
     if row is None:
         return pd.DataFrame(columns=["month", "area_count", "area_rate", "city_count", "city_rate"])
-    city = _city_monthly(state_json, role)
-    local = queries.counts_by_month(engine(), to_filters(state, (str(row["code"]),)), role)[["month", "count"]]
+    city = _city_monthly(_city_json(state_json), role)
+    # The area's own incidents, whatever district is chosen on the page: the area fixes the geography.
+    local = queries.counts_by_month(engine(), to_filters(replace_state(state, district=None), (str(row["code"]),)),
+                                    role)[["month", "count"]]
     out = city.rename(columns={"count": "city_count"}).merge(
         local.rename(columns={"count": "area_count"}), on="month", how="left")
-    population = areas()["population"].sum()
-    out["area_rate"] = out["area_count"].astype(float) / row["population"] * 1e5 if row["population"] else np.nan
-    out["city_rate"] = out["city_count"].astype(float) / population * 1e5 if population else np.nan
+    out["area_rate"] = rate_per_100k(out["area_count"], row["population"])
+    out["city_rate"] = rate_per_100k(out["city_count"], scope_population(areas()))
     return out[["month", "area_count", "area_rate", "city_count", "city_rate"]]
 
 
@@ -78,19 +103,21 @@ def area_monthly(state: ViewState, role: str = "public") -> pd.DataFrame:
 @cached(version)
 def _area_categories(state_json: dict, role: str) -> pd.DataFrame:
     from observatory import queries
+    from observatory.indicators.scope import shares
 
     state = ViewState.from_dict(state_json)
     row = area_row(state)
     if row is None:
         return pd.DataFrame(columns=["code", "name_es", "name_en", "area_count", "area_share", "city_share"])
-    city = _city_categories(state_json, role)
-    local = queries.counts_by_category(engine(), to_filters(state, (str(row["code"]),)), role)
+    city_json = _city_json(state_json)
+    city = _city_categories(city_json, role)
+    area_filters = to_filters(replace_state(state, district=None), (str(row["code"]),))
+    local = queries.counts_by_category(engine(), area_filters, role)
     out = city[["code", "name_es", "name_en", "count"]].rename(columns={"count": "city_count"}).merge(
         local[["code", "count"]].rename(columns={"count": "area_count"}), on="code", how="left")
-    city_total = pd.to_numeric(out["city_count"], errors="coerce").sum()
-    area_total = pd.to_numeric(out["area_count"], errors="coerce").sum()
-    out["city_share"] = pd.to_numeric(out["city_count"], errors="coerce") / city_total if city_total else np.nan
-    out["area_share"] = pd.to_numeric(out["area_count"], errors="coerce") / area_total if area_total else np.nan
+    # Shares of each scope's published total (None when the area's total is itself suppressed).
+    out["city_share"] = shares(out["city_count"], _total(city_json, role))
+    out["area_share"] = shares(out["area_count"], queries.total(engine(), area_filters, role))
     out = out[(out["city_count"].fillna(0) > 0) | (out["area_count"].fillna(0) > 0)]
     return out[["code", "name_es", "name_en", "area_count", "area_share", "city_share"]].reset_index(drop=True)
 

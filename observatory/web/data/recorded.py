@@ -40,13 +40,30 @@ def _monthly(state_json: dict, role: str) -> pd.DataFrame:
     series = _city_monthly(state_json, role)
     if series.empty:
         return series
+    start, end = _covered(ViewState.from_dict(state_json))
     # Suppressed months (NA) become NaN: unknown, not zero.
-    return monthly_series(series.assign(count=pd.to_numeric(series["count"]).astype("float64")))
+    return monthly_series(series.assign(count=pd.to_numeric(series["count"]).astype("float64")),
+                          data_start=start, data_end=end)
+
+
+def _covered(state: ViewState) -> tuple[dt.date | None, dt.date | None]:
+    """First and last day the view's counts cover: the data's bounds cut by the chosen period (a
+    month the data or the period covers only in part is a partial month)."""
+    from observatory import queries
+
+    bounds = queries.date_bounds(engine())
+    low, high = bounds if isinstance(bounds, tuple) else (None, None)
+    chosen = [dt.date.fromisoformat(d) if d else None for d in (state.date_from, state.date_to)]
+    start = max(d for d in (low, chosen[0]) if d is not None) if (low or chosen[0]) else None
+    end = min(d for d in (high, chosen[1]) if d is not None) if (high or chosen[1]) else None
+    return start, end
 
 
 def monthly(state: ViewState, role: str = "public") -> pd.DataFrame:
     """Monthly series (``indicators.timeseries.monthly_series``): month, count, ma3, ma12,
-    previous_year, expected, lower, upper (seasonal 95% band), flag ("above"/"below"/"")."""
+    previous_year, expected, lower, upper (95% band of a Poisson model with trend and calendar
+    months), flag ("above"/"below"/"", never on a partial month), partial (a month the data or the
+    chosen period cover only in part)."""
     return _monthly(_key(state), role)
 
 
@@ -173,42 +190,52 @@ def _as_of(state: ViewState) -> dt.date | None:
     return bounds[1] if isinstance(bounds, tuple) else None
 
 
+RISER_PERIOD_DAYS = 365  # the last 12 months against the 12 before, as the plan's annual figures
+
+
+def riser_periods(as_of: dt.date) -> tuple[tuple[dt.date, dt.date], tuple[dt.date, dt.date]]:
+    """((start, end), (prev_start, prev_end)) of the risers table: the 365 days ending ``as_of`` and
+    the 365 days before them (inclusive dates)."""
+    start = as_of - dt.timedelta(days=RISER_PERIOD_DAYS - 1)
+    prev_end = start - dt.timedelta(days=1)
+    return (start, as_of), (prev_end - dt.timedelta(days=RISER_PERIOD_DAYS - 1), prev_end)
+
+
 @cached(version)
-def _risers(state_json: dict, role: str) -> pd.DataFrame:
+def _risers(state_json: dict, role: str, direction: str) -> pd.DataFrame:
     from observatory import queries
-    from observatory.indicators.compstat import change_test, percent_change
+    from observatory.indicators.ranking import rank_changes
     from observatory.web.state import replace_state
 
     state = ViewState.from_dict(state_json)
     as_of = _as_of(state)
     if as_of is None:
         return pd.DataFrame()
-    current_start = as_of - dt.timedelta(days=364)
-    previous_end = current_start - dt.timedelta(days=1)
-    previous_start = previous_end - dt.timedelta(days=364)
-    cur = queries.counts_by_area(engine(), to_filters(replace_state(
-        state, date_from=current_start.isoformat(), date_to=as_of.isoformat())), role)
-    prev = queries.counts_by_area(engine(), to_filters(replace_state(
-        state, date_from=previous_start.isoformat(), date_to=previous_end.isoformat())), role)
-    out = cur[["code", "name", "district", "count"]].rename(columns={"count": "current"}).merge(
-        prev[["code", "count"]].rename(columns={"count": "previous"}), on="code")
+    period, previous_period = riser_periods(as_of)
+    cur, prev = (queries.counts_by_area(engine(), to_filters(replace_state(
+        state, date_from=start.isoformat(), date_to=end.isoformat())), role)
+        for start, end in (period, previous_period))
+    both = cur[["code", "count"]].merge(prev[["code", "count"]], on="code", suffixes=("", "_prev"))
     # Suppressed (public, < k) counts cannot be ranked: such areas are left out, not guessed.
-    out = out.dropna(subset=["current", "previous"])
-    if out.empty:
-        return out
-    out["current"], out["previous"] = out["current"].astype(int), out["previous"].astype(int)
-    out["change"] = out["current"] - out["previous"]
-    # Rank by the size of the rise; the exact test is run only for the ten shown.
-    out = out[out["change"] > 0].sort_values(["change", "code"], ascending=[False, True]).head(10).copy()
-    out["pct_change"] = [percent_change(c, p) for c, p in zip(out["current"], out["previous"], strict=True)]
-    out["p_value"] = [change_test(c, p) for c, p in zip(out["current"], out["previous"], strict=True)]
-    out["significant"] = out["p_value"] < 0.05
-    return out.reset_index(drop=True)
+    known = set(both.dropna(subset=["count", "count_prev"])["code"])
+    if not known:
+        return pd.DataFrame()
+    ranked = rank_changes(cur[cur["code"].isin(known)][["code", "name", "district", "population", "count"]],
+                          prev[prev["code"].isin(known)][["code", "count"]], period=period,
+                          previous_period=previous_period, direction=direction)
+    # The list shows areas that moved in the chosen direction, in the ranking's order (evidence first).
+    moved = ranked["rate_change"].fillna(ranked["change"].astype(float))
+    ranked = ranked[moved > 0] if direction == "up" else ranked[moved < 0]
+    return ranked.rename(columns={"count": "current"}).head(10).reset_index(drop=True)
 
 
-def risers(state: ViewState, role: str = "public") -> pd.DataFrame:
-    """The ten areas whose last 12 months rose most over the 12 before (with significance)."""
-    return _risers(_key(state), role)
+def risers(state: ViewState, role: str = "public", direction: str = "up") -> pd.DataFrame:
+    """The ten areas with the strongest evidence of a rise (``direction="up"``) or a fall (``"down"``)
+    over the last 365 days against the 365 before (``indicators.ranking.rank_changes``: significant
+    changes first, then by change of the rate per 100k). Columns: code, name, district, population,
+    current, rate, previous, change, pct_change (per day), previous_rate, rate_change, p_value,
+    significant, direction, rank, start, end, prev_start, prev_end (the periods, to state on screen)."""
+    return _risers(_key(state), role, direction if direction in ("up", "down") else "up")
 
 
 @cached(version)
@@ -222,18 +249,23 @@ def _total(state_json: dict, role: str) -> int | None:
 
 
 def kpis(state: ViewState, role: str = "public", cs: pd.DataFrame | None = None) -> dict:
-    """Key figures: total, rate per 100k, change vs last year (pct, p), high fear, victimisation.
+    """Key figures: total, rate per 100k of the scope (the chosen district's residents, else the
+    city's; ``indicators.scope``), change vs last year (per-day pct, p), high fear, victimisation.
 
     ``cs`` is the CompStat table when the caller already has it (the year-to-date row is used).
     """
+    from observatory.indicators.scope import scope_rate
+
     total = _total(_key(state), role)
-    population = areas()["population"].sum() if len(areas()) else 0
+    # The rate of the chosen scope over ITS residents: a district's incidents over the district's
+    # population; unassigned incidents count only in the city's (``indicators.scope``).
+    rate = scope_rate(total, areas(), (state.district,) if state.district else ())
     cs = compstat(state, role) if cs is None else cs
     ytd = cs[cs["period"] == "ytd"] if not cs.empty else cs
     survey = survey_headline(state)
     return {
         "total": total,
-        "rate": (total / population * 1e5) if total is not None and population else None,
+        "rate": None if pd.isna(rate) else rate,
         "change_pct": float(ytd["pct_change"].iloc[0]) if len(ytd) else None,
         "change_p": float(ytd["p_value"].iloc[0]) if len(ytd) else None,
         **survey,

@@ -104,3 +104,12 @@ def _is_demo() -> bool:
     cols = [c for c in ("file_name", "profile", "layer") if c in history.columns]
     text = history[cols].fillna("").astype(str).to_numpy().ravel()
     return any("demo" in value.lower() for value in text)
+
+
+def has_population() -> bool:
+    """True when every area of the primary layer has residents, so rates can be computed; pages say
+    why rates are empty otherwise (``boundaries population`` attaches them from a CSV)."""
+    from observatory.indicators.scope import scope_population
+    from observatory.web.data.areas import areas
+
+    return not pd.isna(scope_population(areas()))

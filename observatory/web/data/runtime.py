@@ -31,11 +31,22 @@ def engine():
 
 
 def version() -> str:
-    """Data version: changes whenever an import finishes (cache invalidation)."""
+    """Data version: changes whenever an import finishes (cache invalidation).
+
+    Read once per callback: inside a :func:`shared_scope` the first read is kept for the rest of
+    the block (every cached panel of a callback asks for it; a warm overview asked 11 times).
+    """
     from observatory import queries
 
+    scope = _SCOPE.get()
+    key = ("__version__", _CONF["url"])
+    if scope is not None and key in scope:
+        return scope[key]
     # The URL is part of the key: one process may serve (or test) several databases.
-    return f"{engine().url!r}|{queries.data_version(engine())}"
+    value = f"{engine().url!r}|{queries.data_version(engine())}"
+    if scope is not None:
+        scope[key] = value
+    return value
 
 
 def _memo(key: tuple, build):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from observatory.vocabulary import FEAR_LEVELS
 from observatory.web.cache import cached
 from observatory.web.data.maps import (
     area_stats,
@@ -104,7 +105,7 @@ def fear_shares(state: ViewState, by: str) -> pd.DataFrame:
         return pd.DataFrame(columns=["group", "low", "medium", "high"])
     wide = long.pivot_table(index=by, columns="fear_level", values="estimate", aggfunc="first").reset_index()
     wide = wide.rename(columns={by: "group"})
-    for level in ("low", "medium", "high"):
+    for level in FEAR_LEVELS:
         if level not in wide:
             wide[level] = 0.0
     if by == "wave":

@@ -27,6 +27,7 @@ from dash import Input, Output, State, callback, dcc, html
 from observatory import audit
 from observatory.privacy import DEFAULT_MASK_RADIUS_M, geomask_frame, neutralise_frame
 from observatory.uploads import UploadRejected, decode_dash_contents, resolve_profile, store_upload
+from observatory.vocabulary import SOURCE_KINDS
 from observatory.web import data
 from observatory.web.auth import current_role, current_user
 from observatory.web.figures import empty_figure, map_view, points_map
@@ -177,7 +178,7 @@ def run_import(kind: str, path, profile: str, layer: str | None, id_field: str |
         return attach_population(path, layer=layer.strip(), id_field=id_field.strip(),
                                  population_field=population_field, engine=engine, user_name=user,
                                  encoding=(encoding or "").strip() or None)
-    if kind in ("police", "complaint"):
+    if kind in SOURCE_KINDS:
         from observatory.ingest.incidents import ingest_incidents
 
         return ingest_incidents(path, source_kind=kind, profile=profile, engine=engine, user_name=user)

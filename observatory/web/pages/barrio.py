@@ -57,8 +57,7 @@ def profile_outputs(state: ViewState, role: str = "public") -> tuple:
         return html.Div(t("neighbourhood.none", lang), className="alert alert-info"), empty, empty
     stats = data.area_stats(state, role, with_moran=True)
     mine = stats[stats["id"] == row["id"]].iloc[0]
-    city_total = pd.to_numeric(stats["count"], errors="coerce").sum()
-    population = stats["population"].sum()
+    city = data.city_headline(state, role)  # the overview's figures without a district: one rule
     count_text = f"< {suppression_threshold()}" if pd.isna(mine["count"]) else fmt_number(mine["count"], lang)
     fear = data.area_fear(state)
     fear_note = (t("neighbourhood.city", lang) + ": " + fmt_percent(fear.get("city"), lang)) if fear else ""
@@ -67,8 +66,8 @@ def profile_outputs(state: ViewState, role: str = "public") -> tuple:
     cards = [
         kpi(str(row["name"]), count_text, t("kpi.total", lang), kid="profile-count"),
         kpi(t("kpi.rate", lang), fmt_number(mine["rate"], lang, 1),
-            t("neighbourhood.city", lang) + ": "
-            + fmt_number(city_total / population * 1e5 if population else None, lang, 1), kid="profile-rate"),
+            t("neighbourhood.city", lang) + ": " + fmt_number(city["rate"], lang, 1)
+            if data.has_population() else t("kpi.no_population", lang), kid="profile-rate"),
         kpi(t("map.layer.gi", lang), t(f"gi.{GI_KEYS.get(mine['gi_class'], 'ns')}", lang), kid="profile-gi"),
         kpi(t("map.layer.moran", lang), t(f"moran.{MORAN_KEYS.get(mine['moran'], 'ns')}", lang), kid="profile-moran"),
         kpi(t("kpi.fear", lang), fmt_percent(fear.get("area"), lang), fear_note, kid="profile-fear"),

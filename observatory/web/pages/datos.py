@@ -8,6 +8,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, callback, html
 
+from observatory.vocabulary import SOURCE_KINDS
 from observatory.web import data
 from observatory.web.components import card, table
 from observatory.web.export import register_csv_download
@@ -77,6 +78,11 @@ def _label(prefix: str, code: object, lang: str) -> str:
         return str(code)
 
 
+def _kind(code: object, lang: str) -> str:
+    """An import's kind: police reports and complaints by their one name (``filter.source.*``)."""
+    return t(f"filter.source.{code}", lang) if code in SOURCE_KINDS else _label("data.kind", code, lang)
+
+
 def _formatted(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Counts in the locale's format (Babel separators, as every other number of the dashboard)."""
     out = frame.copy()
@@ -93,7 +99,7 @@ def history(lang: str, role: str = "public") -> pd.DataFrame:
         return frame
     frame = frame.copy()
     population = frame["profile"].eq("population") if "profile" in frame else False
-    frame["kind"] = frame["source_kind"].where(~population, "population").map(lambda v: _label("data.kind", v, lang))
+    frame["kind"] = frame["source_kind"].where(~population, "population").map(lambda v: _kind(v, lang))
     frame["status"] = frame["status"].map(lambda v: _label("data.status", v, lang))
     frame["started"] = frame["started_at"].map(lambda v: fmt_date(str(v), lang) if pd.notna(v) else "")
     for col in ("total", "loaded", "rejected", "duplicates", "unassigned"):
@@ -121,7 +127,7 @@ def unknown(lang: str) -> pd.DataFrame:
     frame = data.unknown_labels()
     if frame.empty:
         return frame
-    return _formatted(frame.assign(kind=frame["source_kind"].map(lambda v: _label("data.kind", v, lang))), lang)
+    return _formatted(frame.assign(kind=frame["source_kind"].map(lambda v: _kind(v, lang))), lang)
 
 
 def unassigned(lang: str) -> pd.DataFrame:
@@ -129,7 +135,7 @@ def unassigned(lang: str) -> pd.DataFrame:
     frame = data.unassigned_summary()
     if frame.empty:
         return frame
-    frame = frame.assign(kind=frame["source_kind"].map(lambda v: _label("data.kind", v, lang)),
+    frame = frame.assign(kind=frame["source_kind"].map(lambda v: _kind(v, lang)),
                          where=frame["reason"].map(lambda v: _label("data.where", v, lang)))
     return _formatted(frame, lang)
 

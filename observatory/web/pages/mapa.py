@@ -33,6 +33,8 @@ def layout(**query) -> html.Div:
     side = dbc.Col(
         [html.H1(t("map.title", lang), className="h4"),
          dbc.Label(t("map.layer", lang)), layer_control(state),
+         dbc.Checklist(id={"type": "opt", "key": "fdr"}, className="mt-2 fdr-choice", switch=True,
+                       options=[{"label": t("map.fdr", lang), "value": "fdr"}], value=["fdr"] if state.fdr else []),
          html.P(t("map.hint", lang), className="text-muted small mt-2")],
         xs=12, lg=3, className="chrome",
     )

@@ -8,6 +8,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, callback, html
 
+from observatory.vocabulary import SEXES
 from observatory.web import data, figures
 from observatory.web.components import card, graph, table
 from observatory.web.export import register_csv_download
@@ -154,7 +155,7 @@ def perception_outputs(state: ViewState, role: str = "public") -> tuple:
                 table(pd.DataFrame(), SIDE_COLUMNS, lang), t("perception.fear_map", lang))
     waves = figures.shares_figure(data.fear_shares(state, "wave"), lang, present=present, height=None)
     sex = data.fear_shares(state, "sex")
-    sex["group"] = sex["group"].map(lambda s: t(f"sex.{s}", lang) if s in ("F", "M", "X") else s)
+    sex["group"] = sex["group"].map(lambda s: t(f"sex.{s}", lang) if s in SEXES else s)
     by_sex = figures.shares_figure(sex, lang, present=present, height=None)
     by_age = figures.shares_figure(data.fear_shares(state, "age_group"), lang, present=present, height=None)
     indicators = indicators_figure(data.survey_indicators(state), lang, present)

@@ -26,7 +26,8 @@ TARGET_TABLE_COLUMNS = [("indicator_label", "col.indicator"), ("scope_label", "c
                         ("progress_label", "col.progress"), ("status_label", "col.status")]
 INTERVENTION_TABLE_COLUMNS = [("name", "col.intervention"), ("area_codes", "col.areas"),
                               ("started_label", "col.started"), ("rr_label", "col.ratio"), ("ci_label", "col.ci95"),
-                              ("effect_label", "col.effect"), ("verdict_label", "col.verdict")]
+                              ("effect_label", "col.effect"), ("comparison_label", "col.comparison"),
+                              ("verdict_label", "col.verdict")]
 RISER_COLUMNS = [("name", "col.area"), ("current", "col.current"), ("previous", "col.previous"),
                  ("change_label", "col.change_pct"), ("significance", "col.pvalue")]
 
@@ -47,7 +48,12 @@ def layout(**query) -> html.Div:
             ],
             className="g-3",
         ),
-        dbc.Row(dbc.Col(card(t("overview.risers", lang), html.Div(id="overview-risers"),
+        dbc.Row(dbc.Col(card(t("overview.risers", lang),
+                             [dbc.RadioItems(id="overview-risers-direction", inline=True, value="up",
+                                             options=[{"label": t(f"overview.risers_{d}", lang), "value": d}
+                                                      for d in ("up", "down")], className="chrome mb-1"),
+                              html.Div(id="overview-risers"),
+                              html.P(id="overview-risers-period", className="small text-muted mt-2 mb-0")],
                              download_id="overview-risers-dl", lang=lang), xs=12), className="g-3 mt-1"),
         dbc.Row(
             [
@@ -86,7 +92,9 @@ def kpi_cards(state: ViewState, role: str = "public", cs: pd.DataFrame | None = 
         ("+" if change > 0 else "") + fmt_number(change, lang, 1) + " %")
     cards = [
         kpi(t("kpi.total", lang), fmt_number(k.get("total"), lang), kid="kpi-total"),
-        kpi(t("kpi.rate", lang), fmt_number(k.get("rate"), lang, 1), kid="kpi-rate"),
+        kpi(t("kpi.rate", lang), fmt_number(k.get("rate"), lang, 1),
+            t("kpi.no_population", lang) if k.get("rate") is None and not data.has_population() else "",
+            kid="kpi-rate"),
         kpi(t("kpi.change", lang), change_text, significance_label(k.get("change_p"), lang), kid="kpi-change"),
         kpi(t("kpi.fear", lang), fmt_percent(k.get("fear_high"), lang), k.get("survey_wave") or "", kid="kpi-fear"),
         kpi(t("kpi.victimisation", lang), fmt_percent(k.get("victimisation"), lang), k.get("survey_wave") or "",
@@ -142,7 +150,20 @@ def interventions_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
         lambda v: t("kpi.na", lang) if pd.isna(v) else t("intervention.effect", lang, pct=(
             ("+" if v > 0 else "") + fmt_percent(v / 100, lang, 0))))
     out["verdict_label"] = out["verdict"].map(lambda v: t(f"intervention.verdict.{v}", lang))
+    out["comparison_label"] = [comparison_label(n, excluded, lang)
+                               for n, excluded in zip(out["n_comparison"], out["excluded_neighbours"], strict=True)]
     return out
+
+
+def comparison_label(n, excluded, lang: str) -> str:
+    """"74 barrios; sin los 6 vecinos de los intervenidos: CD011, ..." (the comparison group used)."""
+    if n is None or pd.isna(n):
+        return t("kpi.na", lang)
+    codes = [c for c in str(excluded or "").split(", ") if c]
+    if not codes:
+        return t("intervention.comparison_all", lang, n=fmt_number(n, lang))
+    return t("intervention.comparison", lang, n=fmt_number(n, lang), m=fmt_number(len(codes), lang),
+             codes=", ".join(codes))
 
 
 def plan_tables(state: ViewState, role: str = "public") -> tuple:
@@ -168,9 +189,29 @@ def hotspot_figure(state: ViewState, role: str = "public"):
     return map_figure(replace_state(state, layer="gi"), role, small=not state.present)
 
 
+def risers_panel(state: ViewState, role: str = "public", direction: str = "up") -> tuple:
+    """(table, period sentence) of the areas with the strongest evidence of a rise or fall."""
+    lang = state.lang
+    frame = data.risers(state, role, direction)
+    shown = compstat_display(frame.assign(period="12m"), lang) if not frame.empty else frame
+    if frame.empty:
+        return table(shown, RISER_COLUMNS, lang, tid="risers-table"), ""
+    first = frame.iloc[0]
+    period = t("overview.risers_period", lang, **{k: fmt_date(first[k].date(), lang)
+                                                  for k in ("start", "end", "prev_start", "prev_end")})
+    return table(shown, RISER_COLUMNS, lang, tid="risers-table"), period
+
+
+@callback(Output("overview-risers", "children"), Output("overview-risers-period", "children"),
+          Input("view-state", "data"), Input("overview-risers-direction", "value"))
+@data.sharing
+def _update_risers(state_dict, direction):
+    return risers_panel(ViewState.from_dict(state_dict), current_role(), direction or "up")
+
+
 @callback(
     Output("overview-kpis", "children"), Output("overview-map", "figure"), Output("overview-compstat", "children"),
-    Output("overview-risers", "children"), Output("overview-targets", "children"),
+    Output("overview-targets", "children"),
     Output("overview-interventions", "children"), Output("overview-interventions-notice", "children"),
     Input("view-state", "data"),
 )
@@ -180,13 +221,10 @@ def _update_overview(state_dict):
     lang = state.lang
     table_cs = data.compstat(state, role)
     compstat = compstat_display(table_cs, lang)
-    risers = data.risers(state, role)
-    risers_shown = compstat_display(risers.assign(period="12m"), lang) if not risers.empty else risers
     return (
         kpi_cards(state, role, table_cs),
         hotspot_figure(state, role),
         table(compstat, COMPSTAT_COLUMNS, lang, tid="compstat-table"),
-        table(risers_shown, RISER_COLUMNS, lang, tid="risers-table"),
         *plan_tables(state, role),
         interventions_notice(state),
     )
@@ -195,7 +233,14 @@ def _update_overview(state_dict):
 register_csv_download("overview-compstat-dl", "compstat.csv", lambda s: data.compstat(s, current_role()))
 
 
-register_csv_download("overview-risers-dl", "risers.csv", lambda s: data.risers(s, current_role()))
+@callback(Output("overview-risers-dl", "data"), Input("overview-risers-dl-btn", "n_clicks"),
+          State("view-state", "data"), State("overview-risers-direction", "value"), prevent_initial_call=True)
+@data.sharing
+def _download_risers(_n, state_dict, direction):
+    # The list on screen, rises or falls as chosen, with its periods.
+    direction = direction or "up"
+    return download_payload(data.risers(ViewState.from_dict(state_dict), current_role(), direction),
+                            f"{'risers' if direction == 'up' else 'fallers'}.csv")
 
 
 @callback(Output("overview-map-dl", "data"), Input("overview-map-dl-btn", "n_clicks"),
