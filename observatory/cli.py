@@ -134,7 +134,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             from observatory.ingest.surveys import ingest_survey
 
             report = ingest_survey(args.file, profile=args.profile, wave=args.wave, engine=engine,
-                                   rejects_path=args.rejects, user_name=args.user)
+                                   rejects_path=args.rejects, user_name=args.user, territory=args.territory)
         else:
             from observatory.ingest.incidents import ingest_incidents
 
@@ -312,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("file")
     ingest.add_argument("--profile", required=True, help="built-in profile name or path to a .toml/.yaml profile")
     ingest.add_argument("--wave", help="survey wave name (surveys only)")
+    ingest.add_argument("--territory", metavar="CODE",
+                        help="surveys: the code of the observatory's own territory in the profile's territory column "
+                             "(ENSU city, e.g. 01 = Mexico City; ENVIPE state, e.g. 09; ECSC municipality, e.g. "
+                             "11001 = Bogota). Default: the profile's, else the code of most rows placed in the "
+                             "primary layer, else the whole survey; the import report states which")
     ingest.add_argument("--label", help="crime label for files that carry none (one table per crime)")
     ingest.add_argument("--sheet", metavar="NAME", default=None,
                         help="spreadsheets (XLSX, XLS, ODS): the sheet to read, by name or number from 1 "

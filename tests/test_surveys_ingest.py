@@ -164,9 +164,11 @@ def test_fixture_values_are_mapped_as_the_codebooks_say(sqlite_url):
                                "victim_property_damage": 1, "victim_burglary_residential": 0}
     assert "victim_theft_from_vehicle" not in rows[("household", "0911503.03.01")].items  # 9 = don't know
     ensu = rows[("person", "01-00001-01B128-00080-1-1-01")]  # carriage returns stripped from the codes
-    assert ensu.items == {"unsafe_city": 1, "crime_trend_future": 1, "avoid_valuables": 1, "avoid_walking_night": 1}
+    assert ensu.items == {"unsafe_city": 1, "crime_trend_future": 1, "avoid_valuables": 1, "avoid_walking_night": 1,
+                          "police_effective": 3}
     assert ensu.area_code == "01"
-    assert rows[("person", "01-00001-01B128-00080-4-1-01")].items == {}  # all "9": no answer
+    # P1, P2, P4_1, P4_2 all "9": no answer; P6_1 = 3 (the police is little effective)
+    assert rows[("person", "01-00001-01B128-00080-4-1-01")].items == {"police_effective": 3}
     dwelling = rows[("household", "501434")]
     assert dwelling.items["victim_burglary_residential"] == 1 and dwelling.area_code == "11001"
     assert rows[("household", "501448")].weight == pytest.approx(102.027982509886)  # scientific notation
@@ -275,7 +277,9 @@ def test_real_survey_files_import_as_waves(sqlite_url):
     assert again.loaded == 0 and again.duplicates == 2024
     dwellings = ingest_survey(realdata("colombia", "ecsc_2020", "ecsc2020_01_datos_de_la_vivienda.csv"),
                               profile="ecsc", engine=engine)
-    assert (dwellings.total, dwellings.loaded) == (39_791, 39_791) and not dwellings.warnings[:-1]
+    assert (dwellings.total, dwellings.loaded) == (39_791, 39_791)
+    # Only the stated defaults: no boundary layer, and no territory given (the whole survey is the figure).
+    assert len(dwellings.warnings) == 2 and dwellings.details["territory"]["code"] is None
     assert dwellings.details["items"]["victim_burglary_residential"] == 39_791
     theft = ingest_survey(realdata("colombia", "ecsc_2020", "ecsc2020_09_hurto_a_personas.csv"),
                           profile="ecsc_hurto_personas", engine=engine)

@@ -55,9 +55,11 @@ def recorded_vs_survey(recorded: pd.DataFrame, survey: pd.DataFrame, perception:
     base_cols = [c for c in (key, "name", "population", "count") if c in recorded.columns]
     out = recorded[base_cols].copy()
     pop = pd.to_numeric(out["population"], errors="coerce").astype(float).to_numpy()
-    count = pd.to_numeric(out["count"], errors="coerce").fillna(0).astype(float).to_numpy()
+    # A suppressed (NA) public count stays NA: its rate and ratio are NA, never computed from 0.
+    count = pd.to_numeric(out["count"], errors="coerce").astype(float).to_numpy()
     scale = reference_months / float(recorded_months)
-    low, high = poisson_interval(count, level)
+    low, high = poisson_interval(np.nan_to_num(count, nan=0.0), level)
+    low, high = np.where(np.isnan(count), np.nan, low), np.where(np.isnan(count), np.nan, high)
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.where(pop > 0, scale / pop * PER, np.nan)
     out["recorded_rate"] = count * factor
@@ -96,8 +98,46 @@ def recorded_vs_survey(recorded: pd.DataFrame, survey: pd.DataFrame, perception:
         out["ratio_low"] = np.where(delta_ok, ratio * np.exp(-z * se_log), cons_low)
         out["ratio_high"] = np.where(delta_ok, ratio * np.exp(z * se_log), cons_high)
     out["underreporting_ratio"] = ratio
-    out["ratio_unreliable"] = out["survey_unreliable"].to_numpy() | ~np.isfinite(ratio) | (count < 10)
+    out["ratio_unreliable"] = out["survey_unreliable"].to_numpy() | ~np.isfinite(ratio) | ~(count >= 10)
     order = [*base_cols, "recorded_rate", "recorded_low", "recorded_high", "survey_rate", "survey_low",
              "survey_high", "survey_unreliable", "perception", "perception_low", "perception_high",
              "underreporting_ratio", "ratio_low", "ratio_high", "ratio_unreliable"]
     return out[order]
+
+
+def months_between(start: pd.Timestamp | str, end: pd.Timestamp | str) -> int:
+    """Whole calendar months from the month of ``start`` to the month of ``end``, inclusive."""
+    a, b = pd.Timestamp(start), pd.Timestamp(end)
+    return (b.year - a.year) * 12 + b.month - a.month + 1
+
+
+def perception_vs_recorded(recorded: pd.DataFrame, survey: pd.DataFrame, perception: pd.DataFrame | None = None,
+                           *, recorded_period: tuple, survey_period: tuple | None, key: str = "code",
+                           reference_months: float = 12.0, level: float = 0.95) -> pd.DataFrame:
+    """Survey and recorded crime per area on one period basis, with the dark figure per area.
+
+    ``recorded`` (key, name, population, count over ``recorded_period`` = (first day, last day);
+    for the public the published, perturbed counts: NA stays NA) is annualised to
+    ``reference_months`` (the survey's reference period, 12 for a yearly victimisation survey).
+    ``survey`` holds the weighted victimisation share per area (estimate, ci_low, ci_high, se,
+    unreliable), ``perception`` a perception share per area (e.g. feels unsafe / high fear).
+    Output: the columns of :func:`recorded_vs_survey` plus ``recorded_months``,
+    ``period_mismatch`` (True when the recorded years are not the survey's reference years: the
+    two then describe different periods) and ``fear_gap`` (the area's perception rank minus its
+    recorded-rate rank, in [-1, 1]: high where people fear much more than is recorded), sorted by
+    ``fear_gap`` (largest first).
+    """
+    months = months_between(*recorded_period)
+    out = recorded_vs_survey(recorded, survey, perception, key=key, recorded_months=months,
+                             reference_months=reference_months, level=level)
+    out["recorded_months"] = months
+    if survey_period is None or any(pd.isna(v) for v in survey_period):
+        mismatch = True  # the survey's period is unknown: say so rather than assume it matches
+    else:
+        years = lambda p: set(range(pd.Timestamp(p[0]).year, pd.Timestamp(p[1]).year + 1))  # noqa: E731
+        mismatch = years(recorded_period) != years(survey_period)
+    out["period_mismatch"] = bool(mismatch)
+    perceived = out["perception"].rank(pct=True)
+    rate = out["recorded_rate"].rank(pct=True)
+    out["fear_gap"] = perceived - rate
+    return out.sort_values("fear_gap", ascending=False, na_position="last").reset_index(drop=True)

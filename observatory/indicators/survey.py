@@ -22,8 +22,10 @@ Estimation (see ``docs/indicators-survey.md``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +33,10 @@ import pandas as pd
 MIN_N = 30
 MAX_CV = 0.30
 RESULT_COLUMNS = ["estimate", "ci_low", "ci_high", "se", "cv", "n", "n_eff", "weighted_n", "weighted_count",
-                  "unreliable"]
+                  "unreliable", "method"]
+# The variance method of a result, shown on screen: design-based when the profile declared strata and PSUs.
+TAYLOR = "taylor"
+KISH_WILSON = "kish_wilson"
 
 
 def z_value(level: float = 0.95) -> float:
@@ -125,7 +130,8 @@ def _design_variance(data: pd.DataFrame, agg: pd.DataFrame, keys: list[str], des
         p_row = p.reindex(index).to_numpy()
         sw_row = sw.reindex(index).to_numpy()
     else:
-        p_row = float(agg["_wy"].iloc[0] / agg["_w"].iloc[0])
+        with np.errstate(divide="ignore", invalid="ignore"):  # no answered unit: p is NaN, shown as no data
+            p_row = float(np.float64(agg["_wy"].iloc[0]) / np.float64(agg["_w"].iloc[0]))
         sw_row = float(agg["_w"].iloc[0])
     z = data[keys].copy() if keys else pd.DataFrame(index=data.index)
     z["_h"], z["_psu"] = data["_h"], data["_psu"]
@@ -172,8 +178,26 @@ def _finish(agg: pd.DataFrame, keys: list[str], level: float, min_n: int, max_cv
     out["n_eff"] = n_eff
     out["weighted_n"] = sw
     out["weighted_count"] = swy
-    out["unreliable"] = (n < min_n) | (n_eff < min_n) | (np.nan_to_num(cv, nan=0.0) > max_cv)
+    # The reliability rule uses the variance actually used: the design's effective n with a design.
+    n_rule = n_eff if design_var is None else n_ci
+    out["unreliable"] = (n < min_n) | (np.nan_to_num(n_rule, nan=0.0) < min_n) | (np.nan_to_num(cv, nan=0.0) > max_cv)
+    out["method"] = KISH_WILSON if design_var is None else TAYLOR
     return out.reset_index(drop=True)
+
+
+def design_columns(frame: pd.DataFrame) -> dict[str, str]:
+    """``psu``/``strata`` options for :func:`weighted_proportion` when every row carries its design.
+
+    The stored microdata hold ``psu`` and ``stratum`` when the survey profile declared them; a
+    frame mixing rows with and without a design (or without any) gets ``{}``: the Kish-Wilson
+    fallback.
+    """
+    if "psu" not in frame.columns or frame.empty or frame["psu"].isna().any():
+        return {}
+    options = {"psu": "psu"}
+    if "stratum" in frame.columns and frame["stratum"].notna().all():
+        options["strata"] = "stratum"
+    return options
 
 
 def indicator(frame: pd.DataFrame, column: str, positive: Iterable[object], **options) -> pd.DataFrame:
@@ -240,6 +264,46 @@ def revictimisation(frame: pd.DataFrame, **options) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- reporting
 
+DARK_RULES = ("not_reported", "not_file_opened")
+RULE_ALIASES = {"envipe": "not_file_opened", "inegi": "not_file_opened", "dane": "not_reported"}
+
+
+@dataclass(frozen=True)
+class ReportingDefinition:
+    """How a statistics office defines its reporting rate and dark figure (from the survey profile).
+
+    ``name`` is the figure's name on screen (i18n key ``survey.dark.<name>``: "cifra negra (INEGI)",
+    "cifra oculta (DANE)"); ``dark_figure`` the rule: ``not_file_opened`` (INEGI: not reported, or
+    reported without an investigation file opened, or unknown) or ``not_reported`` (DANE: not
+    reported to any authority); ``exclude_crime_types`` are left out of the universe (INEGI leaves
+    out vandalism, BPCOD 03); ``source`` cites the definition.
+    """
+
+    name: str = "not_reported"
+    dark_figure: str = "not_reported"
+    exclude_crime_types: tuple[str, ...] = ()
+    source: str = ""
+
+
+DEFAULT_DEFINITION = ReportingDefinition()
+
+
+def parse_definition(spec: Mapping[str, Any] | None) -> ReportingDefinition:
+    """A :class:`ReportingDefinition` from a profile's ``[definitions]`` table (None: the default)."""
+    if not spec:
+        return DEFAULT_DEFINITION
+    unknown = set(spec) - {"name", "dark_figure", "exclude_crime_types", "source"}
+    if unknown:
+        raise ValueError(f"unknown key(s) {sorted(unknown)}")
+    rule = str(spec.get("dark_figure", "not_reported"))
+    if rule not in DARK_RULES:
+        raise ValueError(f"dark_figure = {rule!r} must be one of {', '.join(DARK_RULES)}")
+    exclude = spec.get("exclude_crime_types", ())
+    if isinstance(exclude, str):
+        exclude = (exclude,)
+    return ReportingDefinition(str(spec.get("name", rule)), rule, tuple(str(c) for c in exclude),
+                               str(spec.get("source", "")))
+
 
 def _events_of(events: pd.DataFrame, crime_types: Iterable[str] | None) -> pd.DataFrame:
     if crime_types is None:
@@ -247,35 +311,59 @@ def _events_of(events: pd.DataFrame, crime_types: Iterable[str] | None) -> pd.Da
     return events[events["crime_type"].isin(list(crime_types))]
 
 
-def reporting_rate(events: pd.DataFrame, crime_types: Iterable[str] | None = None, **options) -> pd.DataFrame:
-    """Share of crimes (event rows; or victims' last crime) reported to the police or prosecutor.
+def reporting_universe(events: pd.DataFrame, definition: ReportingDefinition = DEFAULT_DEFINITION) -> pd.DataFrame:
+    """The events the agency counts: all but ``definition.exclude_crime_types`` (INEGI: vandalism)."""
+    if not definition.exclude_crime_types or "crime_type" not in events.columns:
+        return events
+    return events[~events["crime_type"].isin(list(definition.exclude_crime_types))]
 
-    Events whose reporting is unknown are left out. ``crime_types`` restricts the crime codes.
+
+def reporting_rate(events: pd.DataFrame, crime_types: Iterable[str] | None = None, *,
+                   definition: ReportingDefinition = DEFAULT_DEFINITION, **options) -> pd.DataFrame:
+    """Share of crimes (event rows; or victims' last crime) reported to an authority.
+
+    The universe follows ``definition`` (events of excluded crime types left out); events whose
+    reporting is unknown are left out. ``crime_types`` restricts the crime codes further.
     """
-    return indicator(_events_of(events, crime_types), "reported", [1], **options)
+    return indicator(_events_of(reporting_universe(events, definition), crime_types), "reported", [1], **options)
 
 
-def dark_figure(events: pd.DataFrame, definition: str = "envipe", crime_types: Iterable[str] | None = None,
-                **options) -> pd.DataFrame:
-    """Share of crimes that stay outside official records (cifra negra).
+def file_opened_rate(events: pd.DataFrame, crime_types: Iterable[str] | None = None, *,
+                     definition: ReportingDefinition = DEFAULT_DEFINITION, **options) -> pd.DataFrame:
+    """Share of ALL crimes of the universe for which an investigation file was opened (INEGI: 6.7% in 2020).
 
-    ``definition="envipe"`` (INEGI): crimes not reported, plus those reported without an
-    investigation file opened, plus those where that is unknown: ``1 - share(report_file_opened
-    == 1)`` over all events. ``definition="dane"`` (DANE's "cifra oculta"): crimes not reported
-    to any authority, ``1 - reporting rate``.
+    Unknown counts as "no file", as INEGI does.
     """
-    events = _events_of(events, crime_types)
-    if definition == "envipe":
+    events = _events_of(reporting_universe(events, definition), crime_types)
+    if "report_file_opened" not in events.columns:
+        raise KeyError("the survey data has no item 'report_file_opened'")
+    return weighted_proportion(events, (events["report_file_opened"] == 1).astype(float), **options)
+
+
+def dark_figure(events: pd.DataFrame, definition: ReportingDefinition | str = DEFAULT_DEFINITION,
+                crime_types: Iterable[str] | None = None, **options) -> pd.DataFrame:
+    """Share of crimes that stay outside official records, by the agency's ``definition``.
+
+    ``not_file_opened`` (INEGI's cifra negra): crimes not reported, plus those reported without
+    an investigation file opened, plus those where that is unknown: ``1 - share(report_file_opened
+    == 1)`` over the universe. ``not_reported`` (DANE's cifra oculta): crimes not reported to any
+    authority, ``1 - reporting rate``. A string picks the rule with no universe exclusion.
+    """
+    if isinstance(definition, str):
+        definition = RULE_ALIASES.get(definition, definition)
+        if definition not in DARK_RULES:
+            raise ValueError(f"unknown dark figure rule {definition!r} ({', '.join(DARK_RULES)})")
+        definition = ReportingDefinition(definition, definition)
+    events = _events_of(reporting_universe(events, definition), crime_types)
+    if definition.dark_figure == "not_file_opened":
         if "report_file_opened" not in events.columns:
-            raise KeyError("the ENVIPE dark figure needs 'report_file_opened'; use definition='dane'")
-        opened = events["report_file_opened"]
-        y = 1.0 - (opened == 1).astype(float)  # unknown counts as dark, as INEGI does
+            raise KeyError("this dark figure needs 'report_file_opened'; use the rule 'not_reported'")
+        y = 1.0 - (events["report_file_opened"] == 1).astype(float)  # unknown counts as dark, as INEGI does
         return weighted_proportion(events, y, **options)
-    if definition == "dane":
-        reported = events["reported"]
-        y = (reported == 0).astype(float).where(reported.notna())
-        return weighted_proportion(events, y, **options)
-    raise ValueError(f"unknown dark figure definition {definition!r} (envipe or dane)")
+    if "reported" not in events.columns:
+        raise KeyError("the survey data has no item 'reported'")
+    reported = events["reported"]
+    return weighted_proportion(events, (reported == 0).astype(float).where(reported.notna()), **options)
 
 
 # --------------------------------------------------------------------------- perception and trust

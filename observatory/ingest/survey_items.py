@@ -63,6 +63,10 @@ _FIXED: tuple[Item, ...] = (
     # Extra items some questionnaires carry (ENSU): behaviour changed for fear of crime.
     Item("avoid_valuables", "binary", (0, 1), "stopped carrying valuables for fear of crime"),
     Item("avoid_walking_night", "binary", (0, 1), "stopped walking near home after 8 pm for fear of crime"),
+    # Set at import from the profile's territory_column: 1 the row is of the observatory's own territory.
+    Item("in_territory", "binary", (0, 1), "the row is of the observatory's own territory (city / state)"),
+    Item("police_effective", "ordinal", (1, 2, 3, 4),
+         "how effective the police is: 1 very, 2 somewhat, 3 little, 4 not at all effective"),
 )
 
 ITEMS: dict[str, Item] = {item.name: item for item in _FIXED} | {

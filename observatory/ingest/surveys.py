@@ -65,6 +65,7 @@ import pandas as pd
 from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, insert, select, update
 
 from observatory.db.models import BoundaryLayer, Neighbourhood, SurveyResponse, SurveyWave
+from observatory.indicators.survey import DEFAULT_DEFINITION, ReportingDefinition, parse_definition
 from observatory.ingest.batches import close_batch, open_batch
 from observatory.ingest.profiles import PROFILES_DIR, builtin_profile_names, read_profile_file
 from observatory.ingest.readers import InputFileError, read_table
@@ -140,6 +141,11 @@ class SurveyProfile:
     key_prefix: str | None = None  # prepended to respondent keys ("<prefix>:<key>")
     canonical_columns: bool = False  # columns named like canonical items are read as such
     joins: tuple[Join, ...] = ()
+    # How the agency defines its published figures (reporting universe, dark figure): data, not code.
+    definitions: ReportingDefinition = DEFAULT_DEFINITION
+    territory_column: tuple[str, ...] = ()  # columns naming the survey's territory (ENSU: CD, the city)
+    territory: str | None = None  # the code kept as the observatory's own territory (--territory overrides)
+    territory_level: str = "city"  # what the territory is: city | state | municipality
 
 
 # --------------------------------------------------------------------------- profiles
@@ -259,7 +265,16 @@ def parse_survey_profile(data: dict[str, Any], source: str) -> SurveyProfile:
                 re.compile(data[key])
             except re.error as exc:
                 raise SurveyProfileError(f"{where}: {key} is not a valid regular expression ({exc})") from None
+    try:
+        definitions = parse_definition(data.get("definitions"))
+    except ValueError as exc:
+        raise SurveyProfileError(f"{where}: definitions: {exc}") from None
+    territory = data.get("territory")
     return SurveyProfile(
+        definitions=definitions,
+        territory_column=_as_tuple(data.get("territory_column"), f"{where}: territory_column"),
+        territory=None if territory in (None, "") else str(territory),
+        territory_level=str(data.get("territory_level", "city")),
         name=str(data.get("name") or Path(source).stem), source=source, unit=unit,
         respondent_id=respondent_id, weight=weight, items=items,
         description=str(data.get("description", "")), encoding=data.get("encoding"),
@@ -634,6 +649,8 @@ def normalise_survey(path: str | Path, profile: SurveyProfile, wave: str | None 
         out["age_group"] = None
     for name, cols in (("stratum", profile.stratum), ("psu", profile.psu)):
         out[name] = _composite(good, header, cols, "-", profile, name, path) if cols else None
+    out["territory_code"] = (_composite(good, header, profile.territory_column, "", profile, "territory_column", path)
+                             if profile.territory_column else None)
     names = list(items)
     matrix = [list(values.to_numpy()) for values in items.values()]
     out["items"] = [
@@ -768,12 +785,45 @@ def _wave_ids(conn: Connection, names: list[str], profile: SurveyProfile,
     return existing
 
 
+def choose_territory(codes: pd.Series, area_ids: list[int | None], given: str | None, profile: SurveyProfile,
+                     report: ImportReport) -> str | None:
+    """The territory code kept as the observatory's own (see :func:`ingest_survey`); says why in ``report``."""
+    if not profile.territory_column or codes.isna().all():
+        return None
+    found = Counter(code_key(c) for c in codes.dropna())
+    how = "given"
+    if given is None:
+        placed = Counter(code_key(c) for c, a in zip(codes, area_ids, strict=True) if a is not None and c)
+        given, how = (placed.most_common(1)[0][0], "inferred") if placed else (None, "none")
+    column = ",".join(profile.territory_column)
+    if given is None:
+        report.details["territory"] = {"code": None, "level": "survey", "column": column, "codes": len(found)}
+        report.warnings.append(f"no territory given: the whole survey ({len(found)} values of {column}) is the "
+                               f"observatory's figure; pass --territory CODE to keep your "
+                               f"{profile.territory_level}")
+        return None
+    kept = found.get(code_key(given), 0)
+    report.details["territory"] = {"code": given, "level": profile.territory_level, "column": column, "how": how,
+                                   "rows": kept}
+    report.warnings.append(f"territory {column} = {given} ({how}): {kept:,} of {sum(found.values()):,} rows are "
+                           f"the observatory's {profile.territory_level}; the others are stored and not shown")
+    if not kept:  # e.g. no livestock theft in Bogota: legitimate, but a typo looks the same
+        report.warnings.append(f"no row has {column} = {given}: codes in the file are "
+                               f"{', '.join(sorted(found)[:20])}")
+    return given
+
+
 def ingest_survey(path: str | Path, *, profile: str, wave: str | None = None, engine: Engine | None = None,
-                  rejects_path: str | Path | None = None, user_name: str | None = None) -> ImportReport:
+                  rejects_path: str | Path | None = None, user_name: str | None = None,
+                  territory: str | None = None) -> ImportReport:
     """Import a survey microdata file with a survey ``profile`` (built-in name or .toml/.yaml path).
 
     ``wave`` names the survey round and overrides the profile's rule. Respondents are given a
     neighbourhood when their area code matches a code of the primary boundary layer.
+    ``territory`` (a code of the profile's ``territory_column``: ENSU's city, ENVIPE's state)
+    marks the rows of the observatory's own territory (item ``in_territory``); every row is
+    stored. Default: the profile's ``territory``, else the code most of the rows placed in the
+    primary layer carry, else none (the whole survey); the report states which was used.
     Returns the :class:`ImportReport` (``total == loaded + rejected + duplicates``); raises
     :class:`ImportFailed` for a file or profile that cannot be used (nothing is stored then).
     """
@@ -807,8 +857,12 @@ def ingest_survey(path: str | Path, *, profile: str, wave: str | None = None, en
         report.duplicates = len(frame) - len(fresh)
 
         area_ids, districts, has_layer = assign_area_codes(conn, fresh["area_code"].tolist())
+        chosen = choose_territory(fresh["territory_code"], area_ids, territory or prof.territory, prof, report)
         records = []
         for row, area_id, district in zip(fresh.itertuples(index=False), area_ids, districts, strict=True):
+            if chosen is not None:
+                row = row._replace(items={**row.items, "in_territory": int(code_key(row.territory_code or "")
+                                                                          == code_key(chosen))})
             # pandas' string columns hold blanks as NaN, which PostgreSQL would store as the text 'NaN'
             records.append({
                 "wave_id": int(row.wave_id), "batch_id": report.batch_id, "unit": prof.unit,

@@ -39,7 +39,7 @@ from observatory.queries.reference import (
     unassigned_summary,
     unknown_labels,
 )
-from observatory.queries.surveys import survey_responses, survey_waves
+from observatory.queries.surveys import survey_profile_facts, survey_responses, survey_waves
 
 __all__ = [
     "ROLES",
@@ -66,6 +66,7 @@ __all__ = [
     "points",
     "refresh_statistics",
     "rejected_rows",
+    "survey_profile_facts",
     "survey_responses",
     "survey_waves",
     "targets",

@@ -10,14 +10,14 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import Engine, func, or_, select
 
-from observatory.db.models import SurveyResponse, SurveyWave
+from observatory.db.models import ImportBatch, SurveyResponse, SurveyWave
 from observatory.queries._sql import AREAS, get_engine
 
 WAVES = SurveyWave.__table__
 RESPONSES = SurveyResponse.__table__
-BASE_COLUMNS = ["wave", "respondent_key", "household_key", "weight", "area_code", "neighbourhood_id", "neighbourhood",
-                "district",
-                "stratum", "psu", "sex", "age_group"]
+BATCHES = ImportBatch.__table__
+BASE_COLUMNS = ["wave", "profile", "respondent_key", "household_key", "weight", "area_code", "neighbourhood_id",
+                "neighbourhood", "district", "stratum", "psu", "sex", "age_group"]
 
 
 def survey_waves(engine: Engine | None = None) -> pd.DataFrame:
@@ -36,20 +36,25 @@ def survey_waves(engine: Engine | None = None) -> pd.DataFrame:
 
 
 def survey_responses(engine: Engine | None = None, wave: str | int | None = None,
-                     unit: str = "person") -> pd.DataFrame:
+                     unit: str = "person", territory_only: bool = True) -> pd.DataFrame:
     """Microdata rows of one unit (person, household or event), items expanded to columns.
 
-    ``wave``: a wave name or id (None: every wave). Output: ``BASE_COLUMNS`` (wave = wave
-    name; neighbourhood_id / neighbourhood = id / code of the assigned
+    ``wave``: a wave name or id (None: every wave). ``territory_only``: leave out the rows the
+    import marked outside the observatory's territory (``in_territory == 0``; see
+    ``observatory.ingest.surveys.ingest_survey``). Output: ``BASE_COLUMNS`` (wave = wave
+    name; profile = the survey profile the row was imported with, whose definitions apply;
+    neighbourhood_id / neighbourhood = id / code of the assigned
     area; weight = expansion weight) followed by
     one column per canonical item present (numbers as float64 with NaN for missing answers,
     ``crime_type`` as a string).
     """
-    stmt = (select(WAVES.c.name, RESPONSES.c.respondent_key, RESPONSES.c.household_key, RESPONSES.c.weight,
+    stmt = (select(WAVES.c.name, BATCHES.c.profile, RESPONSES.c.respondent_key, RESPONSES.c.household_key,
+                   RESPONSES.c.weight,
                    RESPONSES.c.area_code, RESPONSES.c.neighbourhood_id,
                    AREAS.c.code, RESPONSES.c.district, RESPONSES.c.stratum, RESPONSES.c.psu,
                    RESPONSES.c.sex, RESPONSES.c.age_group, RESPONSES.c["items"])
             .select_from(RESPONSES.join(WAVES, WAVES.c.id == RESPONSES.c.wave_id)
+                         .join(BATCHES, BATCHES.c.id == RESPONSES.c.batch_id)
                          .outerjoin(AREAS, AREAS.c.id == RESPONSES.c.neighbourhood_id))
             .where(RESPONSES.c.unit == unit).order_by(RESPONSES.c.id))
     if wave is not None:
@@ -68,4 +73,25 @@ def survey_responses(engine: Engine | None = None, wave: str | int | None = None
         if col != "crime_type":
             items[col] = pd.to_numeric(items[col], errors="coerce").astype("float64")
     items = items[sorted(items.columns)]
-    return pd.concat([base, items], axis=1)
+    out = pd.concat([base, items], axis=1)
+    if territory_only and "in_territory" in out.columns:
+        out = out[out["in_territory"] != 0].reset_index(drop=True)
+    return out
+
+
+def survey_profile_facts(names: list[str]) -> dict[str, dict]:
+    """What the survey profiles ``names`` declare: ``definition`` (the agency's reporting / dark
+    figure definition) and ``territory_level`` (city, state...). A profile that can no longer be
+    read (a user file moved away) gets the defaults, so figures still show, by the default rule."""
+    from observatory.indicators.survey import DEFAULT_DEFINITION
+    from observatory.ingest.surveys import SurveyProfileError, load_survey_profile
+
+    facts = {}
+    for name in dict.fromkeys(n for n in names if isinstance(n, str) and n):
+        try:
+            profile = load_survey_profile(name)
+            facts[name] = {"definition": profile.definitions, "territory_level": profile.territory_level,
+                           "territory_column": bool(profile.territory_column)}
+        except (SurveyProfileError, OSError):
+            facts[name] = {"definition": DEFAULT_DEFINITION, "territory_level": "city", "territory_column": False}
+    return facts

@@ -94,15 +94,22 @@ from observatory.web.data.runtime import (
     version,
 )
 from observatory.web.data.surveys import (
-    SURVEY_INDICATORS,
     UNRELIABLE_MAJORITY,
     fear_levels,
     fear_map_levels,
     fear_shares,
+    filters_applied,
+    gender_lens,
+    has_neighbourhood_level,
     latest_wave,
     recorded_vs_survey,
+    survey_changes,
+    survey_figures,
     survey_headline,
     survey_indicators,
     survey_persons,
+    survey_rows,
+    wave_levels,
     wave_order,
+    wave_series,
 )

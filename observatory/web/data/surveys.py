@@ -19,32 +19,127 @@ from observatory.web.state import ViewState
 # --- surveys -------------------------------------------------------------------------------------
 
 
-@cached(version)
-def survey_persons(district: str | None = None) -> pd.DataFrame:
-    """Person-level survey responses of every wave (items as columns), optionally one district.
+UNITS = ("person", "household", "event")
 
-    Adds ``wave`` (wave name) and ``area`` (neighbourhood code) columns when available.
+
+@cached(version)
+def survey_rows(unit: str = "person", district: str | None = None, sex: str | None = None,
+                age: str | None = None) -> pd.DataFrame:
+    """Survey rows of one unit (every wave, the observatory's territory only), items as columns.
+
+    ``district`` keeps one district; ``sex`` / ``age`` keep the respondents of that sex / age
+    band (rows without the field are then left out: a survey that does not record it shows
+    nothing for that filter, and :func:`filters_applied` says so). Adds ``area`` (the
+    neighbourhood code).
     """
+    from observatory import queries
+
+    frame = queries.survey_responses(engine(), unit=unit)
+    if frame.empty:
+        return frame
+    frame = frame.assign(area=frame["neighbourhood"])
+    if district:
+        frame = frame[frame["district"] == district]
+    if sex:
+        frame = frame[frame["sex"] == sex]
+    if age:
+        frame = frame[frame["age_group"] == age]
+    return frame.reset_index(drop=True)
+
+
+def survey_persons(district: str | None = None, sex: str | None = None, age: str | None = None) -> pd.DataFrame:
+    """Person-level survey rows (see :func:`survey_rows`)."""
+    return survey_rows("person", district, sex, age)
+
+
+def _rows(state: ViewState, unit: str) -> pd.DataFrame:
+    return survey_rows(unit, state.district, state.sex, state.age)
+
+
+def filters_applied(state: ViewState) -> dict[str, bool]:
+    """Per unit: whether the sex / age filters could be applied (the rows record the respondent's
+    sex and age). False means the panel shows every respondent and must say so."""
+    chosen = [c for c, v in (("sex", state.sex), ("age_group", state.age)) if v]
+    out = {}
+    for unit in UNITS:
+        rows = survey_rows(unit, state.district)
+        # A unit with no rows has nothing to filter: it must not make the page say "filter not applied".
+        out[unit] = not chosen or rows.empty or all(rows[c].notna().any() for c in chosen)
+    return out
+
+
+def _filtered(state: ViewState, unit: str) -> pd.DataFrame:
+    """Rows of ``unit`` with the sex / age filters when the unit records them, else all rows."""
+    if filters_applied(state)[unit]:
+        return _rows(state, unit)
+    return survey_rows(unit, state.district)
+
+
+def wave_levels(state: ViewState) -> dict[str, str]:
+    """Each wave's geographic level: the territory level its import kept (city, state), "city" for a
+    city's own survey (a profile without a territory column), or "survey" when a survey covering
+    several territories was loaded whole (the figure is not the observatory's own)."""
+    from observatory import queries
+
+    levels: dict[str, str] = {}
+    for unit in UNITS:
+        rows = survey_rows(unit, state.district)
+        if rows.empty:
+            continue
+        facts = queries.survey_profile_facts(rows["profile"].dropna().unique().tolist())
+        for wave, part in rows.groupby("wave"):
+            fact = facts.get(part["profile"].iloc[0], {})
+            marked = "in_territory" in part and part["in_territory"].notna().all()
+            # A city's own survey (no territory column) is the city's; a wider one only once limited to it.
+            own = marked or not fact.get("territory_column", False)
+            level = fact.get("territory_level", "city") if own else "survey"
+            levels.setdefault(str(wave), "district" if state.district else level)
+    return levels
+
+
+@cached(version)
+def _figures(district: str | None, sex: str | None, age: str | None) -> pd.DataFrame:
+    from observatory import queries
+    from observatory.indicators import survey_figures
+
+    state = ViewState(district=district, sex=sex, age=age)
+    persons, households, events = (_filtered(state, u) for u in UNITS)
+    profiles = pd.concat([f.get("profile", pd.Series(dtype=object)) for f in (persons, households, events)])
+    facts = queries.survey_profile_facts(profiles.dropna().unique().tolist())
+    definitions = {name: fact["definition"] for name, fact in facts.items()}
+    out = survey_figures.wave_figures(persons, households, events, definitions)
+    levels = wave_levels(state)
+    return out.assign(level=out["wave"].astype(str).map(levels).fillna("survey"))
+
+
+def survey_figures(state: ViewState) -> pd.DataFrame:
+    """Every survey figure of every loaded wave (``indicators.survey_figures.wave_figures``) with
+    its ``level`` (city, state, district or "survey"), for the viewer's district, sex and age."""
+    return _figures(state.district, state.sex, state.age)
+
+
+def survey_changes(state: ViewState) -> pd.DataFrame:
+    """Change of each indicator from the previous wave to the newest, with its significance."""
+    from observatory.indicators import survey_figures as sf
+
+    return sf.changes(survey_figures(state), wave_series())
+
+
+def wave_series() -> list[list[str]]:
+    """The waves of each survey (by the profile family that created the wave), oldest first."""
     from observatory import queries
 
     waves = queries.survey_waves(engine())
     if waves.empty:
-        return pd.DataFrame()
-    frame = queries.survey_responses(engine(), unit="person")
-    if frame.empty:
-        return frame
-    if "wave" not in frame.columns:
-        for name in ("wave_name", "wave_id"):
-            if name in frame.columns:
-                frame = frame.rename(columns={name: "wave"})
-                break
-    for name in ("neighbourhood_code", "neighbourhood", "code", "area_code"):
-        if name in frame.columns:
-            frame = frame.assign(area=frame[name])
-            break
-    if district and "district" in frame.columns:
-        frame = frame[frame["district"] == district]
-    return frame.reset_index(drop=True)
+        return []
+    waves = waves.sort_values(["period_start", "name"], na_position="first")
+    family = waves["name"].astype(str).str.replace(r"[\s\d]+(Q\d)?$", "", regex=True)
+    return [group["name"].astype(str).tolist() for _, group in waves.groupby(family, sort=True)]
+
+
+def has_neighbourhood_level() -> bool:
+    """Whether any loaded survey row is placed in a neighbourhood (ENSU is city-level only)."""
+    return any(not (rows := survey_rows(u)).empty and rows["neighbourhood_id"].notna().any() for u in UNITS)
 
 
 def wave_order() -> list[str]:
@@ -66,36 +161,56 @@ def latest_wave(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["wave"].astype(str) == order[-1]]
 
 
+def _headline_figure(prefix: str, row: pd.Series | None) -> dict:
+    """``prefix`` figure with its interval, n, reliability and method (None values when absent)."""
+    keys = ("estimate", "ci_low", "ci_high", "n", "unreliable", "method")
+    if row is None or int(row["n"]) == 0:  # no data: never "unreliable" next to it
+        return {prefix: None} | {f"{prefix}_{k}": None for k in keys[1:]}
+    values = {k: row[k] for k in keys}
+    return {prefix: float(values["estimate"]), f"{prefix}_ci_low": float(values["ci_low"]),
+            f"{prefix}_ci_high": float(values["ci_high"]), f"{prefix}_n": int(values["n"]),
+            f"{prefix}_unreliable": bool(values["unreliable"]), f"{prefix}_method": str(values["method"])}
+
+
 def survey_headline(state: ViewState) -> dict:
-    """Newest wave's share in high fear and victimisation (None without a survey)."""
+    """Newest wave's share in high fear and victimisation, each with its 95% interval, n,
+    reliability flag and variance method (None without a survey), the wave and its level."""
     from observatory.indicators import fear, survey
 
-    persons = latest_wave(survey_persons(state.district))
+    persons = latest_wave(_filtered(state, "person"))
     if persons.empty:
-        return {"fear_high": None, "victimisation": None, "survey_wave": None}
-    fi = fear.fear_index(persons)
-    high = fi[fi["fear_level"] == "high"]["estimate"]
-    vict = survey.victimisation_prevalence(persons)["estimate"] if "victim_any" in persons else pd.Series([])
-    return {
-        "fear_high": float(high.iloc[0]) if len(high) else None,
-        "victimisation": float(vict.iloc[0]) if len(vict) else None,
-        "survey_wave": str(persons["wave"].iloc[0]) if "wave" in persons else None,
-    }
+        return {**_headline_figure("fear_high", None), **_headline_figure("victimisation", None),
+                "survey_wave": None, "survey_level": None}
+    design = survey.design_columns(persons)
+    fi = fear.fear_index(persons, **design)
+    high = fi[fi["fear_level"] == "high"]
+    vict = survey.victimisation_prevalence(persons, **design) if "victim_any" in persons else pd.DataFrame()
+    wave = str(persons["wave"].iloc[0])
+    return {**_headline_figure("fear_high", high.iloc[0] if len(high) else None),
+            **_headline_figure("victimisation", vict.iloc[0] if len(vict) else None),
+            "survey_wave": wave, "survey_level": wave_levels(state).get(wave)}
 
 
 def fear_levels(state: ViewState, by: str | None) -> pd.DataFrame:
-    """Fear index shares (low/medium/high, 95% CI) of the newest wave, overall or by ``by``;
-    ``by="wave"`` compares the waves."""
-    from observatory.indicators import fear
+    """Fear index shares (low/medium/high, 95% CI, design-based when the rows carry the design) of
+    the newest wave, overall or by ``by``; ``by="wave"`` compares the waves. Groups with no
+    answer are left out (no data is not "unreliable"). Adds ``wave`` and ``level``."""
+    from observatory.indicators import fear, survey
 
-    persons = survey_persons(state.district)
+    persons = _filtered(state, "person")
     if persons.empty:
         return pd.DataFrame()
     if by != "wave":
         persons = latest_wave(persons)
     if by and by not in persons:
         return pd.DataFrame()
-    return fear.fear_index(persons, by=by)
+    out = fear.fear_index(persons, by=by, **survey.design_columns(persons))
+    out = out[out["n"] > 0]
+    if by != "wave":
+        out = out.assign(wave=str(persons["wave"].iloc[0]))
+    levels = wave_levels(state)
+    level = {"area": "neighbourhood", "district": "district"}.get(by or "")
+    return out.assign(level=level or out["wave"].astype(str).map(levels)).reset_index(drop=True)
 
 
 def fear_shares(state: ViewState, by: str) -> pd.DataFrame:
@@ -115,54 +230,84 @@ def fear_shares(state: ViewState, by: str) -> pd.DataFrame:
     return wide[["group", "low", "medium", "high"]].reset_index(drop=True)
 
 
-SURVEY_INDICATORS: tuple[str, ...] = (
-    "victimisation", "unsafe_city", "unsafe_neighbourhood", "crime_rising", "reporting", "dark_figure",
-    "trust_police", "trust_municipality",
-)
-
-
 def survey_indicators(state: ViewState) -> pd.DataFrame:
-    """Per wave and indicator: estimate, ci_low, ci_high, n, n_eff, unreliable (indicators.survey)."""
-    from observatory.indicators import survey
+    """Per wave, the overall figures (every crime type together) of :func:`survey_figures`:
+    indicator, wave, level, unit, definition, estimate, ci_low, ci_high, n, unreliable, method.
+    Totals (crimes, incidence) are left out: the page draws shares."""
+    figures = survey_figures(state)
+    if figures.empty:
+        return pd.DataFrame()
+    shares = figures[(figures["crime_type"] == "all") & ~figures["indicator"].isin(["crimes", "incidence"])]
+    cols = ["indicator", "wave", "level", "unit", "definition", "estimate", "ci_low", "ci_high", "se", "n",
+            "unreliable", "method"]
+    return shares[cols].reset_index(drop=True)
 
-    persons = survey_persons(state.district)
-    if persons.empty:
-        return pd.DataFrame()
-    makers = {
-        "victimisation": lambda f: survey.victimisation_prevalence(f, by="wave"),
-        "unsafe_city": lambda f: survey.insecurity_perception(f, "city", by="wave"),
-        "unsafe_neighbourhood": lambda f: survey.insecurity_perception(f, "neighbourhood", by="wave"),
-        "crime_rising": lambda f: survey.crime_rising_perception(f, by="wave"),
-        "reporting": lambda f: survey.reporting_rate(f[f.get("victim_any", 0) == 1], by="wave"),
-        "dark_figure": lambda f: survey.dark_figure(f[f.get("victim_any", 0) == 1], "dane", by="wave"),
-        "trust_police": lambda f: survey.trust(f, "police", by="wave"),
-        "trust_municipality": lambda f: survey.trust(f, "municipality", by="wave"),
-    }
-    parts = []
-    for name, make in makers.items():
-        try:
-            part = make(persons)
-        except KeyError:  # the survey did not ask this item
-            continue
-        parts.append(part.assign(indicator=name))
-    if not parts:
-        return pd.DataFrame()
-    out = pd.concat(parts, ignore_index=True)
-    cols = ["indicator", "wave", "estimate", "ci_low", "ci_high", "n", "n_eff", "unreliable"]
-    return out[cols]
+
+def _wave_period(wave: str) -> tuple | None:
+    from observatory import queries
+
+    waves = queries.survey_waves(engine())
+    row = waves[waves["name"].astype(str) == wave]
+    return None if row.empty else (row["period_start"].iloc[0], row["period_end"].iloc[0])
+
+
+def _area_perception(persons: pd.DataFrame) -> pd.DataFrame:
+    """Per area: feels unsafe in the neighbourhood when asked, else the high-fear share."""
+    from observatory.indicators import fear, survey
+
+    design = survey.design_columns(persons)
+    if "unsafe_neighbourhood" in persons and persons["unsafe_neighbourhood"].notna().any():
+        return survey.insecurity_perception(persons, "neighbourhood", by="area", **design)
+    high = fear.fear_index(persons, by="area", **design)
+    return high[high["fear_level"] == "high"]
 
 
 def recorded_vs_survey(state: ViewState, role: str = "public") -> pd.DataFrame:
-    """Per neighbourhood of the newest wave: recorded rate per 100k and survey victimisation (CI)."""
-    from observatory.indicators import survey
+    """Per neighbourhood of the newest wave, on one period basis (``side_by_side.perception_vs_recorded``):
+    recorded rate per 100k annualised (the role's published counts), survey victimisation (CI),
+    perception, the survey-to-recorded ratio with its interval, the period mismatch flag; sorted by
+    where people fear much more than is recorded. Empty without neighbourhood-level survey rows."""
+    from observatory.indicators import side_by_side, survey
+    from observatory.web.data.recorded import monthly
 
-    persons = latest_wave(survey_persons(state.district))
-    if persons.empty or "area" not in persons or "victim_any" not in persons:
+    persons = latest_wave(_filtered(state, "person"))
+    if persons.empty or "victim_any" not in persons or persons["area"].isna().all():
         return pd.DataFrame()
-    vict = survey.victimisation_prevalence(persons, by="area")
-    stats = area_stats(state, role)[["code", "name", "rate"]]
-    out = stats.merge(vict, left_on="code", right_on="area", how="inner")
-    return out[["code", "name", "rate", "estimate", "ci_low", "ci_high", "n", "unreliable"]]
+    series = monthly(state, role)
+    if series.empty:
+        return pd.DataFrame()
+    months = pd.to_datetime(series["month"])
+    recorded_period = (months.min(), months.max() + pd.offsets.MonthEnd(0))
+    vict = survey.victimisation_prevalence(persons, by="area", **survey.design_columns(persons))
+    vict = vict.rename(columns={"area": "code"})
+    perception = _area_perception(persons).rename(columns={"area": "code"})
+    stats = area_stats(state, role)[["code", "name", "population", "count"]]
+    wave = str(persons["wave"].iloc[0])
+    out = side_by_side.perception_vs_recorded(stats, vict, perception, recorded_period=recorded_period,
+                                              survey_period=_wave_period(wave))
+    out = out[out["code"].isin(set(vict["code"]))]
+    return out.assign(wave=wave, level="neighbourhood", n=out["code"].map(vict.set_index("code")["n"]))
+
+
+def gender_lens(state: ViewState, role: str = "public") -> dict[str, pd.DataFrame]:
+    """Violence against women from both sources (``indicators.gender``): ``recorded`` sexual and
+    domestic violence counts and rates (the role's published category x month counts: never
+    points) and ``survey`` victimisation and high fear of women vs men (newest wave with sex,
+    the sex filter left aside so both show), each with its wave and level."""
+    from observatory.indicators import gender
+    from observatory.web.data.areas import areas
+    from observatory.web.data.recorded import category_month
+
+    population = float(areas()["population"].sum()) if len(areas()) else float("nan")
+    recorded = gender.recorded_gender_violence(category_month(state, role), population)
+    persons = survey_rows("person", state.district, None, state.age)
+    if not persons.empty:
+        persons = latest_wave(persons[persons["sex"].isin(["F", "M"])])
+    by_sex = gender.survey_by_sex(persons)
+    if not by_sex.empty:
+        wave = str(persons["wave"].iloc[0])
+        by_sex = by_sex.assign(wave=wave, level=wave_levels(state).get(wave, "survey"))
+    return {"recorded": recorded, "survey": by_sex}
 
 
 # --- perception map ------------------------------------------------------------------------------

@@ -61,7 +61,11 @@ def profile_outputs(state: ViewState, role: str = "public") -> tuple:
     count_text = f"< {suppression_threshold()}" if pd.isna(mine["count"]) else fmt_number(mine["count"], lang)
     fear = data.area_fear(state)
     fear_note = (t("neighbourhood.city", lang) + ": " + fmt_percent(fear.get("city"), lang)) if fear else ""
-    if fear.get("unreliable"):
+    if fear and not data.has_neighbourhood_level():  # ENSU: city only; say so instead of "no survey"
+        fear_note = t("survey.no_neighbourhood_level", lang) + " " + fear_note
+    elif fear.get("area") is None and fear:
+        fear_note += " · " + t("survey.no_data", lang)  # never "unreliable" next to "no data"
+    elif fear.get("unreliable"):
         fear_note += " · ⚠ " + t("survey.unreliable_short", lang)
     cards = [
         kpi(str(row["name"]), count_text, t("kpi.total", lang), kid="profile-count"),

@@ -83,6 +83,21 @@ def significance_label(p: float | None, lang: str) -> str:
     return f"{shown} · {word}"
 
 
+def survey_kpi_note(k: dict, prefix: str, lang: str) -> str:
+    """A survey card's note: 95% interval, n (or the unreliable mark), wave and level; "no data" alone
+    when the survey did not ask (never "unreliable" next to "no data")."""
+    wave = k.get("survey_wave") or ""
+    level = t(f"survey.level.{k['survey_level']}", lang) if k.get("survey_level") else ""
+    where = " · ".join(p for p in (wave, level) if p)
+    if k.get(prefix) is None:
+        return " · ".join(p for p in (t("survey.no_data", lang), where) if p) if wave else ""
+    interval = f"{fmt_percent(k[prefix + '_ci_low'], lang)} – {fmt_percent(k[prefix + '_ci_high'], lang)}"
+    parts = [t("survey.ci95", lang, interval=interval), f"n = {fmt_number(k[prefix + '_n'], lang)}"]
+    if k.get(prefix + "_unreliable"):
+        parts.append("⚠ " + t("survey.unreliable_short", lang))
+    return " · ".join([*parts, where])
+
+
 def kpi_cards(state: ViewState, role: str = "public", cs: pd.DataFrame | None = None) -> dbc.Row:
     """The KPI cards (total, rate, change with significance, high fear, victimisation)."""
     lang = state.lang
@@ -96,9 +111,10 @@ def kpi_cards(state: ViewState, role: str = "public", cs: pd.DataFrame | None = 
             t("kpi.no_population", lang) if k.get("rate") is None and not data.has_population() else "",
             kid="kpi-rate"),
         kpi(t("kpi.change", lang), change_text, significance_label(k.get("change_p"), lang), kid="kpi-change"),
-        kpi(t("kpi.fear", lang), fmt_percent(k.get("fear_high"), lang), k.get("survey_wave") or "", kid="kpi-fear"),
-        kpi(t("kpi.victimisation", lang), fmt_percent(k.get("victimisation"), lang), k.get("survey_wave") or "",
-            kid="kpi-victimisation"),
+        kpi(t("kpi.fear", lang), fmt_percent(k.get("fear_high"), lang), survey_kpi_note(k, "fear_high", lang),
+            kid="kpi-fear"),
+        kpi(t("kpi.victimisation", lang), fmt_percent(k.get("victimisation"), lang),
+            survey_kpi_note(k, "victimisation", lang), kid="kpi-victimisation"),
     ]
     width = {"xs": 12, "sm": 6, "lg": 4} if state.present else {"xs": 6, "md": 4, "xl": 2}
     return dbc.Row([dbc.Col(c, **width) for c in cards], className="g-2 mb-3 kpi-row")
