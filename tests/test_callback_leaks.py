@@ -10,7 +10,11 @@ one district, every page path) and its response must not contain:
 - an incident's coordinates (any lat/lon pair within 15 m of an incident point),
 - an address or description (the marker strings), victim attribute columns,
 - a count below k for a single area (table rows keyed by area, or a counts choropleth),
-- raw rejected rows (they hold addresses too).
+- raw rejected rows (they hold addresses too),
+- in a CSV download: an area row with a count below k, or a rate that is not the published count
+  over the population (rate x population / 1e5 would give a withheld count back),
+- for a selection with a sensitive category: any hotspot statistic (a Gi*, local Moran or
+  emerging hot-spot class in hover text or CSV).
 
 The same requests made by a logged-in analyst (with the CSRF header, as the browser sends
 it) do return points and microdata, which shows the checks would catch a leak.
@@ -119,6 +123,11 @@ def view_states(area: str) -> list[dict]:
                dict(base, district=DISTRICTS[1], layer="points"),
                dict(base, sex="F", age="18-29", layer="counts"),
                dict(base, date_from="2024-03-01", date_to="2024-03-31", layer="points")]
+    # Issue 9: hotspot statistics of sensitive categories on one-day windows, rates of small areas.
+    states += [dict(base, layer=layer, categories=["rape"], date_from="2024-05-10", date_to="2024-05-10")
+               for layer in ("gi", "moran", "emerging", "density")]
+    states += [dict(base, layer="rates", categories=["domestic_violence", "assault"]),
+               dict(base, layer="smoothed", district=DISTRICTS[0], sex="F", age="0-17")]
     return states
 
 
@@ -235,13 +244,62 @@ def small_area_counts(payload: object, k: int) -> list[dict]:
     return found
 
 
+SENSITIVE = ("rape", "domestic_violence", "sexual_assault", "other_sexual")
+HOTSPOT_CLASSES = ("hot 99%", "hot 95%", "hot 90%", "cold 90%", "cold 95%", "cold 99%", "high-high", "low-low",
+                   "high-low", "low-high")
+
+
+def hotspot_labels() -> list[str]:
+    """Every translated Gi*, local Moran and emerging hot-spot class a page may show (not "ns")."""
+    from observatory.web.i18n import CATALOGUE
+
+    keys = [f"gi.{c}" for c in ("hot99", "hot95", "hot90", "cold90", "cold95", "cold99")]
+    keys += [f"moran.{c}" for c in ("HH", "LL", "HL", "LH")]
+    keys += [f"emerging.{c}" for c in ("new", "intensifying", "persistent", "diminishing", "sporadic")]
+    return [CATALOGUE[lang][key] for lang in ("es", "en") for key in keys]
+
+
+def csv_frames(payload: object) -> list[pd.DataFrame]:
+    """The CSV files of ``dcc.Download`` payloads in a callback response."""
+    import io
+
+    return [pd.read_csv(io.StringIO(node["content"]), dtype={"code": str}) for node in walk(payload)
+            if isinstance(node.get("content"), str) and str(node.get("filename", "")).endswith(".csv")
+            and node["content"].strip()]
+
+
+def csv_leaks(frame: pd.DataFrame, k: int, sensitive: bool) -> list[str]:
+    problems = []
+    count = pd.to_numeric(frame["count"], errors="coerce") if "count" in frame else None
+    if count is not None and any(key in frame for key in AREA_KEYS):
+        if ((count > 0) & (count < k)).any():
+            problems.append("CSV area count below k")
+    if count is not None and {"rate", "population"} <= set(frame.columns):
+        implied = pd.to_numeric(frame["rate"], errors="coerce") * pd.to_numeric(frame["population"],
+                                                                                errors="coerce") / 1e5
+        if (implied.notna() & (count.isna() | ((implied - count).abs() > 1e-6))).any():
+            problems.append("CSV rate is not the published count per population")
+    for column in ("gi_class", "moran"):
+        if sensitive and column in frame and frame[column].isin(HOTSPOT_CLASSES).any():
+            problems.append(f"CSV {column} for a sensitive category")
+    return problems
+
+
 def leaks(text: str, incidents: pd.DataFrame, k: int, state: dict | None) -> list[str]:
     problems = [f"marker {m}" for m in MARKERS if m in text]
+    sensitive = bool(state) and bool(set(state.get("categories") or ()) & set(SENSITIVE))
     problems += [f"victim column {v}" for v in VICTIM_KEYS if v in text]
     try:
         payload = json.loads(text)
     except ValueError:
         return problems
+    for frame in csv_frames(payload):
+        problems += csv_leaks(frame, k, sensitive)
+    if sensitive:  # hover texts and legend entries of the figures
+        shown = [str(v) for node in walk(payload) for v in [*(node.get("text") or [] if isinstance(
+            node.get("text"), list) else [node.get("text")]), node.get("name")] if v]
+        problems += [f"hotspot class {label!r} for a sensitive category" for label in hotspot_labels()
+                     if any(label in v for v in shown)]
     pts = np.array(point_pairs(payload))
     if len(pts):
         inc = incidents[["latitude", "longitude"]].to_numpy(dtype=float)
@@ -353,3 +411,25 @@ def test_the_detector_flags_small_counts_in_maps_and_tables(world):
     rows = {"rowData": [{"code": small, "count": int(true[small])}]}
     assert leaks(json.dumps(rows), incidents, 5, None)
     assert not leaks(json.dumps({"rowData": [{"code": small, "count": None, "suppressed": True}]}), incidents, 5, None)
+
+
+def test_the_detector_flags_csv_counts_rates_and_sensitive_hotspots(world):
+    """The issue 9 checks themselves: a CSV with a small area count, a rate from a true count or a
+    hotspot class of a sensitive category is caught; the published forms are not."""
+    _, incidents, areas = world
+
+    def download(rows: list[dict]) -> str:
+        return json.dumps({"response": {"map-dl": {"data": {"content": pd.DataFrame(rows).to_csv(index=False),
+                                                             "filename": "map_rates.csv"}}}})
+
+    code = areas[0]
+    rape = dict(default_state(), categories=["rape"])
+    assert leaks(download([{"code": code, "count": 3}]), incidents, 5, None)
+    # 7 published, 9 true: the rate of the true count gives the 2 withheld incidents back.
+    assert leaks(download([{"code": code, "count": 7, "population": 10_000, "rate": 90.0}]), incidents, 5, None)
+    assert leaks(download([{"code": code, "count": None, "population": 10_000, "rate": 30.0}]), incidents, 5, None)
+    assert leaks(download([{"code": code, "count": None, "gi_class": "hot 99%"}]), incidents, 5, rape)
+    assert leaks(json.dumps({"text": ["<b>x</b><br>Clase: Punto caliente 99%"]}), incidents, 5, rape)
+    clean = [{"code": code, "count": 7, "population": 10_000, "rate": 70.0, "gi_class": "withheld"},
+             {"code": code, "count": None, "population": 10_000, "rate": None, "gi_class": "withheld"}]
+    assert not leaks(download(clean), incidents, 5, rape)

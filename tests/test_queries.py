@@ -12,6 +12,7 @@ from shapely.geometry import box
 from sqlalchemy import insert, select, text
 
 from observatory import queries as q
+from observatory.config import disclosure_policy
 from observatory.db.models import (
     BoundaryLayer,
     CrimeCategory,
@@ -28,6 +29,7 @@ from observatory.db.models import (
 from observatory.db.planner import refresh_statistics
 from observatory.db.session import get_engine
 from observatory.queries import Filters
+from observatory.queries.cellkey import ptable
 
 # (code, name, district, population, polygon)
 AREAS = [
@@ -171,23 +173,34 @@ def test_counts_by_area_analyst_sums_counts_and_lists_zeros(url):
 @pytest.mark.parametrize("filters", [Filters(), Filters(start="2024-01-06", end="2024-03-12"),
                                      Filters(start="2024-02-01", sex=["F"]), Filters(neighbourhoods=["A1", "B1"])])
 def test_area_counts_is_the_three_separate_queries(url, role, filters):
-    """One aggregate gives exactly counts_by_area, unsuppressed_counts_by_area and total."""
+    """area_counts gives exactly counts_by_area and total; its statistics table holds the true
+    counts for analysts and the PUBLISHED counts (never the true ones) for the public."""
     eng = engine_of(url)
     shown, full, count = q.area_counts(eng, filters, role)
     pd.testing.assert_frame_equal(shown, q.counts_by_area(eng, filters, role))
-    pd.testing.assert_frame_equal(full, q.unsuppressed_counts_by_area(eng, filters))
     assert count == q.total(eng, filters, role)
+    if role == "analyst":
+        pd.testing.assert_frame_equal(full, q.true_counts_by_area(eng, filters, role))
+    else:
+        assert full["code"].tolist() == shown["code"].tolist()
+        pd.testing.assert_series_equal(full["count"], shown["count"], check_names=False)
+        with pytest.raises(PermissionError):
+            q.true_counts_by_area(eng, filters, role)
+        with pytest.raises(PermissionError):
+            q.true_counts_by_area_month(eng, filters, role)
 
 
 def test_monthly_totals_equal_the_sum_of_the_category_series(url):
-    """counts_by_month sums its month x category aggregate: same months and totals."""
+    """counts_by_month sums its month x category aggregate: same months and (true) totals."""
     eng = engine_of(url)
     for filters in (Filters(), Filters(start="2024-01-06", end="2024-03-12", sex=["F"])):
-        monthly = q.counts_by_month(eng, filters, "public")
-        by_cat = q.counts_by_month(eng, filters, "public", by_category=True)
+        monthly = q.counts_by_month(eng, filters, "analyst")
+        by_cat = q.counts_by_month(eng, filters, "analyst", by_category=True)
         sums = by_cat.groupby("month")["count"].sum()
         assert list(monthly["month"]) == list(sums.index)
         assert monthly["count"].tolist() == sums.tolist()
+        # Published cells are perturbed one by one: the same months, sums need not agree.
+        assert list(q.counts_by_month(eng, filters, "public")["month"]) == list(sums.index)
 
 
 def test_date_bounds_are_inclusive_whether_or_not_on_month_boundaries(url):
@@ -200,21 +213,45 @@ def test_date_bounds_are_inclusive_whether_or_not_on_month_boundaries(url):
     assert days["count"].tolist() == [2, 1, 2]
 
 
-def test_counts_by_area_public_suppresses_and_withholds_sensitive(url):
-    frame = q.counts_by_area(engine_of(url), Filters(), role="public")
-    # A1: rape 2 < k withheld (8 left); A2: rape 6 >= k shown; B1: domestic violence 1 withheld; B2: 1 < k.
-    assert by_code(frame) == {"A1": 8, "A2": 7, "B1": 10, "B2": None}
-    # The flag is table-wide: a per-area flag would reveal 1 to k-1 sensitive incidents there.
+def ref_key(incident_id: int) -> int:
+    """The noise key of an incident, computed here with Python's own integers (docs/disclosure.md)."""
+    return ((int(incident_id) * 2654435761 + disclosure_policy().key_salt) % 4294967291) % 256
+
+
+def ref_published(records: pd.DataFrame) -> int:
+    """Published value of the cell made of ``records``: true sum + ptable noise of its cell key."""
+    true = int(records["count"].sum())
+    if true == 0:
+        return 0
+    cell_key = sum(ref_key(i) for i in records["id"]) % 256
+    return true + int(ptable(2)[min(true, 2), cell_key])
+
+
+def ref_shown(value: int, k: int = 5) -> int | None:
+    return None if value < k else value
+
+
+def test_counts_by_area_public_perturbs_suppresses_and_leaves_out_sensitive(url):
+    eng = engine_of(url)
+    records = q.incident_records(eng, Filters(), "analyst")
+    plain = records[~records["category"].isin(["rape", "domestic_violence"])]
+    frame = q.counts_by_area(eng, Filters(), role="public")
+    # Sensitive categories are left out of every neighbourhood table (true A1 8, A2 1, B1 10, B2 1).
+    expected = {code: ref_shown(ref_published(plain[plain["neighbourhood"] == code])) for code in by_code(frame)}
+    assert by_code(frame) == expected
+    assert expected["A2"] is None and expected["B2"] is None and expected["B1"] is not None
+    assert frame["suppressed"].tolist() == [v is None for v in expected.values()]
     assert frame["sensitive_withheld"].all()
-    assert not q.counts_by_area(engine_of(url), Filters(), role="analyst")["sensitive_withheld"].any()
-    # Asking for the sensitive category alone shows nothing below k: 0 and 2 both read "< k".
-    rape = q.counts_by_area(engine_of(url), Filters(categories=["rape"]), role="public")
-    assert by_code(rape) == {"A1": None, "A2": 6, "B1": None, "B2": None}
-    assert frame["suppressed"].tolist() == [False, False, False, True]
-    shown = frame["count"].dropna()
-    assert (shown >= 5).all()
-    later = q.counts_by_area(engine_of(url), Filters(start="2024-02-01"), role="public")
-    assert by_code(later) == {"A1": None, "A2": 7, "B1": None, "B2": None}
+    assert not q.counts_by_area(eng, Filters(), role="analyst")["sensitive_withheld"].any()
+    # Asking for the sensitive category alone gives nothing at neighbourhood level (A2 has 6 rapes).
+    rape = q.counts_by_area(eng, Filters(categories=["rape"]), role="public")
+    assert by_code(rape) == {"A1": None, "A2": None, "B1": None, "B2": None}
+    assert (frame["count"].dropna() >= 5).all()
+    # A day window snaps out to whole months: 2024-02-10 reads as from 2024-02-01.
+    later = q.counts_by_area(eng, Filters(start="2024-02-10"), role="public")
+    pd.testing.assert_frame_equal(later, q.counts_by_area(eng, Filters(start="2024-02-01"), role="public"))
+    feb_on = plain[plain["occurred_on"] >= "2024-02-01"]
+    assert by_code(later) == {c: ref_shown(ref_published(feb_on[feb_on["neighbourhood"] == c])) for c in expected}
 
 
 def test_secondary_layer_uses_incident_areas(url):
@@ -224,16 +261,36 @@ def test_secondary_layer_uses_incident_areas(url):
         q.counts_by_area(engine_of(url), Filters(layer="nope"), role="analyst")
 
 
-def test_counts_by_district_keeps_sensitive_at_district_level(url):
-    frame = q.counts_by_district(engine_of(url), Filters(), role="public")
-    assert dict(zip(frame["district"], frame["count"].astype(int), strict=True)) == {"Norte": 17, "Sur": 12}
+def test_counts_by_district_is_a_small_area_table_with_sensitive_by_quarter(url):
+    eng = engine_of(url)
+    records = q.incident_records(eng, Filters(), "analyst")
+    district = records["neighbourhood"].map({"A1": "Norte", "A2": "Norte", "B1": "Sur", "B2": "Sur"})
+    # The whole stored period (open ends) is whole quarters: sensitive categories stay in.
+    frame = q.counts_by_district(eng, Filters(), role="public")
+    expected = {d: ref_shown(ref_published(records[district == d])) for d in ("Norte", "Sur")}
+    assert dict(zip(frame["district"], frame["count"].map(lambda v: None if pd.isna(v) else int(v)),
+                    strict=True)) == expected
+    assert not frame["sensitive_withheld"].any()
+    # One month is finer than the quarter: they are left out, and the table says so.
+    month = q.counts_by_district(eng, Filters(start="2024-03-01", end="2024-03-31"), role="public")
+    assert month["sensitive_withheld"].all()
+    march = records[(records["occurred_on"] >= "2024-03-01") & ~records["category"].isin(["rape", "domestic_violence"])]
+    assert month["count"].isna().all() and len(march) == 2  # one incident per district: below k
+    analyst = q.counts_by_district(eng, Filters(), role="analyst")
+    assert dict(zip(analyst["district"], analyst["count"].astype(int), strict=True)) == {"Norte": 17, "Sur": 12}
 
 
 def test_counts_by_month_fills_months_and_filters(url):
     eng = engine_of(url)
-    frame = q.counts_by_month(eng, Filters(), role="public")
+    frame = q.counts_by_month(eng, Filters(), role="analyst")
     assert frame["month"].dt.strftime("%Y-%m").tolist() == ["2024-01", "2024-02", "2024-03"]
     assert frame["count"].tolist() == [17, 5, 9]  # city-wide: unassigned and sensitive included
+    public = q.counts_by_month(eng, Filters(), role="public")
+    plain = q.incident_records(eng, Filters(), "analyst")
+    plain = plain[~plain["category"].isin(["rape", "domestic_violence"])]  # month cells: left out
+    month = plain["occurred_on"].dt.month
+    assert public["count"].tolist() == [ref_published(plain[month == m]) for m in (1, 2, 3)]
+    assert not public["suppressed"].any() and public["sensitive_withheld"].all()
     padded = q.counts_by_month(eng, Filters(start="2023-11-15", end="2024-04-30"), role="analyst")
     assert padded["count"].tolist() == [0, 0, 17, 5, 9, 0]
     police = q.counts_by_month(eng, Filters(source_kinds=["police"]), role="analyst")
@@ -251,14 +308,22 @@ def test_counts_by_month_fills_months_and_filters(url):
 
 
 def test_counts_by_month_for_one_neighbourhood_is_a_small_area_table(url):
-    frame = q.counts_by_month(engine_of(url), Filters(neighbourhoods=["A1"]), role="public")
-    # January 3 + 4; February only rape 2 (withheld) + homicide 1 -> 1 < k.
-    assert frame["count"].tolist()[0] == 7
-    assert frame["suppressed"].tolist() == [False, True]
-    analyst = q.counts_by_month(engine_of(url), Filters(neighbourhoods=["A1"]), role="analyst")
+    eng = engine_of(url)
+    frame = q.counts_by_month(eng, Filters(neighbourhoods=["A1"]), role="public")
+    a1 = q.incident_records(eng, Filters(neighbourhoods=["A1"]), "analyst")
+    a1 = a1[a1["category"] != "rape"]
+    jan, feb = a1[a1["occurred_on"] < "2024-02-01"], a1[a1["occurred_on"] >= "2024-02-01"]
+    assert frame["count"].tolist()[0] == ref_published(jan)  # January 3 + 4
+    # February: homicide 1 (rape left out); March: none. The span is the stored data's (Jan-Mar),
+    # not A1's own, which would tell when its last incident was.
+    assert frame["suppressed"].tolist() == [False, True, True]
+    assert ref_published(feb) < 5
+    analyst = q.counts_by_month(eng, Filters(neighbourhoods=["A1"]), role="analyst")
     assert analyst["count"].tolist() == [7, 3]
-    assert q.total(engine_of(url), Filters(neighbourhoods=["B2"]), role="public") is None
-    assert q.total(engine_of(url), Filters(), role="public") == 31
+    assert q.total(eng, Filters(neighbourhoods=["B2"]), role="public") is None
+    # The city total over the whole (open) period keeps every category, perturbed, never suppressed.
+    assert q.total(eng, Filters(), role="public") == ref_published(q.incident_records(eng, Filters(), "analyst"))
+    assert q.total(eng, Filters(), role="analyst") == 31
 
 
 def test_counts_by_month_by_category(url):
@@ -269,34 +334,53 @@ def test_counts_by_month_by_category(url):
 
 
 def test_counts_by_area_month(url):
-    frame = q.counts_by_area_month(engine_of(url), Filters(), role="analyst")
+    eng = engine_of(url)
+    frame = q.counts_by_area_month(eng, Filters(), role="analyst")
     assert len(frame) == 4 * 3
     a1 = frame[frame["code"] == "A1"]["count"].tolist()
     assert a1 == [7, 3, 0]
-    public = q.counts_by_area_month(engine_of(url), Filters(), role="public")
-    assert (public["count"].dropna() >= 5).all()
-    assert public.loc[public["code"] == "B1", "count"].tolist()[0] == 10
+    public = q.counts_by_area_month(eng, Filters(), role="public")
+    assert len(public) == 4 * 3 and (public["count"].dropna() >= 5).all()
+    b1 = q.incident_records(eng, Filters(neighbourhoods=["B1"], end="2024-01-31"), "analyst")
+    assert public.loc[public["code"] == "B1", "count"].tolist()[0] == ref_shown(ref_published(b1))
 
 
 def test_counts_by_category_and_hour_weekday_and_day(url):
     eng = engine_of(url)
+    records = q.incident_records(eng, Filters(), "analyst")
     cats = q.counts_by_category(eng, Filters(), role="public").set_index("code")
-    assert cats.loc["robbery_person", "count"] == 20
-    assert cats.loc["rape", "count"] == 8 and bool(cats.loc["rape", "sensitive"])
+    robbery = records[records["category"] == "robbery_person"]
+    assert cats.loc["robbery_person", "count"] == ref_published(robbery) and int(robbery["count"].sum()) == 20
+    # Sensitive cells are suppressed below k even in city tables; rape 8 is shown perturbed.
+    rape = ref_published(records[records["category"] == "rape"])
+    assert cats.loc["rape", "count"] == ref_shown(rape) and bool(cats.loc["rape", "sensitive"])
+    assert pd.isna(cats.loc["domestic_violence", "count"]) and cats.loc["domestic_violence", "suppressed"]
     assert cats.loc["fraud", "count"] == 0
-    grid = q.counts_by_hour_weekday(eng, Filters(), role="public")
+    grid = q.counts_by_hour_weekday(eng, Filters(), role="analyst")
     assert len(grid) == 7 * 25
     assert grid["count"].sum() == 31
     friday10 = grid[(grid["weekday"] == 4) & (grid["hour"] == 10)]
     assert friday10["count"].tolist() == [3]
     unknown = grid[grid["hour"].isna()]["count"].sum()
     assert unknown == 4 + 1
-    days = q.counts_by_day(eng, Filters(end="2024-01-31"), role="public")
+    public = q.counts_by_hour_weekday(eng, Filters(), role="public")
+    assert len(public) == 7 * 25 and public["sensitive_withheld"].all()
+    fri = records[(records["id"].isin(q.incident_records(eng, Filters(categories=["robbery_person"]), "analyst")["id"]))
+                  & (records["occurred_on"] == "2024-01-05")]
+    assert public[(public["weekday"] == 4) & (public["hour"] == 10)]["count"].tolist() == [ref_published(fri)]
+    days = q.counts_by_day(eng, Filters(end="2024-01-31"), role="analyst")
     assert days["occurred_on"].dt.day.tolist() == [5, 10, 20]
     assert days["count"].tolist() == [3, 10, 4]
-
-
-# --- restricted data ------------------------------------------------------------------------------------------
+    # For the public a "day" table has one row per month (its first day): no day cells.
+    # Every selected category has its row (sensitive ones left out of month cells), zeros included:
+    # a row only where there were incidents would tell a suppressed small count from a zero.
+    public_days = q.counts_by_day(eng, Filters(end="2024-01-31"), role="public").set_index("category")
+    assert set(public_days["occurred_on"].dt.strftime("%Y-%m-%d")) == {"2024-01-01"}
+    assert set(public_days.index) == set(q.categories(eng).query("~sensitive")["code"])
+    assert public_days.loc["robbery_person", "count"] == ref_published(robbery[robbery["occurred_on"] < "2024-02-01"])
+    assert (public_days.drop(index="robbery_person")["count"] == 0).all()
+    small = q.counts_by_day(eng, Filters(neighbourhoods=["A1"], categories=["homicide", "theft"]), role="public")
+    assert small["category"].tolist() == ["homicide", "theft"] * 3 and small["count"].isna().all()
 
 
 def test_points_never_for_the_public(url):
@@ -386,6 +470,33 @@ def test_data_version_changes_when_an_import_finishes(url):
     assert after != before
     with eng.begin() as conn:
         conn.execute(text("DELETE FROM import_batches WHERE file_name = 'x.csv'"))
+
+
+def test_public_history_and_rejected_rows_hold_no_paths_or_values(url):
+    """Issue 9, finding 6: rejection reasons quote the value; batches store the server's path."""
+    eng = engine_of(url)
+    with eng.begin() as conn:
+        batch = conn.execute(insert(ImportBatch).values(
+            file_name="/srv/uploads/2024/c:\\tmp\\secret.csv", sha256="9" * 64, source_kind="police", profile="p",
+            started_at=dt.datetime(2024, 5, 2), finished_at=dt.datetime(2024, 5, 2, 0, 1), status="failed",
+        )).inserted_primary_key[0]
+        conn.execute(insert(RejectedRow).values(batch_id=batch, row_number=3, field="lat",
+                                                reason="latitude 19.43215 out of range", raw={"lat": "19.43215"}))
+    try:
+        public = q.rejected_rows(eng, batch_id=batch)
+        # the public gets counts by reason kind (issue 9 finding 6: access.public_import_view)
+        assert public.columns.tolist() == ["batch_id", "file_name", "reason_kind", "rows"]
+        assert public.iloc[0].tolist() == [batch, "secret.csv", "other", 1]
+        assert "19.43215" in q.rejected_rows(eng, batch_id=batch, role="analyst")["reason"].iloc[0]
+        history = q.import_history(eng)
+        assert history.loc[history["id"] == batch, "file_name"].tolist() == ["secret.csv"]
+        # file names only for every role (issue 11 item 17): the audit log keeps paths for admins
+        assert q.import_history(eng, role="analyst").loc[lambda f: f["id"] == batch, "file_name"].tolist() == [
+            "secret.csv"]
+    finally:
+        with eng.begin() as conn:
+            conn.execute(text(f"DELETE FROM rejected_rows WHERE batch_id = {int(batch)}"))
+            conn.execute(text(f"DELETE FROM import_batches WHERE id = {int(batch)}"))
 
 
 QUERIES = {

@@ -92,7 +92,7 @@ def random_filters(count: int, seed: int = 9) -> list[Filters]:
 CALLS = {
     "counts_by_area": lambda e, f, r: q.counts_by_area(e, f, r),
     "area_counts": lambda e, f, r: q.area_counts(e, f, r),
-    "unsuppressed_counts_by_area": lambda e, f, r: q.unsuppressed_counts_by_area(e, f),
+    "unsuppressed_counts_by_area": lambda e, f, r: q.true_counts_by_area(e, f, "analyst"),
     "counts_by_area_month": lambda e, f, r: q.counts_by_area_month(e, f, r),
     "counts_by_month": lambda e, f, r: q.counts_by_month(e, f, r),
     "counts_by_month_by_category": lambda e, f, r: q.counts_by_month(e, f, r, by_category=True),

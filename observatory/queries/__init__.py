@@ -4,11 +4,13 @@ Aggregation happens in SQL (``SUM(count)``), identically on SQLite and PostgreSQ
 dashboard's aggregates once it is built, in the in-memory incident cube
 (:mod:`observatory.queries.cube`), which gives the same frames; access
 rules for the roles ``public``, ``analyst`` and ``admin`` live in
-:mod:`observatory.queries.access` and are applied here, not in the pages.
+:mod:`observatory.queries.access` and are applied here, not in the pages: for the public, every
+count returned is the published figure (docs/disclosure.md); true counts come only from
+``true_counts_*``, which refuse the public.
 """
 
 from observatory.db.planner import refresh_statistics
-from observatory.queries.access import ROLES, check_role, is_restricted
+from observatory.queries.access import ROLES, check_role, is_restricted, public_notices
 from observatory.queries.filters import Filters
 from observatory.queries.incidents import (
     area_counts,
@@ -19,12 +21,11 @@ from observatory.queries.incidents import (
     counts_by_district,
     counts_by_hour_weekday,
     counts_by_month,
-    incident_records,
-    points,
     total,
-    unsuppressed_counts_by_area,
-    unsuppressed_counts_by_area_month,
+    true_counts_by_area,
+    true_counts_by_area_month,
 )
+from observatory.queries.records import incident_records, points
 from observatory.queries.reference import (
     areas,
     categories,
@@ -64,6 +65,7 @@ __all__ = [
     "is_restricted",
     "layers",
     "points",
+    "public_notices",
     "refresh_statistics",
     "rejected_rows",
     "survey_profile_facts",
@@ -71,8 +73,8 @@ __all__ = [
     "survey_waves",
     "targets",
     "total",
+    "true_counts_by_area",
+    "true_counts_by_area_month",
     "unassigned_summary",
     "unknown_labels",
-    "unsuppressed_counts_by_area",
-    "unsuppressed_counts_by_area_month",
 ]

@@ -1,38 +1,61 @@
-"""Who may see what: every access rule of the observatory, in one place.
+"""Who may see what: every access rule of the observatory, in one place (docs/disclosure.md).
 
 Roles:
 
-- ``public`` (default, no login): aggregated counts only. In small-area tables (by
-  neighbourhood, by neighbourhood x month, by district, or any table restricted to some
-  neighbourhoods) a count below ``k = config.suppression_threshold()`` (default 5) --
-  including zero -- is replaced by NA and flagged ``suppressed = True``. Sensitive
-  categories (sexual and domestic violence) are withheld from an area whose sensitive
-  count is below ``k``; they remain in the district totals (``counts_by_district``), which
-  are themselves suppressed below ``k``. No incident points, no addresses, no free text, no
-  victim attributes, no raw rejected rows, no user names.
-- ``analyst`` and ``admin`` (login): everything, unsuppressed.
+- ``analyst`` and ``admin`` (login): true counts, any window, points (with the geomask).
+- ``public`` (default, no login): what a query returns is already the published figure.
+  Every public count table goes through :func:`release` (which rewrites the filters) and
+  :func:`publish` (which perturbs and suppresses the cells):
 
-Suppression only masks cells; it does not do complementary suppression, so a masked cell
-can sometimes be recovered by subtracting shown cells from a shown total. The thresholds
-follow the portals listed in ``docs/indicators-recorded.md``.
+  1. **Public grid.** The window snaps OUTWARD to whole calendar periods
+     (``DisclosurePolicy.public_unit``, month by default); day-level tables answer per period.
+  2. **Sensitive categories** (sexual and domestic violence: the taxonomy's ``sensitive``
+     flag) are published only at the coarse grid: district or city tables over whole
+     quarters (``sensitive_levels``, ``sensitive_unit``). A selection of sensitive categories
+     only gets its window widened to whole quarters there; in every finer table
+     (neighbourhoods, month cells, hour x weekday, days) they are LEFT OUT ENTIRELY and the
+     table says so (``sensitive_withheld``), so no difference of tables isolates them.
+  3. **Victim filters** (sex, age band) are not applied for the public.
+  4. **Cell-key perturbation** (:mod:`observatory.queries.cellkey`) of every published count.
+  5. **Suppression**: in small-area tables (neighbourhoods, districts, or a selection of
+     some) and in every cell of sensitive categories, a published value below ``k`` -- zero
+     included -- is NA with ``suppressed = True``.
 
-Statistics that need the true counts (Gi*, local Moran, smoothed rates) read them through
-the explicitly named ``unsuppressed_*`` functions of ``observatory.queries``; the web layer
-may publish only derived, non-count outputs of those (a hot-spot class, a z-score), never
-the counts nor a rate from which a suppressed count could be recovered.
+  No incident points, addresses, free text, victim attributes, raw rejected rows or user names.
+
+True counts (for the analysts' statistics) come only from the ``true_counts_*`` functions,
+which raise ``PermissionError`` for the public.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 
-from observatory.config import suppression_threshold
+from observatory.config import DisclosurePolicy, disclosure_policy
+from observatory.queries import cellkey
+from observatory.queries.filters import Filters
 from observatory.vocabulary import ACCOUNT_ROLES as RESTRICTED_ROLES
 from observatory.vocabulary import ROLES
 
 # Columns never returned to the public, whatever the query.
 RESTRICTED_COLUMNS = ("address", "description", "victim_sex", "victim_age", "victim_age_group", "raw",
-                      "user_name", "original_label_raw")
+                      "user_name", "original_label_raw", "reason")
+
+# Table levels and grains (what one cell of a table is), see :func:`release`.
+LEVELS = ("area", "district", "city")
+GRAINS = ("window", "period", "hour")
+_UNIT_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+# A category code no category has: a selection that excludes everything matches nothing.
+NO_CATEGORY = "(none)"
+
+# Notice keys, translated in observatory/web/i18n.py as ``notice.<key>`` with the placeholders of
+# :func:`notice_values` (``t(f"notice.{key}", lang, **notice_values())``).
+NOTICES = ("perturbed", "small_counts_suppressed", "snapped_to_month", "snapped_to_quarter", "snapped_to_year",
+           "sensitive_coarse_only", "victim_filters_public")
 
 
 def check_role(role: str) -> str:
@@ -57,54 +80,252 @@ def can_see_sensitive_points(role: str) -> bool:
     return is_restricted(role)
 
 
+def require_restricted(role: str, what: str) -> None:
+    """Raise ``PermissionError`` unless ``role`` is an analyst or admin."""
+    if not is_restricted(role):
+        raise PermissionError(f"{what} are restricted to analysts and admins")
+
+
 def threshold(role: str) -> int:
     """Smallest count shown to ``role``: ``k`` for the public, 0 (no suppression) otherwise."""
-    return 0 if is_restricted(role) else suppression_threshold()
+    return 0 if is_restricted(role) else disclosure_policy().k
 
 
-def suppress_small(frame: pd.DataFrame, role: str, column: str = "count") -> pd.DataFrame:
-    """Mask counts below the role's threshold.
+# --- the public grid ---------------------------------------------------------------------------------
 
-    Input: a table with an integer ``column``. Output: a copy whose ``column`` is nullable
-    ``Int64`` with NA where the count is below ``k`` (public only) and a boolean
-    ``suppressed`` column (always present, all False for analysts).
+
+def period_start(day: dt.date, unit: str) -> dt.date:
+    """First day of the calendar ``unit`` (month, quarter, year) holding ``day``."""
+    months = _UNIT_MONTHS[unit]
+    return dt.date(day.year, (day.month - 1) // months * months + 1, 1)
+
+
+def period_end(day: dt.date, unit: str) -> dt.date:
+    """Last day of the calendar ``unit`` holding ``day``."""
+    first = period_start(day, unit)
+    month = first.month - 1 + _UNIT_MONTHS[unit]
+    return dt.date(first.year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+
+
+def snap(filters: Filters, unit: str) -> Filters:
+    """``filters`` with its window widened to whole calendar ``unit``s (open ends stay open)."""
+    return filters.replace(start=period_start(filters.start, unit) if filters.start else None,
+                           end=period_end(filters.end, unit) if filters.end else None)
+
+
+def period_starts(months: pd.Series, unit: str) -> pd.Series:
+    """First days of the ``unit`` holding each month (datetime64 in, datetime64 out)."""
+    if unit == "month":
+        return months
+    periods = pd.to_datetime(months).dt.to_period("Q" if unit == "quarter" else "Y")
+    return periods.dt.start_time.astype("datetime64[ns]")
+
+
+def _coarser(a: str, b: str) -> str:
+    return a if _UNIT_MONTHS[a] >= _UNIT_MONTHS[b] else b
+
+
+# --- what a public table may hold ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Release:
+    """How one table is published to a role: the filters it is computed on and its rules.
+
+    ``filters``: the rewritten selection; ``unit``: the period of its time cells (None for
+    analysts: their own months and days); ``perturbed``; ``small_area``: every cell is
+    suppressed below k; ``sensitive_cells``: the selection is sensitive categories only (every
+    cell is a sensitive cell, suppressed below k); ``sensitive_withheld``: sensitive
+    categories the viewer selected were left out; ``nothing_left``: the selection was
+    sensitive categories only and all were left out (every cell is NA, not a zero that would
+    read as "no such crime"); ``notices``: keys for the page.
+    """
+
+    filters: Filters
+    unit: str | None = None
+    perturbed: bool = False
+    small_area: bool = False
+    sensitive_cells: bool = False
+    sensitive_withheld: bool = False
+    nothing_left: bool = False
+    notices: tuple[str, ...] = ()
+
+
+def selection_level(filters: Filters) -> str:
+    """``area`` when some neighbourhoods are selected, ``district`` for some districts, else ``city``."""
+    return "area" if filters.neighbourhoods else "district" if filters.districts else "city"
+
+
+def selected_codes(filters: Filters, categories: pd.DataFrame) -> list[str]:
+    """Category codes the selection matches (codes OR sections; every category when none given)."""
+    if not (filters.categories or filters.sections):
+        return sorted(categories["code"])
+    hit = categories["code"].isin(filters.categories) | categories["iccs_section"].isin(filters.sections)
+    return sorted(categories.loc[hit, "code"])
+
+
+def _sensitive_allowed(policy: DisclosurePolicy, filters: Filters, level: str, grain: str) -> bool:
+    """Whether a mixed selection may keep its sensitive categories in this table."""
+    if level not in policy.sensitive_levels or grain == "hour":
+        return False
+    if grain == "period":
+        return _UNIT_MONTHS[policy.public_unit] >= _UNIT_MONTHS[policy.sensitive_unit]
+    return snap(filters, policy.sensitive_unit) == filters
+
+
+def calendar_window(filters: Filters, unit: str) -> tuple[Filters, str]:
+    """The smallest single calendar period (``unit`` or coarser) holding the window, or its whole
+    years; returns it with its unit. Open ends stay open (whole years then)."""
+    start, end = filters.start, filters.end
+    if start is not None and end is not None:
+        for candidate in _UNIT_MONTHS:
+            if _UNIT_MONTHS[candidate] >= _UNIT_MONTHS[unit] and period_start(start, candidate) == period_start(
+                    end, candidate):
+                return snap(filters, candidate), candidate
+    return snap(filters, "year"), "year"
+
+
+def _fill_open_ends(filters: Filters, bounds: tuple, unit: str) -> Filters:
+    """Open ends replaced by the stored span's periods (a window past the data stays one period)."""
+    start = filters.start or period_start(min(bounds[0], filters.end or bounds[0]), unit)
+    end = filters.end or period_end(max(bounds[1], start), unit)
+    return filters.replace(start=start, end=end)
+
+
+def release(filters: Filters, role: str, level: str, grain: str, categories: pd.DataFrame,
+            policy: DisclosurePolicy | None = None, bounds: tuple | None = None) -> Release:
+    """The published form of a table of ``level`` (area/district/city: what one cell covers)
+    and ``grain`` (``window``: one figure for the whole window; ``period``: one per month or
+    coarser; ``hour``: hour x weekday) for ``role`` (see the module docstring).
+
+    ``categories``: code, iccs_section, sensitive of every category (the database's).
+    ``bounds``: (first, last) stored occurrence date; an open end of the window becomes that
+    date's period (snapped), so a table's span never tells when the selection's own first or
+    last incident was. An open end counts as whole quarters for the sensitive rule (it covers
+    all the data there is).
+    """
+    if is_restricted(role):
+        return Release(filters)
+    policy = policy or disclosure_policy()
+    level = "area" if "area" in (level, selection_level(filters)) else (
+        "district" if "district" in (level, selection_level(filters)) else "city")
+    notices = ["perturbed"]
+    out = filters
+    if out.sex or out.age_groups:
+        out = out.replace(sex=(), age_groups=())
+        notices.append("victim_filters_public")
+    if policy.public_windows == "calendar":
+        if bounds is not None and bounds[0] is not None:
+            out = _fill_open_ends(out, bounds, "year")
+        widened, period = calendar_window(out, policy.public_unit)
+        if widened != out:
+            notices.append(f"snapped_to_{period}")
+        out = widened
+    codes = selected_codes(out, categories)
+    sensitive = set(categories.loc[categories["sensitive"].astype(bool), "code"]) & set(codes)
+    unit, withheld, sensitive_cells = policy.public_unit, False, False
+    coarse_level = level in policy.sensitive_levels and grain != "hour"
+    if sensitive and coarse_level and sensitive == set(codes):
+        unit, sensitive_cells = _coarser(unit, policy.sensitive_unit), True
+    elif sensitive and not _sensitive_allowed(policy, snap(out, unit), level, grain):
+        kept = [c for c in codes if c not in sensitive]
+        out = out.replace(categories=kept or [NO_CATEGORY], sections=())
+        withheld = True
+        notices.append("sensitive_coarse_only")
+    snapped = snap(out, unit)
+    if snapped != out:
+        notices.append(f"snapped_to_{unit}")
+    if bounds is not None and bounds[0] is not None:
+        snapped = _fill_open_ends(snapped, bounds, unit)
+    small = level != "city"
+    if small or sensitive_cells:
+        notices.append("small_counts_suppressed")
+    nothing_left = withheld and snapped.categories == (NO_CATEGORY,)
+    return Release(snapped, unit, True, small, sensitive_cells, withheld, nothing_left, tuple(dict.fromkeys(notices)))
+
+
+def public_notices(filters: Filters, role: str, categories: pd.DataFrame | None = None) -> list[str]:
+    """Notice keys for a public page showing ``filters`` (empty for analysts).
+
+    The union over the page's tables: the window snapped, victim filters not applied,
+    sensitive categories only at the coarse grid (whenever the selection includes them: the
+    page's finer tables leave them out), counts perturbed and small counts suppressed.
+    ``categories`` defaults to the built-in taxonomy.
+    """
+    if is_restricted(role):
+        return []
+    if categories is None:
+        from observatory.taxonomy import CATEGORIES
+
+        categories = pd.DataFrame([(c.code, c.iccs_section, c.sensitive) for c in CATEGORIES],
+                                  columns=["code", "iccs_section", "sensitive"])
+    found: list[str] = []
+    for level, grain in (("area", "period"), ("city", "window")):
+        for key in release(filters, role, level, grain, categories).notices:
+            if key not in found:
+                found.append(key)
+    if "small_counts_suppressed" not in found:
+        found.append("small_counts_suppressed")
+    return [key for key in NOTICES if key in found]
+
+
+def notice_values() -> dict[str, int]:
+    """Placeholders of the notices' texts: ``k`` (suppression threshold) and ``d`` (largest noise)."""
+    policy = disclosure_policy()
+    return {"k": policy.k, "d": policy.max_noise}
+
+
+# --- the one publishing step ---------------------------------------------------------------------------
+
+
+def publish(frame: pd.DataFrame, rel: Release, sensitive_rows: pd.Series | None = None) -> pd.DataFrame:
+    """Published cells of a table computed on ``rel.filters``.
+
+    Input: ``count`` (true, int) and ``key_sum`` (sum of the cell's noise keys) per cell.
+    Output: a copy without ``key_sum``; ``count`` nullable ``Int64``, perturbed for the
+    public (:func:`cellkey.perturb`) and NA where suppressed; ``suppressed`` (bool) and
+    ``sensitive_withheld`` (bool, the same on every row). Cells are suppressed below k in
+    small-area tables, in tables of sensitive categories only, and in the rows flagged by
+    ``sensitive_rows`` (a breakdown by category: its sensitive categories' rows); every cell
+    when ``rel.nothing_left``.
     """
     out = frame.copy()
-    k = threshold(role)
-    values = out[column].astype("Int64")
-    mask = (values < k).fillna(False).astype(bool) if k > 0 else pd.Series(False, index=out.index)
-    out[column] = values.mask(mask)
-    out["suppressed"] = mask.to_numpy(dtype=bool)
-    return out
-
-
-def withhold_sensitive(frame: pd.DataFrame, role: str) -> pd.DataFrame:
-    """Withhold small sensitive counts from each cell of a small-area table.
-
-    Input: a table with ``count`` (all incidents of the cell) and ``sensitive_count`` (those
-    of sensitive categories). For the public, a cell whose sensitive count is between 1 and
-    ``k - 1`` loses it (those incidents stay in the district totals of ``counts_by_district``).
-    Output: a copy without ``sensitive_count`` and with ``sensitive_withheld`` (bool), the
-    SAME value on every row: True when any cell of the table lost sensitive incidents. A
-    per-cell flag would itself tell the public that a cell had 1 to k-1 such incidents.
-    """
-    k = threshold(role)
-    out = frame.copy()
-    sens = out.pop("sensitive_count").fillna(0).astype("int64")
-    hide = (sens > 0) & (sens < k)
-    out["count"] = (out["count"] - sens.where(hide, 0)).astype("int64")
-    out["sensitive_withheld"] = bool(hide.any())
-    out["sensitive_withheld"] = out["sensitive_withheld"].astype(bool)
+    keys = out.pop("key_sum") if "key_sum" in out.columns else pd.Series(0, index=out.index)
+    values = out["count"].fillna(0).to_numpy(dtype=np.int64)
+    if not rel.perturbed:
+        out["count"] = pd.array(values, dtype="Int64")
+        out["suppressed"] = False
+        out["sensitive_withheld"] = False
+        return out
+    policy = disclosure_policy()
+    shown = cellkey.perturb(values, keys.fillna(0).to_numpy(dtype=np.int64), policy.max_noise)
+    cells = np.full(len(out), rel.small_area or rel.sensitive_cells)
+    if sensitive_rows is not None:
+        cells |= sensitive_rows.to_numpy(dtype=bool)
+    hide = (cells & (shown < policy.k)) | rel.nothing_left
+    out["count"] = pd.array(shown, dtype="Int64")
+    out.loc[hide, "count"] = pd.NA
+    out["suppressed"] = hide
+    out["sensitive_withheld"] = bool(rel.sensitive_withheld)
     return out
 
 
 def drop_restricted_columns(frame: pd.DataFrame, role: str) -> pd.DataFrame:
-    """Remove address, free text, victim attributes, raw rows and user names for the public."""
+    """Remove address, free text (rejection reasons quote values), victim attributes, raw rows
+    and user names for the public."""
     if is_restricted(role):
         return frame
     return frame.drop(columns=[c for c in RESTRICTED_COLUMNS if c in frame.columns])
 
 
+def public_file_names(frame: pd.DataFrame, role: str) -> pd.DataFrame:
+    """For the public, ``file_name`` without folders (the server's paths are not published)."""
+    if is_restricted(role) or "file_name" not in frame.columns:
+        return frame
+    out = frame.copy()
+    out["file_name"] = out["file_name"].map(
+        lambda v: v if not isinstance(v, str) else v.replace("\\", "/").rsplit("/", 1)[-1])
+    return out
 # --- import history and rejected rows (issue 9, finding 6) ------------------------------------------------
 #
 # A rejection reason quotes the value it could not read ("coordinates out of range: (-11035000.0, 2206000.0)",

@@ -8,7 +8,8 @@ lookup and a ``GROUP BY`` is a ``bincount``: the same aggregate takes a few mill
 
 What it holds: for each incident only the columns the aggregates filter and group on
 (occurrence date, hour, weekday, category, primary-layer area, source kind, victim sex and
-age band, count), about 19 bytes per incident (38 MB for 2 million). No identifiers,
+age band, count) and its noise key (``cellkey``, computed from the id at build time; the id
+itself is not kept), about 20 bytes per incident (40 MB for 2 million). No identifiers,
 coordinates, addresses or free text: microdata queries always go to the database.
 
 Consistency: a cube is built from one database state and tagged with the incidents'
@@ -37,7 +38,9 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from observatory.config import disclosure_policy
 from observatory.db.models import ImportBatch
+from observatory.queries import cellkey
 from observatory.queries._sql import AREAS, CATEGORIES, INCIDENTS, Layer, area_frame, primary_layer
 from observatory.queries.filters import Filters
 
@@ -57,7 +60,8 @@ class IncidentCube:
     (int8, -1 = unknown), ``weekday`` (int8, 0 = Monday), ``category`` (category id),
     ``area`` (int32 primary-layer neighbourhood id, -1 = unassigned), ``source``, ``sex``,
     ``age`` (int8 codes into ``sources``, ``sexes``, ``ages``; -1 = NULL), ``count``
-    (int32). Lookups: ``categories`` (id, code, iccs_section, sensitive) and
+    (int32), ``noise_key`` (uint8, :func:`cellkey.noise_keys` of the id with ``salt``).
+    Lookups: ``categories`` (id, code, iccs_section, sensitive) and
     ``primary_areas`` (id, code, district) of the primary layer at build time; ``layer``
     (that primary layer) and ``areas`` (its active areas as ``_sql.area_frame`` returns them).
     """
@@ -72,6 +76,7 @@ class IncidentCube:
     sex: np.ndarray
     age: np.ndarray
     count: np.ndarray
+    noise_key: np.ndarray
     sources: tuple[str, ...]
     sexes: tuple[str, ...]
     ages: tuple[str, ...]
@@ -79,6 +84,7 @@ class IncidentCube:
     primary_areas: pd.DataFrame
     layer: Layer | None = None
     areas: pd.DataFrame | None = None
+    salt: int = 0
     build_seconds: float = 0.0
 
     @property
@@ -90,7 +96,7 @@ class IncidentCube:
     def nbytes(self) -> int:
         """Memory held by the arrays, in bytes."""
         return sum(a.nbytes for a in (self.day, self.hour, self.weekday, self.category, self.area, self.source,
-                                      self.sex, self.age, self.count))
+                                      self.sex, self.age, self.count, self.noise_key))
 
 
 # --- building ------------------------------------------------------------------------------------------
@@ -135,23 +141,25 @@ def _ints(values: tuple, dtype: type, missing: int = -1) -> np.ndarray:
     return np.where(np.isnan(floats), missing, floats).astype(dtype)
 
 
-def build_cube(conn: Connection, version: str) -> IncidentCube:
+def build_cube(conn: Connection, version: str, salt: int | None = None) -> IncidentCube:
     """Read every incident's aggregate columns through ``conn`` into an :class:`IncidentCube`.
 
     Reads ``ix_incidents_dashboard`` (led by ``occurred_on`` and covering every column read)
     in date order, in chunks, through the driver directly: SQLAlchemy's per-row date
-    processing would triple the load time. ``version`` is the tag to store (read before).
+    processing would triple the load time. ``version`` is the tag to store (read before);
+    ``salt`` the noise-key salt (default: the disclosure policy's).
     """
     started = time.perf_counter()
+    salt = disclosure_policy().key_salt if salt is None else int(salt)
     stmt = (select(inc.occurred_on, inc.hour, inc.weekday, inc.category_id, inc.neighbourhood_id, inc.source_kind,
-                   inc.victim_sex, inc.victim_age_group, inc.count).order_by(inc.occurred_on))
+                   inc.victim_sex, inc.victim_age_group, inc.count, inc.id).order_by(inc.occurred_on))
     sql = str(stmt.compile(dialect=conn.dialect))
     labels: list[dict[str, int]] = [{}, {}, {}]
-    parts: list[list[np.ndarray]] = [[] for _ in range(9)]
+    parts: list[list[np.ndarray]] = [[] for _ in range(10)]
     cursor = conn.connection.cursor()  # the driver's own cursor: plain tuples, no Row objects
     cursor.execute(sql)
     while chunk := cursor.fetchmany(_LOAD_CHUNK):
-        day, hour, weekday, category, area, source, sex, age, count = zip(*chunk, strict=True)
+        day, hour, weekday, category, area, source, sex, age, count, ids = zip(*chunk, strict=True)
         parts[0].append(_days(day))
         parts[1].append(_ints(hour, np.int8))
         parts[2].append(np.array(weekday, dtype=np.int8))
@@ -161,8 +169,9 @@ def build_cube(conn: Connection, version: str) -> IncidentCube:
         parts[6].append(_codes(sex, labels[1]))
         parts[7].append(_codes(age, labels[2]))
         parts[8].append(_ints(count, np.int32, missing=0))
+        parts[9].append(cellkey.noise_keys(np.array(ids, dtype=np.int64), salt))
     cursor.close()
-    dtypes = [np.int32, np.int8, np.int8, np.int32, np.int32, np.int8, np.int8, np.int8, np.int32]
+    dtypes = [np.int32, np.int8, np.int8, np.int32, np.int32, np.int8, np.int8, np.int8, np.int32, np.uint8]
     arrays = [np.concatenate(p) if p else np.empty(0, dtype=t) for p, t in zip(parts, dtypes, strict=True)]
     if arrays[3].size and int(arrays[3].max()) < np.iinfo(np.int16).max:
         arrays[3] = arrays[3].astype(np.int16)
@@ -176,7 +185,7 @@ def build_cube(conn: Connection, version: str) -> IncidentCube:
     names = [tuple(sorted(d, key=d.get)) for d in labels]
     return IncidentCube(version, *arrays, sources=names[0], sexes=names[1], ages=names[2],
                         categories=categories, primary_areas=primary_areas, layer=layer,
-                        areas=None if layer is None else area_frame(conn, layer),
+                        areas=None if layer is None else area_frame(conn, layer), salt=salt,
                         build_seconds=time.perf_counter() - started)
 
 
@@ -274,32 +283,9 @@ def _decode(name: str, values: np.ndarray) -> pd.Series:
     return pd.Series(values, dtype=np.int64)
 
 
-def aggregate(cube: IncidentCube, filters: Filters, keys: dict[str, ColumnElement],
-              split_sensitive: bool) -> pd.DataFrame:
-    """``SUM(count)`` of the rows matching ``filters`` grouped by ``keys`` (output name -> column).
-
-    Returns the columns ``list(keys) + ["count", "sensitive_count"]`` with one row per group
-    that has at least one incident (one row in all when ``keys`` is empty), like the SQL
-    path; ``sensitive_count`` is the sensitive categories' part when ``split_sensitive``,
-    else 0. Rows are sorted by the keys.
-    """
-    rows, mask = selection(cube, filters)
-    counts = cube.count[rows] if mask is None else cube.count[rows][mask]
-    sensitive = np.zeros(0, dtype=bool)
-    if split_sensitive:
-        ids = [int(i) for i in cube.categories.loc[cube.categories["sensitive"].astype(bool), "id"]]
-        if ids:
-            table = _lookup(int(cube.categories["id"].max()) + 1, ids)
-            cats = cube.category[rows] if mask is None else cube.category[rows][mask]
-            sensitive = table[cats]
-    names = list(keys)
-    if not names:
-        total = int(counts.sum(dtype=np.int64))
-        part = int(counts[sensitive].sum(dtype=np.int64)) if sensitive.size else 0
-        return pd.DataFrame({"count": [total], "sensitive_count": [part]}, dtype="int64")
-    columns = [_key_values(cube, keys[name].name, rows, mask) for name in names]
-    # One integer per group: mixed-radix over each key's observed range.
-    combined = np.zeros(counts.size, dtype=np.int64)
+def _group_codes(columns: list[np.ndarray]) -> tuple[np.ndarray, list[int], list[int]]:
+    """One integer per row identifying its group: mixed-radix over each key's observed range."""
+    combined = np.zeros(columns[0].size, dtype=np.int64)
     lows, spans = [], []
     for values in columns:
         low = int(values.min()) if values.size else 0
@@ -307,19 +293,39 @@ def aggregate(cube: IncidentCube, filters: Filters, keys: dict[str, ColumnElemen
         combined = combined * span + (values - low)
         lows.append(low)
         spans.append(span)
+    return combined, lows, spans
+
+
+def aggregate(cube: IncidentCube, filters: Filters, keys: dict[str, ColumnElement],
+              with_keys: bool) -> pd.DataFrame:
+    """``SUM(count)`` of the rows matching ``filters`` grouped by ``keys`` (output name -> column).
+
+    Returns the columns ``list(keys) + ["count", "key_sum"]`` with one row per group that has
+    at least one incident (one row in all when ``keys`` is empty), like the SQL path;
+    ``key_sum`` is the sum of the group's noise keys when ``with_keys``, else 0. Rows are
+    sorted by the keys.
+    """
+    rows, mask = selection(cube, filters)
+    counts = cube.count[rows] if mask is None else cube.count[rows][mask]
+    noise = np.zeros(0)
+    if with_keys:
+        noise = cube.noise_key[rows] if mask is None else cube.noise_key[rows][mask]
+    names = list(keys)
+    if not names:
+        return pd.DataFrame({"count": [int(counts.sum(dtype=np.int64))],
+                             "key_sum": [int(noise.sum(dtype=np.int64))]}, dtype="int64")
+    combined, lows, spans = _group_codes([_key_values(cube, keys[name].name, rows, mask) for name in names])
     cells = int(np.prod(spans, dtype=np.float64))
     if cells <= 4_000_000:
-        present = np.flatnonzero(np.bincount(combined, minlength=cells))
-        inverse = combined
-        groups = present
-        sums = np.bincount(inverse, weights=counts, minlength=cells)[present]
-        parts = (np.bincount(inverse, weights=counts * sensitive, minlength=cells)[present]
-                 if sensitive.size else np.zeros(present.size))
+        groups = np.flatnonzero(np.bincount(combined, minlength=cells))
+        inverse, size = combined, cells
     else:
         groups, inverse = np.unique(combined, return_inverse=True)
-        sums = np.bincount(inverse, weights=counts, minlength=groups.size)
-        parts = (np.bincount(inverse, weights=counts * sensitive, minlength=groups.size)
-                 if sensitive.size else np.zeros(groups.size))
+        size = groups.size
+    sums = np.bincount(inverse, weights=counts, minlength=size)
+    key_sums = np.bincount(inverse, weights=noise, minlength=size) if noise.size else np.zeros(size)
+    if cells <= 4_000_000:
+        sums, key_sums = sums[groups], key_sums[groups]
     out = {}
     remainder = groups
     decoded = []
@@ -330,7 +336,7 @@ def aggregate(cube: IncidentCube, filters: Filters, keys: dict[str, ColumnElemen
         out[name] = _decode(keys[name].name, values)
     frame = pd.DataFrame(out)
     frame["count"] = np.rint(sums).astype(np.int64)
-    frame["sensitive_count"] = np.rint(parts).astype(np.int64)
+    frame["key_sum"] = np.rint(key_sums).astype(np.int64)
     return frame
 
 
@@ -406,7 +412,8 @@ def current_cube(engine: Engine, how: str | None = None) -> IncidentCube | None:
         version = incidents_version(conn)
     with _REGISTRY.lock:
         cube = _REGISTRY.cubes.get(key)
-        if cube is not None and cube.version == version:
+        # A cube built with another noise-key salt (the setting changed) is outdated too.
+        if cube is not None and cube.version == version and cube.salt == disclosure_policy().key_salt:
             return cube
         if _REGISTRY.failed.get(key) == version or key in _REGISTRY.building:
             return None

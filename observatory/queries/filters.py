@@ -98,8 +98,8 @@ class Filters:
 
     @property
     def is_area_restricted(self) -> bool:
-        """True when the selection is limited to some neighbourhoods (a small-area table)."""
-        return bool(self.neighbourhoods)
+        """True when the selection is limited to some neighbourhoods or districts (a small-area table)."""
+        return bool(self.neighbourhoods or self.districts)
 
     def to_query_string(self) -> str:
         """URL query string without the leading ``?`` (``""`` for no filter).

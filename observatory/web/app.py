@@ -14,7 +14,7 @@ from pathlib import Path
 import dash
 from dash import ALL, Input, Output, State, clientside_callback, html
 
-from observatory.web import data
+from observatory.web import data, notices
 from observatory.web.auth import init_auth
 from observatory.web.cache import init_cache
 from observatory.web.components import PAGES, page_href
@@ -49,6 +49,7 @@ def create_app(database_url: str | None = None) -> dash.Dash:
     _register_geojson_route(app.server)
     init_auth(app.server, database_url)  # /login, /logout, /health, session cookies
     _register_shared_callbacks()
+    notices.register(app)  # the protection notice of every public page (issue 9)
     if os.environ.get("OBSERVATORY_SECRET_KEY"):
         app.server.secret_key = os.environ["OBSERVATORY_SECRET_KEY"]
     return app

@@ -140,6 +140,46 @@ def banner(lang: str) -> dbc.Alert:
                      id="synthetic-banner")
 
 
+def _policy() -> tuple[int, int, str, str]:
+    """(k, largest perturbation, finest level and period of the sensitive categories) of the policy."""
+    from observatory import config
+
+    policy = config.disclosure_policy()
+    level = "district" if "district" in policy.sensitive_levels else "city"
+    return policy.k, policy.max_noise, level, policy.sensitive_unit
+
+
+def _policy_values(lang: str) -> dict:
+    """The policy's parameters as the notices' placeholders: those of ``access.notice_values`` (k, d)
+    and noise (= d), coarse (the sensitive categories' grid), na (the "no data" mark)."""
+    from observatory.queries.access import notice_values
+
+    k, noise, level, unit = _policy()
+    coarse = t("notice.grid", lang, level=t(f"notice.level.{level}", lang), unit=t(f"notice.unit.{unit}", lang))
+    return {**notice_values(), "k": k, "noise": noise, "coarse": coarse, "na": t("kpi.na", lang)}
+
+
+def notice_text(key: str, lang: str) -> str:
+    """One notice (a key of ``access.NOTICES`` or of the map's withheld statistics) in ``lang``."""
+    return t(f"notice.{key}", lang, **_policy_values(lang))
+
+
+def protection_text(lang: str) -> str:
+    """The protection sentence of every public page, with the policy's parameters (k, noise, grid)."""
+    return notice_text("protection", lang)
+
+
+def protection_notice(lang: str, role: str = "public", notices: Sequence[str] = ()) -> list:
+    """The children of the protection notice: for the public, how small numbers are protected and
+    the notices of the current query (keys of ``access.public_notices``, translated as
+    ``notice.<key>``); nothing for analysts and admins, who see true counts."""
+    if role != "public":
+        return []
+    lines = [html.Strong(t("notice.title", lang) + ". "), html.Span(protection_text(lang), className="notice-policy")]
+    extra = [html.Li(notice_text(key, lang), className="notice-query") for key in dict.fromkeys(notices)]
+    return [html.Div(lines), *([html.Ul(extra, className="mb-0 ps-3")] if extra else [])]
+
+
 def shell(page: str, state: ViewState, content, options: dict, *, demo: bool = False, role: str = "public"):
     """Whole page: view-state store, navbar, banner, filters and ``content``.
 
@@ -157,6 +197,9 @@ def shell(page: str, state: ViewState, content, options: dict, *, demo: bool = F
             navbar(page, state, role),
             banner(lang) if demo else None,
             filter_bar(state, options),
+            # Refreshed with the query's own notices by the callback in observatory.web.notices.
+            html.Div(protection_notice(lang, role), id="protection-notice", role="note",
+                     className="protection-notice small text-muted px-3 py-1 mb-2" if role == "public" else "d-none"),
             html.Main(dbc.Container(content, fluid=True), className="px-1", id=f"{page}-main"),
             exit_link if state.present else None,
         ],

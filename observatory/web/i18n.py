@@ -340,6 +340,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "emerging.sporadic": "Esporádico",
         "emerging.none": "Sin patrón",
         "unit.per100k": "por 100.000",
+        # Disclosure notices: t(f"notice.{key}", lang, **access.notice_values()) (docs/disclosure.md).
+        "notice.perturbed": ("Para proteger a las víctimas, cada cifra pública lleva un pequeño ajuste aleatorio "
+                             "(de -{d} a +{d}, siempre el mismo para los mismos hechos): las sumas pueden no cuadrar."),
+        "notice.small_counts_suppressed": ("En tablas por zona o de delitos sexuales y violencia familiar, "
+                                           "las cifras menores que {k} se muestran como «s/d»."),
+        "notice.snapped_to_month": "El período se amplió a meses completos.",
+        "notice.snapped_to_quarter": "El período se amplió a trimestres completos.",
+        "notice.snapped_to_year": "El período se amplió a años completos.",
+        "notice.sensitive_coarse_only": ("Los delitos sexuales y la violencia familiar se publican solo por distrito "
+                                         "y trimestre: no se incluyen en las tablas más detalladas."),
+        "notice.victim_filters_public": "Los filtros de sexo y edad de la víctima no se aplican en la vista pública.",
     },
     "en": {
         "app.title": "Municipal crime observatory",
@@ -660,6 +671,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "emerging.sporadic": "Sporadic",
         "emerging.none": "No pattern",
         "unit.per100k": "per 100,000",
+        # Disclosure notices: t(f"notice.{key}", lang, **access.notice_values()) (docs/disclosure.md).
+        "notice.perturbed": ("To protect victims, every public figure carries a small random adjustment "
+                             "(-{d} to +{d}, always the same for the same incidents): sums may not add up."),
+        "notice.small_counts_suppressed": ("In tables by area, and for sexual and domestic violence, "
+                                           "figures below {k} are shown as “n/a”."),
+        "notice.snapped_to_month": "The period was widened to whole months.",
+        "notice.snapped_to_quarter": "The period was widened to whole quarters.",
+        "notice.snapped_to_year": "The period was widened to whole years.",
+        "notice.sensitive_coarse_only": ("Sexual and domestic violence are published by district and quarter only: "
+                                         "they are left out of the more detailed tables."),
+        "notice.victim_filters_public": "Victim sex and age filters are not applied in the public view.",
     },
 }
 
@@ -742,6 +764,54 @@ def category_name(code: str, lang: str | None, names: dict[str, tuple[str, str]]
         names = {code: (cat.name_es, cat.name_en)} if cat else {}
     es, en = names.get(code, (code, code))
     return en if lang_or_default(lang) == "en" else es
+
+
+# Disclosure control (issue 9): the protection notice every public page shows, and what the
+# public gets instead of a statistic it may not see. Parameters ({k}, {noise}) come from the policy.
+CATALOGUE["es"].update({
+    "notice.title": "Protección de datos",
+    "notice.protection": "Los conteos menores que {k} se muestran como «< {k}»; cada conteo publicado se perturba "
+    "hasta ±{noise} para que las celdas pequeñas no puedan recuperarse restando; la violencia sexual y familiar se "
+    "publica solo por {coarse}. «{na}»: sin dato (protegido o no disponible).",
+    "period.month": "Mes",
+    "period.quarter": "Trimestre",
+    "period.year": "Año",
+    "notice.level.district": "distrito",
+    "notice.level.city": "ciudad",
+    "notice.unit.month": "mes",
+    "notice.unit.quarter": "trimestre",
+    "notice.unit.year": "año",
+    "notice.grid": "{level} y {unit}",
+    "notice.hotspots_sensitive": "Sin análisis de puntos calientes para violencia sexual o familiar en la vista "
+    "pública: estos delitos se publican solo por {coarse}.",
+    "notice.hotspots_suppressed": "Análisis de puntos calientes retenido: más de la mitad de las celdas de esta "
+    "selección están protegidas.",
+    "gi.withheld": "Retenido (protección de datos)",
+    "moran.withheld": "Retenido (protección de datos)",
+    "intervention.verdict.withheld": "Retenido (protección de datos: muy pocos casos)",
+})
+CATALOGUE["en"].update({
+    "notice.title": "Data protection",
+    "notice.protection": "Counts below {k} are shown as '< {k}'; every published count is perturbed by up to "
+    "±{noise} so that small cells cannot be recovered by subtraction; sexual and domestic violence are published "
+    "by {coarse} only. '{na}': no data (protected or not available).",
+    "period.month": "Month",
+    "period.quarter": "Quarter",
+    "period.year": "Year",
+    "notice.level.district": "district",
+    "notice.level.city": "city",
+    "notice.unit.month": "month",
+    "notice.unit.quarter": "quarter",
+    "notice.unit.year": "year",
+    "notice.grid": "{level} and {unit}",
+    "notice.hotspots_sensitive": "No hot-spot analysis of sexual or domestic violence in the public view: these "
+    "crimes are published by {coarse} only.",
+    "notice.hotspots_suppressed": "Hot-spot analysis withheld: more than half of the cells of this selection are "
+    "protected.",
+    "gi.withheld": "Withheld (data protection)",
+    "moran.withheld": "Withheld (data protection)",
+    "intervention.verdict.withheld": "Withheld (data protection: too few cases)",
+})
 
 
 # Datos page: names for the codes it lists (issue 11, item 17). Kept in one block so the page's

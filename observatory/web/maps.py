@@ -8,13 +8,15 @@ import pandas as pd
 
 from observatory.config import suppression_threshold
 from observatory.web import data, figures
-from observatory.web.components import page_href
+from observatory.web.components import notice_text, page_href
 from observatory.web.i18n import fmt_number, t
 from observatory.web.state import ViewState, replace_state
 
 GI_KEYS = dict(zip(("hot 99%", "hot 95%", "hot 90%", "not significant", "cold 90%", "cold 95%", "cold 99%"),
                    figures.GI_CLASSES, strict=True))
 MORAN_KEYS = {"high-high": "HH", "high-low": "HL", "low-high": "LH", "low-low": "LL", "not significant": "ns"}
+# A hotspot statistic the public does not get (data.hotspots_withheld) is labelled as withheld, not "ns".
+GI_KEYS[data.WITHHELD] = MORAN_KEYS[data.WITHHELD] = "withheld"
 
 
 def _class_frame(stats: pd.DataFrame, values: pd.Series, lang: str, present: bool, digits: int):
@@ -75,6 +77,9 @@ def map_figure(state: ViewState, role: str = "public", small: bool = False):
             return figures.density_map(pts.assign(weight=1.0), view, present=present)
         return figures.points_map(pts, view, present=present)
     geojson = data.areas_geojson_ref()
+    withheld = data.hotspots_withheld(state, role)
+    if withheld:  # the public gets no hotspot statistic here: say why instead of drawing one
+        return figures.empty_figure(notice_text(withheld, lang), present)
     stats = data.area_stats(state, role, with_moran=state.layer == "moran")
     layer = state.layer
     ids = stats["id"].astype(str).tolist()
@@ -134,7 +139,7 @@ def _class_layer_map(state: ViewState, role: str, stats: pd.DataFrame, geojson, 
         labels = {key: t(f"moran.{key}", lang) for key in keys}
     else:
         emerging = data.emerging(state, role)
-        cls = stats["id"].map(emerging).fillna("none")
+        cls = stats["id"].map(emerging).astype(object).fillna("none")
         keys = list(data.EMERGING_CATEGORIES)
         colours = (*figures.palette("gi", present)[:len(keys) - 1], "#eeeeea")
         labels = {key: t(f"emerging.{key}", lang) for key in keys}
@@ -168,7 +173,7 @@ def map_table(state: ViewState, role: str = "public") -> pd.DataFrame:
         return surface["bands"]
     stats = data.area_stats(state, role, with_moran=state.layer == "moran")
     if state.layer == "emerging":
-        stats = stats.assign(emerging=stats["id"].map(data.emerging(state, role)).fillna("none"))
+        stats = stats.assign(emerging=stats["id"].map(data.emerging(state, role)).astype(object).fillna("none"))
     own = [c for c in LAYER_COLUMNS.get(state.layer, ()) if c != "gi_z" or role != "public"]
     # (gi_z is not published: z-scores with the published counts could narrow down suppressed ones.)
     cols = ["code", "name", "district", "population", "count", "rate", *own]

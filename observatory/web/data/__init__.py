@@ -42,11 +42,18 @@ from observatory.web.data.datapage import (
 )
 from observatory.web.data.maps import (
     EMERGING_CATEGORIES,
+    HOTSPOT_LAYERS,
+    WITHHELD,
+    WITHHOLD_SHARE,
     area_stats,
     density_layer,
     density_points,
     emerging,
+    hotspots_withheld,
     points,
+    published_values,
+    selects_sensitive,
+    suppressed_value,
 )
 from observatory.web.data.plan import (
     INTERVENTION_COLUMNS,

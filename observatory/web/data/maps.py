@@ -14,6 +14,7 @@ from observatory.web.data.areas import (
     areas_bounds,
 )
 from observatory.web.data.reference import (
+    categories,
     category_names,
     to_filters,
 )
@@ -24,6 +25,84 @@ from observatory.web.data.runtime import (
     version,
 )
 from observatory.web.state import ViewState
+
+# --- public statistics: computed from the published counts only ----------------------------------
+#
+# For the public every statistic of the map (rates, smoothed rates, Gi*, local Moran, emerging hot
+# spots, the heat layer) is a function of the counts the public query returned, never of the true
+# counts: it then tells nothing the published table does not. A suppressed cell (NA, a count below
+# k) enters those statistics at (k - 1) / 2, the middle of the values it may hold (0 .. k - 1), the
+# same for every cell; its own rate and smoothed rate stay NA. When more than WITHHOLD_SHARE of the
+# cells are suppressed the hotspot statistics are withheld (they would mostly describe the
+# imputation), and for a selection with a sensitive category (sexual and domestic
+# violence) the public gets no hotspot statistic at all.
+
+WITHHOLD_SHARE = 0.5
+HOTSPOT_LAYERS: tuple[str, ...] = ("gi", "moran", "emerging", "density")
+WITHHELD = "withheld"
+
+
+def suppressed_value(k: int) -> float:
+    """The value a suppressed public cell (count 0 .. k-1) takes in public statistics: (k - 1) / 2."""
+    return (k - 1) / 2
+
+
+def published_values(counts: pd.Series, role: str) -> pd.Series:
+    """Published counts as floats with suppressed cells (NA) at :func:`suppressed_value`."""
+    from observatory.queries.access import threshold
+
+    values = pd.to_numeric(counts, errors="coerce").astype(float)
+    return values.fillna(suppressed_value(threshold(role)) if threshold(role) else 0.0)
+
+
+def selects_sensitive(state: ViewState) -> bool:
+    """True when the view's category choice names a sensitive category (or a section holding one).
+
+    "All categories" is not a sensitive selection: the public area tables do not carry the
+    sensitive categories (the query layer publishes them only on the coarse grid).
+    """
+    from observatory.queries.access import selected_codes
+
+    filters = to_filters(state)
+    if not (filters.categories or filters.sections):
+        return False
+    cats = categories()
+    sensitive = set(cats.loc[cats["sensitive"].fillna(False).astype(bool), "code"])
+    return bool(sensitive & set(selected_codes(filters, cats)))
+
+
+def hotspots_withheld(state: ViewState, role: str = "public", layer: str | None = None) -> str | None:
+    """Why the public gets no hotspot statistic for ``state`` (a notice key, i18n ``notice.<key>``), or None.
+
+    ``hotspots_sensitive``: the selection has a sensitive category; ``hotspots_suppressed``:
+    more than :data:`WITHHOLD_SHARE` of the cells behind the statistic are suppressed (areas for
+    Gi* and Moran, area-months for emerging hot spots). Analysts: always None.
+    """
+    from observatory.queries.access import is_restricted
+
+    layer = layer or state.layer
+    if is_restricted(role) or layer not in HOTSPOT_LAYERS:
+        return None
+    if selects_sensitive(state):
+        return "hotspots_sensitive"
+    if layer == "density":
+        return None
+    if layer == "emerging":
+        share = _public_area_month(_key(state), role)["count"].isna().mean() if len(areas()) else 0.0
+    else:
+        share = _area_counts(_key(state), role)[0]["count"].isna().mean() if len(areas()) else 0.0
+    return "hotspots_suppressed" if float(share or 0.0) > WITHHOLD_SHARE else None
+
+
+def _statistic_counts(frame: pd.DataFrame, full: pd.DataFrame, role: str) -> tuple[pd.Series, pd.Series]:
+    """(counts the statistics use, counts the rates divide): true counts for analysts; for the
+    public the published counts (suppressed at :func:`suppressed_value`) and the published ones."""
+    from observatory.queries.access import is_restricted
+
+    if is_restricted(role):
+        n = frame["id"].map(full.set_index("neighbourhood_id")["count"].astype(float)).fillna(0).astype(float)
+        return n, n
+    return published_values(frame["count"], role), pd.to_numeric(frame["count"], errors="coerce").astype(float)
 
 
 @cached(version)
@@ -36,17 +115,21 @@ def _area_stats(state_json: dict, role: str, with_moran: bool) -> pd.DataFrame:
     frame = gdf[["id", "code", "name", "district", "population"]].merge(
         counts[keep], left_on="id", right_on="neighbourhood_id", how="left"
     ).drop(columns="neighbourhood_id")
-    # True counts for the derived statistics only (rates, Gi*, Moran); never shown as counts.
-    n = frame["id"].map(full.set_index("neighbourhood_id")["count"].astype(float)).fillna(0).astype(float)
+    # Analysts: true counts. Public: the published counts only (see the section comment above).
+    n, shown = _statistic_counts(frame, full, role)
     rates = geo.eb_rates(n, frame["population"])
-    frame["rate"] = rates["rate"].to_numpy()
+    frame["rate"] = np.asarray(geo.rate_per_100k(shown.to_numpy(), frame["population"].to_numpy()), dtype=float)
     frame["smoothed"] = rates["eb_rate"].to_numpy()
     # The 95% posterior interval of the smoothed rate (Poisson-gamma EB): shown in hover and CSV.
     frame["smoothed_low"], frame["smoothed_high"] = rates["eb_low"].to_numpy(), rates["eb_high"].to_numpy()
     frame["gi_z"], frame["gi_class"], frame["moran"] = np.nan, "not significant", "not significant"
-    if len(frame) >= 3 and n.sum() > 0:
-        stat = gdf[["geometry"]].assign(n=n.to_numpy(), v=frame["rate"].fillna(0).to_numpy())
-        fdr = bool(state_json.get("fdr"))  # one two-sided 5% convention; optionally Benjamini-Hochberg
+    withheld = hotspots_withheld(ViewState.from_dict(state_json), role, "gi")
+    fdr = bool(state_json.get("fdr"))  # one two-sided 5% convention; optionally Benjamini-Hochberg
+    if withheld:
+        frame["gi_class"], frame["moran"] = WITHHELD, WITHHELD
+    elif len(frame) >= 3 and n.sum() > 0:
+        # Moran's rates from the statistics' counts (public: suppressed cells imputed, see above).
+        stat = gdf[["geometry"]].assign(n=n.to_numpy(), v=rates["rate"].fillna(0).to_numpy())
         gi = geo.gi_star(stat, "n", weights=_weights(), fdr=fdr)
         frame["gi_z"] = gi["gi_z"].to_numpy()
         frame["gi_class"] = gi["hotspot_class"].to_numpy()
@@ -55,8 +138,7 @@ def _area_stats(state_json: dict, role: str, with_moran: bool) -> pd.DataFrame:
             column = "v" if frame["population"].fillna(0).gt(0).all() else "n"
             mo = geo.local_moran(stat, column, weights=_weights(), permutations=199, seed=1, fdr=fdr)
             frame["moran"] = mo["cluster"].to_numpy()
-    # A rate times the (public) population gives the count back: where the role's count is
-    # suppressed, rates are withheld too. Classes (Gi*, Moran) stay: they reveal no count.
+    # A rate whose count is NA is NA (a rate times the population gives the count back).
     hidden = frame["count"].isna()
     frame.loc[hidden, ["rate", "smoothed", "smoothed_low", "smoothed_high"]] = np.nan
     return frame
@@ -86,11 +168,26 @@ EMERGING_CATEGORIES: tuple[str, ...] = ("new", "intensifying", "persistent", "di
 
 
 @cached(version)
-def _emerging(state_json: dict) -> dict:
+def _public_area_month(state_json: dict, role: str) -> pd.DataFrame:
+    """The published area x month counts of the view (``queries.counts_by_area_month`` for ``role``)."""
+    from observatory import queries
+
+    return queries.counts_by_area_month(engine(), to_filters(ViewState.from_dict(state_json)), role)
+
+
+@cached(version)
+def _emerging(state_json: dict, role: str) -> dict:
     from observatory import geo, queries
+    from observatory.queries.access import is_restricted
 
     state = ViewState.from_dict(state_json)
-    counts = queries.unsuppressed_counts_by_area_month(engine(), to_filters(state))
+    if hotspots_withheld(state, role, "emerging"):
+        return {}
+    if is_restricted(role):
+        counts = queries.true_counts_by_area_month(engine(), to_filters(state), role)
+    else:  # the published area-months, suppressed cells at suppressed_value()
+        counts = _public_area_month(state_json, role)
+        counts = counts.assign(count=published_values(counts["count"], role))[["neighbourhood_id", "month", "count"]]
     gdf = areas()
     if counts.empty or counts["month"].nunique() < 2 or len(gdf) < 3:
         return {}
@@ -103,9 +200,10 @@ def _emerging(state_json: dict) -> dict:
 def emerging(state: ViewState, role: str = "public") -> dict:
     """Area id -> emerging hot-spot category (Mann-Kendall trend + Gi* history, ``geo.emerging``).
 
-    Derived from true monthly counts: only the categories are published, never the counts.
+    Analysts: from the true monthly counts. Public: from the published area-month counts
+    (suppressed cells at :func:`suppressed_value`); empty when :func:`hotspots_withheld`.
     """
-    return _emerging(_key(state))
+    return _emerging(_key(state), role)
 
 
 DENSITY_MAX_POINTS = 2_000_000
@@ -149,20 +247,34 @@ def density_layer(state: ViewState, role: str = "public") -> dict:
     holding 25/50/75/90% of the incidents (``geo.density_contours``). Returns ``geojson`` (one
     feature per band, id = row of ``bands``) and ``bands`` (share, density_low, density_high, unit,
     bandwidth_m, cell_size_m, rule, n_points); empty for the public (no points) or < 2 points."""
+    from observatory.queries.access import can_see_points
+
+    if not can_see_points(role):  # the public's heat layer is density_points: published area counts
+        return {}
     return _density_layer(_key(state), role)
 
 
 def density_points(state: ViewState, role: str = "public") -> pd.DataFrame:
     """Weighted points for the heat layer: incident points for analysts; for the public, area
-    centroids weighted by their published (suppressed) counts, so no location is revealed."""
-    pts = points(state, role)
-    if not pts.empty:
-        return pts[["lon", "lat"]].assign(weight=1.0)
+    centroids weighted by their published counts (suppressed at :func:`suppressed_value`), never
+    points, and nothing for a sensitive selection (:func:`hotspots_withheld`)."""
+    from observatory.queries.access import can_see_points
+
+    empty = pd.DataFrame({"lon": pd.Series(dtype=float), "lat": pd.Series(dtype=float),
+                          "weight": pd.Series(dtype=float)})
+    if can_see_points(role):
+        pts = points(state, role)
+        if not pts.empty:
+            return pts[["lon", "lat"]].assign(weight=1.0)
+    elif hotspots_withheld(state, role, "density"):
+        return empty
     stats = area_stats(state, role)
     gdf = areas()
+    if gdf.empty:
+        return empty
     cent = gdf.geometry.representative_point()
     frame = pd.DataFrame({"lon": cent.x.to_numpy(), "lat": cent.y.to_numpy(),
-                          "weight": pd.to_numeric(stats["count"], errors="coerce").fillna(0).to_numpy(dtype=float)})
+                          "weight": published_values(stats["count"], role).to_numpy(dtype=float)})
     return frame[frame["weight"] > 0]
 
 

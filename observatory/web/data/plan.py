@@ -11,6 +11,11 @@ from observatory.web.data.areas import (
     _weights,
     areas,
 )
+from observatory.web.data.maps import (
+    WITHHOLD_SHARE,
+    published_values,
+    selects_sensitive,
+)
 from observatory.web.data.reference import (
     to_filters,
 )
@@ -39,6 +44,17 @@ def _scope_filter(scope: str) -> tuple[dict, dict]:
     return {"neighbourhoods": (scope,)}, {"codes": (scope,)}
 
 
+def _year_start(last: dt.date, role: str) -> dt.date:
+    """First day of the 12 months ending ``last``: 365 days for analysts; for the public the 12
+    calendar months ending with ``last``'s month (the public grid snaps windows to whole months, so
+    365 days would publish 13 months)."""
+    from observatory.queries.access import is_restricted
+
+    if is_restricted(role):
+        return last - dt.timedelta(days=364)
+    return dt.date(last.year - 1, last.month + 1, 1) if last.month < 12 else dt.date(last.year, 1, 1)
+
+
 @cached(version)
 def _plan_targets(role: str) -> pd.DataFrame:
     from observatory import queries
@@ -58,7 +74,7 @@ def _plan_targets(role: str) -> pd.DataFrame:
         if last is not None and kind in TARGET_KINDS and category:
             # The current value is the last 12 months of data, as the plan's baselines are annual.
             scope_kw, residents = _scope_filter(str(target.scope))
-            filters = Filters(start=last - dt.timedelta(days=364), end=last, categories=(category,), **scope_kw)
+            filters = Filters(start=_year_start(last, role), end=last, categories=(category,), **scope_kw)
             count = queries.total(engine(), filters, role)  # None when suppressed for the role
             if count is not None:
                 rate = scope_rate(count, areas(), **residents)
@@ -76,7 +92,8 @@ def plan_targets(role: str = "public") -> pd.DataFrame:
 
     Indicators are ``rate_per_100k:<category>`` (recorded incidents per 100,000 inhabitants of
     the scope) or ``count:<category>``; the scope is "city", a district or an area code. The
-    current value is the last 12 months of data (both sources) ending at the last day with data;
+    current value is the last 12 months of data (both sources) ending at the last day with data
+    (for the public: the 12 calendar months ending with its month, a published total);
     counts the role may not see give ``no data``. Columns: id, indicator, kind, category, scope,
     baseline_value, baseline_on, target_value, target_on, current_value, current_on, progress
     (0 at baseline, 1 at target), expected_progress, status (achieved, on track, off track, no data).
@@ -117,6 +134,32 @@ def _intervention_key(state: ViewState | None) -> dict:
     return {"categories": list(state.categories), "source": state.source, "sex": state.sex, "age": state.age}
 
 
+def _intervention_counts(state_json: dict, role: str) -> pd.DataFrame | None:
+    """Area x month counts behind the panel: true counts for analysts; for the public the
+    published counts (``queries.counts_by_area_month(..., "public")``), or None for a selection
+    with a sensitive category (published only on the coarse grid: no per-area evaluation)."""
+    from observatory import queries
+    from observatory.queries.access import is_restricted
+
+    state = ViewState.from_dict(state_json)
+    if is_restricted(role):
+        return queries.true_counts_by_area_month(engine(), to_filters(state), role)
+    if selects_sensitive(state):
+        return None
+    return queries.counts_by_area_month(engine(), to_filters(state), role)
+
+
+def _public_withheld(area_month: pd.DataFrame, treated: list[str]) -> bool:
+    """A public evaluation is withheld when more than WITHHOLD_SHARE of the treated areas'
+    area-months, or of all area-months, are suppressed: the ratio would mostly describe the
+    imputed values (the same rule as the map's hotspot statistics)."""
+    if "suppressed" not in area_month or area_month.empty:
+        return False
+    suppressed = area_month["suppressed"].astype(bool)
+    in_treated = area_month["code"].astype(str).isin([str(c) for c in treated])
+    return float(suppressed[in_treated].mean()) > WITHHOLD_SHARE or float(suppressed.mean()) > WITHHOLD_SHARE
+
+
 @cached(version)
 def _intervention_results(state_json: dict, role: str) -> pd.DataFrame:
     from observatory import queries
@@ -126,9 +169,9 @@ def _intervention_results(state_json: dict, role: str) -> pd.DataFrame:
     stored = queries.interventions(engine())
     if stored.empty:
         return pd.DataFrame(columns=INTERVENTION_COLUMNS)
-    # True counts of the chosen categories, source and victims (no dates, no district: see
-    # INTERVENTION_UNAPPLIED): only the ratio and its interval are published.
-    area_month = queries.unsuppressed_counts_by_area_month(engine(), to_filters(ViewState.from_dict(state_json)))
+    # No dates, no district: see INTERVENTION_UNAPPLIED. Analysts: the true counts; the public: the
+    # published area-months only (None: withheld for the public, see _intervention_counts).
+    area_month = _intervention_counts(state_json, role)
     # The ratio and its interval give the four counts back (Var log RR = 1/T0 + 1/T1 + 1/C0 + 1/C1): a
     # narrow filter must not publish counts the role would see suppressed, so those results are withheld.
     smallest = threshold(role)
@@ -141,9 +184,13 @@ def _intervention_results(state_json: dict, role: str) -> pd.DataFrame:
         ended = None if item.ended_on is None or pd.isna(item.ended_on) else item.ended_on
         row = {"id": item.id, "name": item.name, "started_on": item.started_on, "ended_on": ended,
                "area_codes": ", ".join(item.area_codes)}
+        if area_month is None or _public_withheld(area_month, list(item.area_codes)):
+            rows.append(row | {"verdict": "withheld"})
+            continue
         try:
             # Comparison: every other area but the treated areas' neighbours (where displacement shows).
-            result = evaluate_intervention(area_month, list(item.area_codes), item.started_on, ended_on=ended,
+            result = evaluate_intervention(area_month.assign(count=published_values(area_month["count"], role)),
+                                           list(item.area_codes), item.started_on, ended_on=ended,
                                            population=population, neighbours=neighbours).iloc[0]
         except ValueError:  # no treated/comparison areas or no months on one side of the start
             rows.append(row | {"verdict": "insufficient"})
@@ -188,5 +235,9 @@ def intervention_results(state: ViewState | None = None, role: str = "public") -
     ``withheld`` when a count behind the ratio is below the role's suppression threshold),
     dispersion (quasi-Poisson phi), inference (a sentence), n_comparison, comparison_areas and
     excluded_neighbours (comma-separated codes of the comparison group and of the buffer left out).
+
+    For the public the evaluation reads the published area-month counts only (suppressed cells at
+    ``maps.suppressed_value``) and is ``withheld`` when most of the treated areas' area-months (or
+    of all area-months) are suppressed, or when the selection has a sensitive category.
     """
     return _intervention_results(_intervention_key(state), role)

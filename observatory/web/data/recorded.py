@@ -97,6 +97,12 @@ def _city_monthly(state_json: dict, role: str) -> pd.DataFrame:
     from :func:`_city_category_month` (no area selection, so no cell is suppressed)."""
     from observatory import queries
 
+    if not queries.is_restricted(role):
+        # The public series is the published monthly counts themselves, not a sum of perturbed
+        # category cells (which would be a different, noisier figure than the query's).
+        state = ViewState.from_dict({k: v for k, v in state_json.items() if k != "area"})
+        return _shared("monthly", state_json, role, lambda: queries.counts_by_month(
+            engine(), to_filters(state), role)[["month", "count"]])
     by_category = _city_category_month(state_json, role)
     if by_category.empty:  # no incident: the query still lists the months of the range
         state = ViewState.from_dict({k: v for k, v in state_json.items() if k != "area"})
@@ -108,7 +114,13 @@ def _city_monthly(state_json: dict, role: str) -> pd.DataFrame:
 
 def _city_categories(state_json: dict, role: str) -> pd.DataFrame:
     """Counts per category (code, name_es, name_en, count; every category, sorted by count
-    then code) like ``queries.counts_by_category``, summed from :func:`_city_category_month`."""
+    then code) like ``queries.counts_by_category``, summed from :func:`_city_category_month`
+    (for the public, the published ``queries.counts_by_category`` itself)."""
+    from observatory import queries
+
+    if not queries.is_restricted(role):
+        state = ViewState.from_dict({k: v for k, v in state_json.items() if k != "area"})
+        return queries.counts_by_category(engine(), to_filters(state), role)[["code", "name_es", "name_en", "count"]]
     sums = _city_category_month(state_json, role).groupby("category")["count"].sum()
     out = categories()[["code", "name_es", "name_en"]].copy()
     out["count"] = out["code"].map(sums).fillna(0).astype("int64").astype("Int64")
@@ -135,6 +147,8 @@ def _compstat(state_json: dict, role: str) -> pd.DataFrame:
     as_of = _as_of(state)
     if as_of is None:
         return pd.DataFrame()
+    if not queries.is_restricted(role):
+        return _public_compstat(state, as_of, role)
     # Only the days of the CompStat periods and their year-ago twins are read, not two years.
     parts = [queries.counts_by_day(engine(), to_filters(replace_state(state, date_from=start.isoformat(),
                                                                       date_to=end.isoformat())),
@@ -150,10 +164,59 @@ def _compstat(state_json: dict, role: str) -> pd.DataFrame:
     return table.drop(columns=["category"])
 
 
+def _public_compstat(state: ViewState, as_of: dt.date, role: str) -> pd.DataFrame:
+    """CompStat for the public, on the public grid: the calendar period holding ``as_of`` (a month,
+    or the coarser period the access layer publishes the selection at) and the year to its end,
+    each against a year before. Every current and previous count is ONE published cell
+    (``queries.total`` of that window for the role, NA when suppressed), never a sum of day
+    counts; start and end are the window the access layer published (``access.release``);
+    changes and tests are computed from those published counts (NA when one is NA). The week and
+    28-day periods are finer than the public grid: analysts only."""
+    from observatory import queries
+    from observatory.indicators.compstat import change_test, percent_change
+    from observatory.queries import access
+
+    cats = categories()
+    base = to_filters(state)
+
+    def published(start: dt.date, end: dt.date) -> tuple[int | None, dt.date, dt.date, str | None]:
+        window = base.replace(start=start, end=end)
+        rel = access.release(window, role, access.selection_level(window), "window", cats)
+        return queries.total(engine(), window, role), rel.filters.start, rel.filters.end, rel.unit
+
+    month = as_of.replace(day=1)
+    year_ago = month.replace(year=month.year - 1)
+    rows, seen = [], set()
+    for name, start, prev_start in (("period", month, year_ago), ("ytd", month.replace(month=1),
+                                                                   year_ago.replace(month=1))):
+        current, start, end, unit = published(start, as_of)
+        previous, prev_start, prev_end, _ = published(prev_start, year_ago)
+        if (start, end) in seen:  # the year so far is the period itself (e.g. in January)
+            continue
+        seen.add((start, end))
+        t1, t0 = (end - start).days + 1, (prev_end - prev_start).days + 1
+        known = current is not None and previous is not None
+        p = change_test(current, previous, t1, t0) if known else float("nan")
+        significant = bool(known and p < 0.05)
+        rising = known and current * t0 > previous * t1
+        rows.append({"period": (unit or "month") if name == "period" else name, "start": start, "end": end,
+                     "prev_start": prev_start, "prev_end": prev_end, "current": current, "previous": previous,
+                     "change": current - previous if known else None,
+                     "pct_change": percent_change(current, previous) if known else float("nan"),
+                     "p_value": p, "significant": significant,
+                     "direction": ("up" if rising else "down") if significant else "none"})
+    out = pd.DataFrame(rows)
+    for col in ("current", "previous", "change"):
+        out[col] = out[col].astype("Int64")
+    return out.astype({"pct_change": "float64", "p_value": "float64"})
+
+
 def compstat(state: ViewState, role: str = "public") -> pd.DataFrame:
     """CompStat periods (week, last 28 days, year to date) against a year before, for the
     selection (``indicators.compstat``): period, start, end, prev_start, prev_end, current,
-    previous, change, pct_change, p_value, significant, direction."""
+    previous, change, pct_change, p_value, significant, direction. For the public the periods
+    are on the public grid (the month, or coarser period, and the year to date) and every count
+    is a published cell (:func:`_public_compstat`)."""
     return _compstat(_key(state), role)
 
 
