@@ -20,6 +20,25 @@ from observatory.vocabulary import BOUNDARY_LEVELS
 EXIT_BAD_INPUT = 2
 
 
+def database_line() -> str:
+    """Which database the command uses, its password masked; says so when it is the default SQLite file."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    from observatory.config import database_url
+
+    url = database_url()
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL fails later with its own error; never print a password
+        shown = url.split("@")[-1] if "@" in url else url
+    if not os.environ.get("OBSERVATORY_DATABASE_URL"):
+        return (f"database: {shown} (the default SQLite file: OBSERVATORY_DATABASE_URL is not set; set it to use "
+                "PostgreSQL)")
+    return f"database: {shown}"
+
+
 def _engine():
     from observatory.db.session import get_engine, upgrade_to_head
 
@@ -45,10 +64,12 @@ def _audited(args: argparse.Namespace, kind: str) -> Any:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
     from observatory.config import database_url
 
     _engine()
-    print(f"database at head: {database_url()}")
+    print(f"database at head: {make_url(database_url()).render_as_string(hide_password=True)}")
     return 0
 
 
@@ -71,6 +92,41 @@ def cmd_boundaries_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_boundaries_population(args: argparse.Namespace) -> int:
+    from observatory.ingest.population import attach_population
+
+    engine = _engine()
+    with _audited(args, "population"):
+        report = attach_population(args.file, layer=args.layer, id_field=args.id_field,
+                                   population_field=args.population_field, engine=engine, user_name=args.user,
+                                   encoding=args.encoding, sheet=args.sheet)
+    _print_report(report, args.json)
+    if not args.json:
+        print(f"  matched: {report.details['matched']:,} areas ({report.revised:,} changed), "
+              f"unmatched ids: {report.rejected:,}, areas still without population: "
+              f"{report.details['areas_without_population']:,}")
+    return 0
+
+
+def cmd_categories(args: argparse.Namespace) -> int:
+    from observatory import queries
+
+    frame = queries.categories(_engine())[["code", "iccs_code", "name_es", "name_en", "sensitive"]]
+    rows = [{k: (None if v is None or v != v else v) for k, v in r.items()} for r in frame.to_dict("records")]
+    for row in rows:
+        row["sensitive"] = bool(row["sensitive"])
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    print(f"{'code':<28} {'ICCS':<8} {'sensitive':<9} name (es) / name (en)")
+    for row in rows:
+        print(f"{row['code']:<28} {row['iccs_code'] or '-':<8} {'yes' if row['sensitive'] else '':<9} "
+              f"{row['name_es']} / {row['name_en']}")
+    print(f"{len(rows)} categories; map a source label onto one with `alias add LABEL CODE` or a profile's "
+          "[aliases] table")
+    return 0
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     engine = _engine()
     with _audited(args, args.kind):
@@ -86,7 +142,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 args.file, source_kind="police" if args.kind == "police" else "complaint", profile=args.profile,
                 engine=engine, rejects_path=args.rejects, user_name=args.user,
                 progress=not args.json and not args.quiet, label=args.label,
-                max_rejected_share=args.max_rejected_share)
+                max_rejected_share=args.max_rejected_share, sheet=args.sheet)
     _print_report(report, args.json)
     return 0
 
@@ -95,6 +151,7 @@ def cmd_alias_add(args: argparse.Namespace) -> int:
     from observatory.db.models import CategoryAlias, CrimeCategory
     from observatory.ingest.incidents import update_unclassified
     from observatory.ingest.report import ImportFailed
+    from observatory.taxonomy import CATEGORIES_HINT
     from observatory.text import label_key
 
     engine = _engine()
@@ -105,7 +162,8 @@ def cmd_alias_add(args: argparse.Namespace) -> int:
         category = conn.execute(select(CrimeCategory).where(CrimeCategory.code == args.category)).first()
         if category is None:
             codes = ", ".join(conn.scalars(select(CrimeCategory.code).order_by(CrimeCategory.code)))
-            raise ImportFailed(f"alias add: unknown category {args.category!r}; categories: {codes}")
+            raise ImportFailed(f"alias add: unknown category {args.category!r}; categories: {codes} "
+                               f"({CATEGORIES_HINT})")
         existing = conn.execute(select(CategoryAlias.id).where(CategoryAlias.profile == args.profile,
                                                                 CategoryAlias.label_key == key)).scalar()
         if existing is None:
@@ -181,13 +239,10 @@ def status(engine: Any) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from observatory.config import database_url
-
     data = status(_engine())
     if args.json:
         print(json.dumps(data, ensure_ascii=False, default=str))
         return 0
-    print(f"database: {database_url()}")
     print("boundary layers:" if data["layers"] else "boundary layers: none (import with `boundaries import`)")
     for layer in data["layers"]:
         flag = " (primary)" if layer["primary"] else ""
@@ -239,6 +294,18 @@ def build_parser() -> argparse.ArgumentParser:
                           help="make this the layer incidents are counted in (default: the first neighbourhood layer)")
     b_import.add_argument("--json", action="store_true", help="print the report as one JSON object")
     b_import.set_defaults(func=cmd_boundaries_import)
+    b_pop = b_sub.add_parser("population", help="attach population to an existing layer from a CSV or spreadsheet",
+                             description="Store each area's population (residents) from a table with one row per "
+                                         "area: refused whole, naming file, row and field, when a value is not a "
+                                         "number >= 0; ids that match no area are reported.")
+    b_pop.add_argument("file")
+    b_pop.add_argument("--layer", required=True, help="the boundary layer, as named in `boundaries import`")
+    b_pop.add_argument("--id-field", required=True, help="column with each area's code (the layer's --id-field)")
+    b_pop.add_argument("--population-field", required=True, help="column with each area's population")
+    b_pop.add_argument("--encoding", default=None, help="text encoding of a CSV (default: detected)")
+    b_pop.add_argument("--sheet", default=None, help="spreadsheets: the sheet, by name or number from 1")
+    b_pop.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    b_pop.set_defaults(func=cmd_boundaries_population)
 
     ingest = sub.add_parser("ingest", help="import police reports, complaints or a survey")
     ingest.add_argument("kind", choices=["police", "complaints", "survey"])
@@ -251,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "11001 = Bogota). Default: the profile's, else the code of most rows placed in the "
                              "primary layer, else the whole survey; the import report states which")
     ingest.add_argument("--label", help="crime label for files that carry none (one table per crime)")
+    ingest.add_argument("--sheet", metavar="NAME", default=None,
+                        help="spreadsheets (XLSX, XLS, ODS): the sheet to read, by name or number from 1 "
+                             "(overrides the profile's sheet key)")
     ingest.add_argument("--rejects", help="write rejected rows to this CSV for correction")
     ingest.add_argument("--json", action="store_true", help="print the report as one JSON object")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -273,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true")
     demo.set_defaults(func=cmd_demo)
 
+    cats = sub.add_parser("categories", help="list the crime category codes (ICCS code, names, sensitive flag)")
+    cats.add_argument("--json", action="store_true", help="print the categories as one JSON list")
+    cats.set_defaults(func=cmd_categories)
+
     st = sub.add_parser("status", help="what the database holds")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
@@ -292,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from observatory.ingest.report import ImportFailed
 
     args = build_parser().parse_args(argv)
+    # first line of every command: which database (stderr under --json, so stdout stays one JSON value)
+    print(database_line(), file=sys.stderr if getattr(args, "json", False) else sys.stdout, flush=True)
     try:
         if args.command == "users":
             _engine()  # commands from other modules expect a migrated database too

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from observatory.text import label_key
 
 UNCLASSIFIED = "unclassified"
+# Every error message that names a category code ends with this pointer to the list of codes.
+CATEGORIES_HINT = "list the category codes with `python -m observatory categories`"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ import tempfile
 import tomllib
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -55,6 +56,7 @@ from observatory.upload_scan import (
 
 PURPOSES = ("incidents", "survey", "boundaries")
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat")
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 BOUNDARY_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp")
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".xml")
 MAX_MEMBERS = 50
@@ -106,13 +108,17 @@ def decode_dash_contents(contents: str, filename: str, limits: UploadLimits | No
 def sniff(data: bytes) -> str:
     """The type of a file from its first bytes.
 
-    One of ``gzip``, ``zip``, ``gpkg``, ``geojson``, ``text`` (delimited text without NUL
-    bytes), ``binary``.
+    One of ``gzip``, ``zip``, ``spreadsheet`` (XLSX, XLSM, ODS, XLS), ``gpkg``, ``geojson``,
+    ``text`` (delimited text without NUL bytes, or UTF-16 with a byte-order mark), ``binary``.
     """
     if data[:2] == b"\x1f\x8b":
         return "gzip"
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # OLE2: an Excel 97-2003 workbook
+        return "spreadsheet"
     if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return "zip"
+        return "spreadsheet" if _is_office_zip(data) else "zip"
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode Text": UTF-16 with a byte-order mark
+        return "text"
     if data[:16] == b"SQLite format 3\x00":
         return "gpkg"
     if b"\x00" in data[:65536]:
@@ -121,6 +127,27 @@ def sniff(data: bytes) -> str:
     if head[:1] == b"{" and b'"type"' in head[:4096]:
         return "geojson"
     return "text"
+
+
+def _is_office_zip(data: bytes) -> bool:
+    """An XLSX/XLSM workbook (``[Content_Types].xml``) or an ODS spreadsheet (its ``mimetype`` member)."""
+    if b"mimetypeapplication/vnd.oasis.opendocument.spreadsheet" in data[:120]:
+        return True
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return "[Content_Types].xml" in archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+
+
+def _as_utf8_chunks(data: bytes, name: str) -> Iterator[bytes]:
+    """The text of an upload for the line and column checks: UTF-16 (with BOM) re-encoded as UTF-8."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return memory_chunks(data.decode("utf-16").encode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise UploadRejected(f"{name}: UTF-16 text that cannot be decoded ({exc})") from exc
+    return memory_chunks(data)
 
 
 def _check_gzip(data: bytes, name: str, limits: UploadLimits) -> None:
@@ -197,9 +224,6 @@ def _open_zip(data: bytes, name: str) -> zipfile.ZipFile:
 
 def _check_zip(data: bytes, name: str, limits: UploadLimits) -> None:
     with _open_zip(data, name) as archive:
-        names = set(archive.namelist())
-        if "[Content_Types].xml" in names:
-            raise UploadRejected(f"{name}: this is an Excel/Office document; save it as CSV and upload that")
         _zip_members(archive, name, limits, len(data))
 
 
@@ -261,11 +285,12 @@ def check_upload(filename: str, data: bytes, purpose: str, limits: UploadLimits 
         raise UploadRejected(f"{name}: {len(data) // (1 << 20)} MB is larger than the "
                              f"{limits.max_bytes // (1 << 20)} MB upload limit")
     kind = sniff(data)
-    allowed = {"incidents": ("text", "gzip", "zip"), "survey": ("text", "gzip", "zip"),
+    allowed = {"incidents": ("text", "gzip", "zip", "spreadsheet"), "survey": ("text", "gzip", "zip", "spreadsheet"),
                "boundaries": ("geojson", "gpkg", "zip")}[purpose]
     if kind not in allowed:
         what = "binary file" if kind == "binary" else f"{kind} file"
-        expected = ("a delimited text export (.csv, .txt; gzip or zip accepted)" if purpose != "boundaries"
+        expected = ("a delimited text export (.csv, .txt; gzip or zip accepted) or a spreadsheet (.xlsx, .ods, .xls)"
+                    if purpose != "boundaries"
                     else "GeoJSON, GeoPackage or a zipped shapefile")
         raise UploadRejected(f"{name}: this is a {what}, expected {expected}")
     if kind == "gzip":
@@ -274,8 +299,10 @@ def check_upload(filename: str, data: bytes, purpose: str, limits: UploadLimits 
         _check_zip(data, name, limits)
     elif kind == "geojson":
         _check_json(data, name)
+    elif kind == "spreadsheet" and data[:2] == b"PK":
+        _check_zip(data, name, limits)  # an XLSX/ODS is a zip: the same expansion bounds
     elif kind == "text":
-        check_text(memory_chunks(data), name)
+        check_text(_as_utf8_chunks(data, name), name)
     return kind
 
 
@@ -295,6 +322,8 @@ def store_upload(filename: str, data: bytes, purpose: str, *, folder: str | Path
         if kind == "zip":
             return _extract_zip(data, name, target_dir, purpose, limits)
         suffix = {"gpkg": ".gpkg", "geojson": ".geojson", "gzip": ".csv.gz"}.get(kind, "")
+        if kind == "spreadsheet":  # the reader picks the workbook format by its extension or content
+            suffix = Path(name).suffix.lower() if Path(name).suffix.lower() in SPREADSHEET_SUFFIXES else ".xlsx"
         stem = name if not suffix or name.lower().endswith(suffix) else Path(name).stem + suffix
         path = target_dir / stem
         path.write_bytes(data)

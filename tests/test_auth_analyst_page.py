@@ -82,7 +82,8 @@ def test_public_gets_a_login_link_and_nothing_else(world):  # noqa: F811
           ("an-profile", "value", "generic_incidents"), ("an-layer", "value", None),
           ("an-id-field", "value", None), ("an-name-field", "value", None), ("an-source-layer", "value", None),
           ("an-encoding", "value", None),
-          ("an-profile-file", "contents", None), ("an-profile-file", "filename", None)])
+          ("an-profile-file", "contents", None), ("an-profile-file", "filename", None),
+           ("an-population-field", "value", None)])
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM incidents WHERE source_id = 'P1'").scalar_one() == 0
     assert len(audit.list_events(engine, action="import")) == batches
@@ -134,7 +135,8 @@ def test_upload_through_the_importer_and_refusals(world, tmp_path):  # noqa: F81
                      ("an-profile", "value", "generic_incidents"), ("an-layer", "value", None),
                      ("an-id-field", "value", None), ("an-name-field", "value", None),
                      ("an-source-layer", "value", None), ("an-encoding", "value", None),
-          ("an-profile-file", "contents", None), ("an-profile-file", "filename", None)],
+          ("an-profile-file", "contents", None), ("an-profile-file", "filename", None),
+           ("an-population-field", "value", None)],
                     headers).get_data(as_text=True)
 
     report = upload("nuevas.csv", csv)
@@ -191,7 +193,8 @@ def test_boundary_upload_chooses_the_layer_inside_a_geopackage(world, tmp_path):
                      ("an-profile", "value", ""), ("an-layer", "value", "zonas_subidas"),
                      ("an-id-field", "value", "cve"), ("an-name-field", "value", "nombre"),
                      ("an-source-layer", "value", source_layer), ("an-encoding", "value", None),
-          ("an-profile-file", "contents", None), ("an-profile-file", "filename", None)],
+          ("an-profile-file", "contents", None), ("an-profile-file", "filename", None),
+           ("an-population-field", "value", None)],
                     headers).get_data(as_text=True)
 
     refused = upload(None)

@@ -287,9 +287,9 @@ def test_invalid_geometries_repaired_multipolygons_and_holes_kept(tmp_path, sqli
     assert not multi.contains(hole.centroid)  # the hole stays a hole
 
 
-def test_missing_and_duplicate_ids_are_rejected_with_reasons(tmp_path, sqlite_url):
+def test_missing_ids_and_non_polygons_are_rejected_with_reasons(tmp_path, sqlite_url):
     engine = get_engine(sqlite_url)
-    gdf = grid_frame(codes=("A", None, "A", "D"))
+    gdf = grid_frame(codes=("A", None, "C", "D"))
     gdf = gpd.GeoDataFrame(
         gdf.to_dict("list") | {"geometry": list(gdf.geometry)}, crs="EPSG:4326")
     extra = gdf.iloc[[3]]  # an exact copy of feature 4: a duplicate, not an error
@@ -297,16 +297,19 @@ def test_missing_and_duplicate_ids_are_rejected_with_reasons(tmp_path, sqlite_ur
     gdf = gpd.GeoDataFrame(gpd.pd.concat([gdf, extra, point], ignore_index=True), crs="EPSG:4326")
     path = write(gdf, tmp_path / "dups.geojson")
     report = import_boundaries(path, layer="dups", id_field="code", name_field="name", engine=engine)
-    assert (report.total, report.loaded, report.rejected, report.duplicates) == (6, 2, 3, 1)
+    assert (report.total, report.loaded, report.rejected, report.duplicates) == (6, 3, 2, 1)
     reasons = {r.row_number: (r.field, r.reason) for r in report.rejections}
     assert reasons[2][0] == "code" and "dups.geojson, feature 2: missing id" in reasons[2][1]
-    assert reasons[3][0] == "code" and "duplicate id 'A'" in reasons[3][1] and "feature 1" in reasons[3][1]
     assert reasons[6][0] == "geometry" and "feature 6 (id P): a Point with no polygon" in reasons[6][1]
     with engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(RejectedRow)
                               .where(RejectedRow.batch_id == report.batch_id)).scalar()
-    assert stored == 3
-    assert set(layer_areas(engine, "dups")) == {"A", "D"}
+    assert stored == 2
+    assert set(layer_areas(engine, "dups")) == {"A", "C", "D"}
+    # one code for two different areas: the id field is not an id (see tests/test_boundaries_population.py)
+    path = write(grid_frame(codes=("A", "B", "A", "D")), tmp_path / "clash.geojson")
+    with pytest.raises(ImportFailed, match=r"clash.geojson: the id field 'code' is not unique: 1 codes .*'A' \(2"):
+        import_boundaries(path, layer="clash", id_field="code", name_field="name", engine=engine)
 
 
 def test_bad_arguments_fail_clearly(tmp_path, sqlite_url):

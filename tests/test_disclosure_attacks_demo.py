@@ -17,6 +17,7 @@ import pytest
 
 from observatory import auth, config, queries
 from observatory.db.session import get_engine
+from observatory.queries import access
 from tests import disclosure_attacks_kit as kit
 from tests.conftest import module_sqlite
 
@@ -329,3 +330,37 @@ def test_a_section_holding_a_sensitive_category_is_a_sensitive_selection(demo):
     assert not data.selects_sensitive(ViewState(categories=(f"s{plain}",)))
     assert not data.selects_sensitive(ViewState())  # all categories: the area tables leave them out
     assert data.hotspots_withheld(ViewState(layer="gi", categories=("rape",)), "analyst") is None
+
+
+def test_the_gender_panel_publishes_the_coarse_grid_totals_never_a_false_zero(demo):
+    """The Perception page's recorded sexual and domestic violence: for the public each category's
+    city total is the published (perturbed, quarter-grid) figure or withheld, never the 0 a finer table
+    without the sensitive categories would give; analysts get the true count."""
+    from sqlalchemy import text
+
+    from observatory.web import data
+    from observatory.web.state import ViewState
+
+    *_, engine, _app = demo
+    date_from, date_to = _last_year(engine)
+    state = ViewState(date_from=date_from, date_to=date_to)
+    public = data.gender_lens(state, "public")["recorded"].set_index("category")["count"]
+    analyst = data.gender_lens(state, "analyst")["recorded"].set_index("category")["count"]
+    with engine.connect() as conn:
+        true = dict(conn.execute(text(
+            "SELECT c.code, SUM(i.count) FROM incidents i JOIN crime_categories c ON c.id = i.category_id "
+            "WHERE i.occurred_on BETWEEN :a AND :b GROUP BY c.code"), {"a": date_from, "b": date_to}).all())
+    k, d = access.notice_values()["k"], access.notice_values()["d"]
+    shown = 0
+    for code in public.index:
+        assert int(analyst[code]) == int(true.get(code, 0))  # analysts: the true count of the window
+        expected = queries.total(engine, queries.Filters(start=date_from, end=date_to, categories=(code,)), "public")
+        if pd.isna(public[code]):
+            assert expected is None
+            continue
+        shown += 1
+        assert int(public[code]) == expected >= k  # the published figure, never below k
+        # the window snaps to whole quarters, so the published total is close to the quarters' true total
+        assert public[code] > 0 and true.get(code, 0) > 0
+    assert shown >= 1, "the demo city's sexual and domestic violence should be published at the city level"
+    assert d >= 1

@@ -66,7 +66,8 @@ def test_geojson_and_gpkg_for_boundaries(tmp_path):
     ("empty.csv", b"", "incidents", "empty"),
     ("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 50, "incidents", "binary"),
     ("book.csv", b"PK\x03\x04" + b"\x00" * 40, "incidents", "zip"),
-    ("book.csv", zipped({"[Content_Types].xml": b"<x/>", "xl/workbook.xml": b"<x/>"}), "incidents", "Excel"),
+    # a workbook is a table (tests/test_uploads_spreadsheets.py), never a boundary file
+    ("book.zip", zipped({"[Content_Types].xml": b"<x/>", "xl/workbook.xml": b"<x/>"}), "boundaries", "spreadsheet"),
     ("db.csv", b"SQLite format 3\x00" + b"\x00" * 100, "survey", "gpkg"),
     ("a.geojson", CSV, "boundaries", "text"),
     ("broken.csv.gz", gzip.compress(CSV)[:-12], "incidents", "truncated|corrupt"),

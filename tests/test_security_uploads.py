@@ -176,7 +176,8 @@ def upload(client, headers, name: str, blob: bytes, kind: str, profile, profile_
                  ("an-id-field", "value", "id" if kind == "boundaries" else None),
                  ("an-name-field", "value", "name" if kind == "boundaries" else None),
                  ("an-source-layer", "value", None), ("an-encoding", "value", None),
-                 ("an-profile-file", "contents", pcontents), ("an-profile-file", "filename", pname)], headers)
+                 ("an-profile-file", "contents", pcontents), ("an-profile-file", "filename", pname),
+                 ("an-population-field", "value", None)], headers)
     assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
     return resp.get_data(as_text=True)
 

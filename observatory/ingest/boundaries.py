@@ -423,6 +423,33 @@ def _require_field(frame: pd.DataFrame, field: str | None, what: str, file_name:
         raise ImportFailed(f"{file_name}: the {what} field {field!r} is not in the file (fields: {fields})")
 
 
+def non_unique_id(file_name: str, id_field: str, clashes: dict[str, int]) -> ImportFailed:
+    """The refusal of an id field that names several different areas with one code (first codes + count)."""
+    ordered = sorted(clashes.items(), key=lambda item: (-item[1], item[0]))
+    shown = ", ".join(f"{code!r} ({n} features)" for code, n in ordered[:5])
+    more = f" and {len(ordered) - 5} more" if len(ordered) > 5 else ""
+    return ImportFailed(f"{file_name}: the id field {id_field!r} is not unique: {len(ordered)} codes are used by "
+                        f"more than one area ({shown}{more}); choose a field with one code per area "
+                        "(nothing was stored)")
+
+
+def _note_fixes(report: ImportReport, repaired: np.ndarray, bad_population: list[int], unnamed: list[int],
+                population_field: str | None, name_field: str) -> None:
+    """Report repaired geometries, unreadable populations and unnamed features (each loaded anyway)."""
+    repaired_features = [int(i) + 1 for i in np.flatnonzero(repaired)]
+    report.details["repaired_geometries"] = len(repaired_features)
+    report.details["repaired_features"] = repaired_features[:100]
+    if repaired_features:
+        listed = ", ".join(map(str, repaired_features[:10])) + ("..." if len(repaired_features) > 10 else "")
+        report.warnings.append(f"{len(repaired_features)} invalid geometries repaired (features {listed})")
+    if bad_population:
+        report.warnings.append(f"population in {population_field!r} is not a number in features "
+                               f"{', '.join(map(str, bad_population[:10]))}: stored as unknown")
+    if unnamed:
+        report.warnings.append(f"no name in {name_field!r} for features {', '.join(map(str, unnamed[:10]))}: "
+                               "their code is used as name")
+
+
 def prepare_areas(frame: gpd.GeoDataFrame, report: ImportReport, *, id_field: str, name_field: str,
                   population_field: str | None, district_field: str | None) -> pd.DataFrame:
     """Validate features (WGS84 already) into area rows; rejects and counts go to ``report``.
@@ -440,6 +467,7 @@ def prepare_areas(frame: gpd.GeoDataFrame, report: ImportReport, *, id_field: st
     rows: list[dict[str, Any]] = []
     bad_population: list[int] = []
     unnamed: list[int] = []
+    clashes: dict[str, int] = {}  # code -> features using it (not exact copies)
     records = frame.drop(columns=frame.geometry.name).to_dict("records")
     for i, (record, geom) in enumerate(zip(records, geometries, strict=True)):
         feature = i + 1
@@ -459,12 +487,11 @@ def prepare_areas(frame: gpd.GeoDataFrame, report: ImportReport, *, id_field: st
             name = code
         wkb = shapely.to_wkb(geom, output_dimension=2)
         if code in seen:
-            first, first_wkb, first_name = seen[code]
+            _first, first_wkb, first_name = seen[code]
             if first_wkb == wkb and first_name == name:
                 report.duplicates += 1  # an exact copy of an earlier feature: harmless
             else:
-                report.reject(feature, id_field, f"{file_name}, feature {feature}: duplicate id {code!r} in field "
-                              f"{id_field!r} (first used by feature {first})", raw)
+                clashes[code] = clashes.get(code, 1) + 1
             continue
         seen[code] = (feature, wkb, name)
         population = None
@@ -476,19 +503,10 @@ def prepare_areas(frame: gpd.GeoDataFrame, report: ImportReport, *, id_field: st
         rows.append({"feature": feature, "code": code, "name": name, "name_key": fold(name),
                      "district": _text(record.get(district_field)) if district_field else None,
                      "population": population, "geometry": geom, "geometry_wkb": wkb})
+    if clashes:
+        raise non_unique_id(file_name, id_field, clashes)
     report.loaded = len(rows)
-    repaired_features = [int(i) + 1 for i in np.flatnonzero(repaired)]
-    report.details["repaired_geometries"] = len(repaired_features)
-    report.details["repaired_features"] = repaired_features[:100]
-    if repaired_features:
-        listed = ", ".join(map(str, repaired_features[:10])) + ("..." if len(repaired_features) > 10 else "")
-        report.warnings.append(f"{len(repaired_features)} invalid geometries repaired (features {listed})")
-    if bad_population:
-        report.warnings.append(f"population in {population_field!r} is not a number in features "
-                               f"{', '.join(map(str, bad_population[:10]))}: stored as unknown")
-    if unnamed:
-        report.warnings.append(f"no name in {name_field!r} for features {', '.join(map(str, unnamed[:10]))}: "
-                               "their code is used as name")
+    _note_fixes(report, repaired, bad_population, unnamed, population_field, name_field)
     areas = pd.DataFrame(rows, columns=["feature", "code", "name", "name_key", "district", "population",
                                         "geometry", "geometry_wkb"])
     if areas.empty:
@@ -548,6 +566,21 @@ def _write_areas(conn: Connection, layer_id: int, areas: pd.DataFrame, report: I
     report.details.update({"areas_added": len(inserts), "areas_updated": len(updates),
                            "areas_unchanged": unchanged, "areas_deactivated": len(vanished)})
     return spatial_change
+
+
+def _set_primary(conn: Connection, layer_id: int, make_primary: bool, was_primary: bool,
+                 current_primary: list[int], changed: bool) -> list[int]:
+    """Give or take the primary role; returns the layers whose incidents must be reassigned."""
+    if make_primary and not was_primary:
+        previous = [i for i in current_primary if i != layer_id]
+        if previous:
+            conn.execute(update(BoundaryLayer).where(BoundaryLayer.id.in_(previous)).values(is_primary=False))
+        conn.execute(update(BoundaryLayer).where(BoundaryLayer.id == layer_id).values(is_primary=True))
+        return [layer_id, *previous]
+    if was_primary and not make_primary:
+        conn.execute(update(BoundaryLayer).where(BoundaryLayer.id == layer_id).values(is_primary=False))
+        return [layer_id]
+    return [layer_id] if changed else []
 
 
 def import_boundaries(path: str | Path, *, layer: str, id_field: str, name_field: str,
@@ -622,18 +655,8 @@ def import_boundaries(path: str | Path, *, layer: str, id_field: str, name_field
                 values["version"] = BoundaryLayer.version + 1
             conn.execute(update(BoundaryLayer).where(BoundaryLayer.id == layer_id).values(**values))
 
-        to_reassign: list[int] = []
-        if make_primary and not was_primary:
-            previous = [i for i in current_primary if i != layer_id]
-            if previous:
-                conn.execute(update(BoundaryLayer).where(BoundaryLayer.id.in_(previous)).values(is_primary=False))
-            conn.execute(update(BoundaryLayer).where(BoundaryLayer.id == layer_id).values(is_primary=True))
-            to_reassign = [layer_id, *previous]
-        elif was_primary and not make_primary:
-            conn.execute(update(BoundaryLayer).where(BoundaryLayer.id == layer_id).values(is_primary=False))
-            to_reassign = [layer_id]
-        elif changed or existing is None:
-            to_reassign = [layer_id]
+        to_reassign = _set_primary(conn, layer_id, make_primary, was_primary, list(current_primary),
+                                   changed or existing is None)
         reassigned = {str(i): reassign_layer(conn, i) for i in to_reassign}
         # Survey responses get their neighbourhood (and its district) from the primary layer by area code:
         # whenever that layer changes (areas moved, renamed, retired, districts revised) or another layer
@@ -645,5 +668,10 @@ def import_boundaries(path: str | Path, *, layer: str, id_field: str, name_field
         report.details["reassigned"] = reassigned
         report.details["survey_responses_reassigned"] = survey_changed
         report.details["survey_responses_unassigned"] = survey_unassigned
+        if make_primary:
+            from observatory.ingest.population import missing_population_warning  # imports this module
+
+            warning = missing_population_warning(conn, layer_id)
+            report.warnings.extend([warning] if warning else [])
         close_batch(conn, report)
     return report

@@ -11,7 +11,8 @@ canonical incident fields. Built-in profiles are the ``*.toml`` files beside thi
     source_kind = "police"             # optional hint: police | complaint
     encoding = "cp1252"                # optional: detected otherwise (UTF-8, BOM, cp1252)
     delimiter = ";"                    # optional: sniffed from the header otherwise
-    skip_lines = 0                     # title lines above the header
+    skip_lines = 0                     # title lines (spreadsheet rows) above the header
+    sheet = "Datos"                    # spreadsheets (XLSX, XLS, ODS): sheet name or number from 1
     join_with = "-"                    # separator when a variant joins several columns
     date_formats = ["%d/%m/%Y"]        # optional: tried after ISO 8601 (d/m/Y is always tried)
     time_formats = ["%I:%M %p"]        # optional: tried after H:M[:S] ("20:0", "07:05:00") and an hour 0-23
@@ -59,7 +60,7 @@ from typing import Any
 import yaml
 
 from observatory.ingest.report import ImportFailed
-from observatory.taxonomy import categories_by_code
+from observatory.taxonomy import CATEGORIES_HINT, categories_by_code
 from observatory.text import fold, label_key
 from observatory.vocabulary import AGE_GROUPS, SOURCE_KINDS
 from observatory.vocabulary import SEXES as SEX_VALUES
@@ -91,7 +92,7 @@ FIELDS: dict[str, str] = {
 TOP_LEVEL_KEYS = {
     "kind", "name", "description", "source_kind", "encoding", "delimiter", "skip_lines", "date_formats",
     "decimal_comma", "crs", "na_values", "required", "columns", "defaults", "file_labels", "aliases", "values",
-    "join_with", "time_formats", "identical_rows", "max_rejected_share", "area_aliases",
+    "join_with", "time_formats", "identical_rows", "max_rejected_share", "area_aliases", "sheet",
 }
 DEFAULT_MAX_REJECTED_SHARE = 0.9  # "nearly every row": a wrong profile, not a few bad rows
 VALUE_MAP_FIELDS = {"victim_sex": SEX_VALUES, "victim_age_group": AGE_GROUPS}
@@ -113,6 +114,7 @@ class Profile:
     encoding: str | None = None
     delimiter: str | None = None
     skip_lines: int = 0
+    sheet: str | int | None = None  # spreadsheets: sheet name or number from 1 (None: the only sheet with data)
     date_formats: tuple[str, ...] = ()
     decimal_comma: bool = False
     crs: str = "EPSG:4326"
@@ -262,7 +264,7 @@ def _parse_aliases(data: dict[str, Any], defaults: dict[str, Any], where: str) -
     for label, code in aliases.items():
         if code not in valid_codes:
             raise _fail(where, f"aliases: label {label!r} maps to unknown category {code!r}; categories: "
-                               f"{', '.join(valid_codes)}")
+                               f"{', '.join(valid_codes)} ({CATEGORIES_HINT})")
     return {str(k): str(v) for k, v in aliases.items()}
 
 
@@ -293,13 +295,17 @@ def _parse_layout(data: dict[str, Any], where: str) -> dict[str, Any]:
     skip_lines = data.get("skip_lines", 0)
     if not isinstance(skip_lines, int) or skip_lines < 0:
         raise _fail(where, f"skip_lines must be a whole number >= 0, not {skip_lines!r}")
+    sheet = data.get("sheet")
+    if sheet is not None and (isinstance(sheet, bool) or not isinstance(sheet, str | int)
+                              or (isinstance(sheet, int) and sheet < 1)):
+        raise _fail(where, f"sheet must be a sheet name or a sheet number from 1, not {sheet!r}")
     join_with = data.get("join_with", "-")
     if not isinstance(join_with, str):
         raise _fail(where, f"join_with must be a string (the separator of joined columns), not {join_with!r}")
     na_values = data.get("na_values", [])
     if not isinstance(na_values, list):
         raise _fail(where, "na_values must be a list of strings")
-    return {"date_formats": tuple(date_formats), "skip_lines": skip_lines, "join_with": join_with,
+    return {"date_formats": tuple(date_formats), "skip_lines": skip_lines, "sheet": sheet, "join_with": join_with,
             "na_values": tuple(str(v) for v in na_values),
             "file_labels": {fold(k).replace("-", "_").replace(" ", "_"): str(v) for k, v in file_labels.items()}}
 

@@ -69,7 +69,8 @@ class ImportReport:
         if self.rejected > 20:
             lines.append(f"  ... {self.rejected - 20:,} more rejected rows (use --rejects FILE.csv)")
         if self.unknown_labels:
-            lines.append("  unknown labels (stored as 'unclassified'; add with `alias add`):")
+            lines.append("  unknown labels (stored as 'unclassified'; map each with `alias add LABEL CODE`; "
+                         "codes: `python -m observatory categories`):")
             for label, n in self.unknown_labels.most_common(15):
                 lines.append(f"    {label!r}: {n:,}")
         lines.extend(self._figure_lines())

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from observatory.taxonomy import CATEGORIES, UNCLASSIFIED
+from observatory.taxonomy import CATEGORIES, CATEGORIES_HINT, UNCLASSIFIED
 
 UNITS = ("person", "household", "event")
 
@@ -87,7 +87,7 @@ def victim_item(category_code: str) -> str:
     """The item name for victimisation by ``category_code`` (e.g. ``victim_robbery_person``)."""
     name = f"victim_{category_code}"
     if name not in ITEMS:
-        raise KeyError(f"unknown crime category {category_code!r}")
+        raise KeyError(f"unknown crime category {category_code!r} ({CATEGORIES_HINT})")
     return name
 
 
@@ -115,7 +115,7 @@ def check_value(name: str, value: object) -> object:
     if item.kind == "category":
         code = str(value)
         if code not in CATEGORY_CODES:
-            raise ValueError(f"{name}: {code!r} is not a crime category code")
+            raise ValueError(f"{name}: {code!r} is not a crime category code ({CATEGORIES_HINT})")
         return code
     try:
         number = float(value)  # type: ignore[arg-type]

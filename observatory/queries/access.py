@@ -30,6 +30,7 @@ which raise ``PermissionError`` for the public.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -364,3 +365,152 @@ def public_file_names(frame: pd.DataFrame, role: str) -> pd.DataFrame:
     out["file_name"] = out["file_name"].map(
         lambda v: v if not isinstance(v, str) else v.replace("\\", "/").rsplit("/", 1)[-1])
     return out
+# --- import history and rejected rows (issue 9, finding 6) ------------------------------------------------
+#
+# A rejection reason quotes the value it could not read ("coordinates out of range: (-11035000.0, 2206000.0)",
+# "unreadable date in column fecha: 'Av. Insurgentes 123'"): for the public, rejected rows are counted by
+# reason KIND only (a fixed vocabulary, translated on the page), never with values, addresses, coordinates,
+# row contents or free text. File names lose their server folder for every role (the audit log keeps paths).
+
+REASON_KINDS = ("malformed_line", "missing_value", "repeated_id", "date", "time", "coordinates", "count", "age",
+                "sex", "category", "geometry", "area_not_found", "population", "weight", "other")
+_FIELD_KINDS = {"occurred_date": "date", "occurred_end_date": "date", "reported_date": "date",
+                "occurred_time": "time", "occurred_end_time": "time", "reported_time": "time",
+                "latitude": "coordinates", "longitude": "coordinates", "count": "count", "victim_age": "age",
+                "victim_sex": "sex", "category": "category", "geometry": "geometry", "record_id": "repeated_id"}
+# (pattern in the reason, kind), tried in order after the field: wording shared by every importer
+_REASON_PATTERNS = (
+    (r"instead of \d+|unreadable record|beyond the last header column|truncated line", "malformed_line"),
+    (r"\bblank\b|\bmissing\b|\bempty\b", "missing_value"),
+    (r"duplicate id|already appears|appears again|repeated", "repeated_id"),
+    (r"\bpopulation\b", "population"),
+    (r"no active area|\barea\b.*not found|matches no area", "area_not_found"),
+    (r"\bweight\b", "weight"),
+    (r"coordinates?\b", "coordinates"),
+    (r"\bdate\b", "date"),
+    (r"\btime\b", "time"),
+    (r"polygon|geometr", "geometry"),
+)
+PUBLIC_HISTORY_COLUMNS = ("id", "file_name", "source_kind", "profile", "layer", "started_at", "finished_at",
+                          "status", "total", "loaded", "rejected", "duplicates", "revised", "unassigned")
+PUBLIC_REJECTED_COLUMNS = ("batch_id", "file_name", "reason_kind", "rows")
+
+
+def reason_kind(field: str | None, reason: str | None) -> str:
+    """The kind of a rejection (one of :data:`REASON_KINDS`) from its field and reason text.
+
+    Structural problems (a malformed line, a blank required value, a repeated id) win over the field,
+    then the canonical field decides, then the reason's wording; anything else is ``"other"``.
+    """
+    import re
+
+    text = str(reason or "").lower()
+    for pattern, kind in _REASON_PATTERNS[:3]:
+        if re.search(pattern, text):
+            return kind
+    if field in _FIELD_KINDS:
+        return _FIELD_KINDS[str(field)]
+    for pattern, kind in _REASON_PATTERNS[3:]:
+        if re.search(pattern, text):
+            return kind
+    return "other"
+
+
+def file_name_only(name: object) -> object:
+    """``/tmp/upload-x/datos.csv`` -> ``datos.csv`` (Windows separators too); other values unchanged."""
+    if not isinstance(name, str):
+        return name
+    return name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
+def public_import_view(frame: pd.DataFrame, role: str) -> pd.DataFrame:
+    """What ``role`` may see of the import history or of the rejected rows (told apart by their columns).
+
+    Import history (has ``status``): file names without folders for every role; for the public only
+    :data:`PUBLIC_HISTORY_COLUMNS` (no user names, no stored report). Rejected rows (has ``reason``):
+    every role gets ``reason_kind``; analysts and admins keep each row with its field, reason and raw
+    values; the public gets :data:`PUBLIC_REJECTED_COLUMNS`: one row per batch and reason kind with the
+    number of rows, largest first, and nothing quoted from the file.
+    """
+    check_role(role)
+    out = frame.copy()
+    if "file_name" in out:
+        out["file_name"] = out["file_name"].map(file_name_only)
+    if "profile" in out:  # a profile given as a path (``/srv/profiles/city.toml``): its file name only
+        out["profile"] = out["profile"].map(file_name_only)
+    if "reason" not in out:
+        if is_restricted(role):
+            return out
+        return out[[c for c in PUBLIC_HISTORY_COLUMNS if c in out.columns]]
+    out["reason_kind"] = [reason_kind(f, r) for f, r in zip(out.get("field", [None] * len(out)), out["reason"],
+                                                             strict=True)]
+    if is_restricted(role):
+        return out
+    if out.empty:
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("batch_id", "rows") else object)
+                             for c in PUBLIC_REJECTED_COLUMNS})
+    grouped = (out.groupby(["batch_id", "file_name", "reason_kind"], sort=False).size().rename("rows")
+               .reset_index())
+    grouped["rows"] = grouped["rows"].astype("int64")
+    return grouped.sort_values(["batch_id", "rows", "reason_kind"], ascending=[False, False, True],
+                               ignore_index=True)[list(PUBLIC_REJECTED_COLUMNS)]
+
+
+# --- statistics the public sees, derived from published counts only ---------------------------------
+#
+# For the public every statistic of a map or panel (rates, smoothed rates, Gi*, local Moran, emerging
+# hot spots, the heat layer, intervention ratios) is a function of the counts the public query returned,
+# never of the true counts: it then tells nothing the published table does not. A suppressed cell (NA, a
+# count below k) enters those statistics at (k - 1) / 2, the middle of the values it may hold (0 .. k - 1),
+# the same for every cell; its own rate stays NA. When more than WITHHOLD_SHARE of the cells behind a
+# statistic are suppressed it is withheld (it would mostly describe the imputation), and for a selection
+# with a sensitive category the public gets no hotspot statistic at all (docs/disclosure.md, 6.1).
+
+WITHHOLD_SHARE = 0.5
+HOTSPOT_LAYERS: tuple[str, ...] = ("gi", "moran", "emerging", "density")
+
+
+def suppressed_value(k: int) -> float:
+    """The value a suppressed public cell (count 0 .. k-1) takes in public statistics: (k - 1) / 2."""
+    return (k - 1) / 2
+
+
+def published_values(counts: pd.Series, role: str) -> pd.Series:
+    """Published counts as floats with suppressed cells (NA) at :func:`suppressed_value`."""
+    values = pd.to_numeric(counts, errors="coerce").astype(float)
+    k = threshold(role)
+    return values.fillna(suppressed_value(k) if k else 0.0)
+
+
+def selects_sensitive(filters: Filters, categories: pd.DataFrame) -> bool:
+    """True when the selection names a sensitive category (or a section holding one).
+
+    "All categories" is not a sensitive selection: the public area tables do not carry the
+    sensitive categories (they are published only on the coarse grid).
+    """
+    if not (filters.categories or filters.sections):
+        return False
+    sensitive = set(categories.loc[categories["sensitive"].fillna(False).astype(bool), "code"])
+    return bool(sensitive & set(selected_codes(filters, categories)))
+
+
+def too_suppressed(suppressed: pd.Series) -> bool:
+    """Whether a public statistic over these cells is withheld: more than WITHHOLD_SHARE suppressed."""
+    return bool(len(suppressed)) and float(suppressed.astype(float).mean()) > WITHHOLD_SHARE
+
+
+def hotspots_withheld(role: str, layer: str, sensitive: bool, suppressed_share: Callable[[], float]) -> str | None:
+    """Why the public gets no hotspot statistic on ``layer`` (a notice key), or None.
+
+    ``hotspots_sensitive``: the selection has a sensitive category; ``hotspots_suppressed``: more than
+    WITHHOLD_SHARE of the cells behind the statistic are suppressed (``suppressed_share`` is called only
+    when needed: it may run a query). The heat layer of the public is area centroids weighted by published
+    counts, so only the sensitive rule applies to it. Analysts: always None.
+    """
+    if is_restricted(role) or layer not in HOTSPOT_LAYERS:
+        return None
+    if sensitive:
+        return "hotspots_sensitive"
+    if layer == "density":
+        return None
+    return "hotspots_suppressed" if float(suppressed_share() or 0.0) > WITHHOLD_SHARE else None

@@ -101,34 +101,36 @@ HISTORY_COLUMNS = ["id", "file_name", "source_kind", "profile", "layer", "starte
 
 
 def import_history(engine: Engine | None = None, role: str = "public") -> pd.DataFrame:
-    """Every import batch, newest first: ``HISTORY_COLUMNS`` (user_name only for analysts/admins;
-    for the public, file names without the server's folders)."""
+    """Every import batch, newest first, as :func:`access.public_import_view` lets ``role`` see it:
+    ``HISTORY_COLUMNS`` with file names only (user_name for analysts/admins only)."""
     access.check_role(role)
     with get_engine(engine).connect() as conn:
         rows = conn.execute(select(*[BATCHES.c[c] for c in HISTORY_COLUMNS]).order_by(BATCHES.c.id.desc())).all()
-    return access.public_file_names(
-        access.drop_restricted_columns(pd.DataFrame([tuple(r) for r in rows], columns=HISTORY_COLUMNS), role), role)
+    return access.public_import_view(pd.DataFrame([tuple(r) for r in rows], columns=HISTORY_COLUMNS), role)
 
 
 def rejected_rows(engine: Engine | None = None, batch_id: int | None = None, limit: int = 1000,
                   role: str = "public") -> pd.DataFrame:
-    """Rejected input rows: batch_id, file_name, row_number, field, and for analysts/admins only
-    ``reason`` (its text may quote the rejected value: a coordinate, an address) and ``raw``
-    (the original values). The public gets file names without their folders.
-    Sorted by batch then row; at most ``limit`` rows.
+    """Rejected input rows, as :func:`access.public_import_view` lets ``role`` see them.
+
+    Analysts/admins: batch_id, file_name, row_number, field, reason, raw (the original values, which
+    may hold names or addresses) and reason_kind, sorted by batch then row, at most ``limit`` rows.
+    Public: batch_id, file_name, reason_kind, rows: counts over ALL rejected rows (no limit), nothing
+    quoted from the file.
     """
-    access.check_role(role)
-    stmt = (select(REJECTED.c.batch_id, BATCHES.c.file_name, REJECTED.c.row_number, REJECTED.c.field,
-                   REJECTED.c.reason, REJECTED.c.raw)
-            .join(BATCHES, BATCHES.c.id == REJECTED.c.batch_id)
-            .order_by(REJECTED.c.batch_id.desc(), REJECTED.c.row_number).limit(int(limit)))
+    restricted = access.is_restricted(role)
+    columns = ["batch_id", "file_name", "row_number", "field", "reason"] + (["raw"] if restricted else [])
+    table = {"batch_id": REJECTED.c.batch_id, "file_name": BATCHES.c.file_name, "row_number": REJECTED.c.row_number,
+             "field": REJECTED.c.field, "reason": REJECTED.c.reason, "raw": REJECTED.c.raw}
+    stmt = (select(*[table[c] for c in columns]).join(BATCHES, BATCHES.c.id == REJECTED.c.batch_id)
+            .order_by(REJECTED.c.batch_id.desc(), REJECTED.c.row_number))
+    if restricted:
+        stmt = stmt.limit(int(limit))
     if batch_id is not None:
         stmt = stmt.where(REJECTED.c.batch_id == int(batch_id))
     with get_engine(engine).connect() as conn:
         rows = conn.execute(stmt).all()
-    frame = pd.DataFrame([tuple(r) for r in rows],
-                         columns=["batch_id", "file_name", "row_number", "field", "reason", "raw"])
-    return access.public_file_names(access.drop_restricted_columns(frame, role), role)
+    return access.public_import_view(pd.DataFrame([tuple(r) for r in rows], columns=columns), role)
 
 
 def unknown_labels(engine: Engine | None = None, role: str = "public") -> pd.DataFrame:

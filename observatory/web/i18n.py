@@ -816,3 +816,50 @@ CATALOGUE["en"].update({
     "moran.withheld": "Withheld (data protection)",
     "intervention.verdict.withheld": "Withheld (data protection: too few cases)",
 })
+
+
+# Datos page: names for the codes it lists (issue 11, item 17). Kept in one block so the page's
+# vocabulary reads in one place; merged into the catalogue like every other key. Police reports and
+# complaints keep their one name, ``filter.source.*``; ``data.kind.*`` names the other import kinds.
+_DATA_PAGE: dict[str, dict[str, str]] = {
+    "es": {
+        "col.detail": "Detalle", "col.rows": "Filas", "col.records": "Registros", "col.profile": "Perfil",
+        "col.layer": "Capa",
+        "data.kind.survey": "Encuesta",
+        "data.kind.boundaries": "Límites", "data.kind.reclassification": "Reclasificación",
+        "data.kind.population": "Población",
+        "data.status.done": "Completada", "data.status.failed": "Fallida", "data.status.running": "En curso",
+        "data.where.no_location": "Sin ubicación", "data.where.outside_areas": "Fuera de los barrios",
+        "data.where.area_not_found": "Barrio declarado no encontrado",
+        "data.reject.malformed_line": "Línea mal formada", "data.reject.missing_value": "Falta un dato obligatorio",
+        "data.reject.repeated_id": "Identificador repetido", "data.reject.date": "Fecha ilegible o imposible",
+        "data.reject.time": "Hora ilegible", "data.reject.coordinates": "Coordenadas inválidas",
+        "data.reject.count": "Conteo inválido", "data.reject.age": "Edad inválida", "data.reject.sex": "Sexo inválido",
+        "data.reject.category": "Categoría inválida", "data.reject.geometry": "Geometría sin polígono",
+        "data.reject.area_not_found": "Área no encontrada", "data.reject.population": "Población inválida",
+        "data.reject.weight": "Factor de expansión inválido", "data.reject.other": "Otro motivo",
+        "data.rejected.public_note": "Para proteger a las personas, aquí solo se muestra cuántas filas se rechazaron "
+                                     "y por qué tipo de motivo; los valores rechazados solo los ven los analistas.",
+    },
+    "en": {
+        "col.detail": "Detail", "col.rows": "Rows", "col.records": "Records", "col.profile": "Profile",
+        "col.layer": "Layer",
+        "data.kind.survey": "Survey",
+        "data.kind.boundaries": "Boundaries", "data.kind.reclassification": "Reclassification",
+        "data.kind.population": "Population",
+        "data.status.done": "Done", "data.status.failed": "Failed", "data.status.running": "Running",
+        "data.where.no_location": "No location", "data.where.outside_areas": "Outside the neighbourhoods",
+        "data.where.area_not_found": "Declared neighbourhood not found",
+        "data.reject.malformed_line": "Malformed line", "data.reject.missing_value": "A required value is missing",
+        "data.reject.repeated_id": "Repeated id", "data.reject.date": "Unreadable or impossible date",
+        "data.reject.time": "Unreadable time", "data.reject.coordinates": "Invalid coordinates",
+        "data.reject.count": "Invalid count", "data.reject.age": "Invalid age", "data.reject.sex": "Invalid sex",
+        "data.reject.category": "Invalid category", "data.reject.geometry": "Geometry without a polygon",
+        "data.reject.area_not_found": "Area not found", "data.reject.population": "Invalid population",
+        "data.reject.weight": "Invalid survey weight", "data.reject.other": "Other reason",
+        "data.rejected.public_note": "To protect people, only how many rows were rejected and the kind of reason are "
+                                     "shown here; the rejected values are for analysts only.",
+    },
+}
+for _lang, _entries in _DATA_PAGE.items():
+    CATALOGUE[_lang].update(_entries)

@@ -23,6 +23,7 @@ unknown (never midnight).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections import Counter
@@ -236,13 +237,14 @@ def _store(conn: Connection, split: Split, report: ImportReport, kind: str, prof
 def ingest_incidents(path: str | Path, *, source_kind: str, profile: str, engine: Engine | None = None,
                      rejects_path: str | Path | None = None, user_name: str | None = None,
                      progress: bool = False, label: str | None = None,
-                     max_rejected_share: float | None = None) -> ImportReport:
+                     max_rejected_share: float | None = None, sheet: str | None = None) -> ImportReport:
     """Import one incident file (police reports or complaints) through an import profile.
 
     Inputs: ``path`` to a delimited file (``.csv``, ``.tab``, ``.gz``...); ``source_kind``
     ``"police"`` or ``"complaint"``; ``profile`` a built-in name or the path of a .toml/.yaml
     profile; ``label`` the crime label for files that carry none (e.g. one table per crime);
-    ``max_rejected_share`` (0..1; default the profile's, else 0.5): above it the import fails.
+    ``max_rejected_share`` (0..1; default the profile's, else 0.5): above it the import fails;
+    ``sheet`` the spreadsheet sheet to read (name or number from 1), overriding the profile's.
     Returns the :class:`ImportReport` (also stored with the batch). Every row is counted:
     ``total == loaded + rejected + duplicates``. The batch is atomic: on any error nothing is
     written. Raises :class:`ImportFailed` (or ``InputFileError``) with a message naming the file;
@@ -254,6 +256,8 @@ def ingest_incidents(path: str | Path, *, source_kind: str, profile: str, engine
     if kind is None:
         raise ImportFailed(f"{path}: source kind {source_kind!r} is not one of police, complaint")
     prof = load_profile(profile)
+    if sheet is not None:
+        prof = dataclasses.replace(prof, sheet=sheet)
     limit = prof.max_rejected_share if max_rejected_share is None else max_rejected_share
     if not 0 <= limit <= 1:
         raise ImportFailed(f"{path}: the maximum rejected share must be between 0 and 1, not {limit}")
@@ -280,6 +284,9 @@ def ingest_incidents(path: str | Path, *, source_kind: str, profile: str, engine
         report.revised = len(split.revised)
         report.loaded = len(todo)
         report.unassigned = int(todo["neighbourhood_id"].isna().sum())
+        from observatory.ingest.population import missing_population_warning  # boundaries imports this package
+
+        report.warnings.extend(w for w in [missing_population_warning(conn)] if w)
         close_batch(conn, report)
     if rejects_path:
         write_rejects_csv(report, rejects_path)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from observatory.ingest import normalise as nz
 from observatory.ingest.profiles import Profile
-from observatory.ingest.readers import Table, decode, read_bytes, read_table, sniff_delimiter
+from observatory.ingest.readers import Table, decode, is_spreadsheet, read_bytes, read_table, sniff_delimiter
 from observatory.ingest.report import ImportFailed
 from observatory.text import fold
 
@@ -39,7 +39,10 @@ def read_incident_table(path: Path, profile: Profile) -> Table:
     Large exports are parsed with pandas' C tokenizer when every line is one well-formed record
     (checked line by line: field counts, no blank lines, no line breaks inside quotes); any other
     file goes through ``read_table``, which reports each malformed record with its line number.
+    Spreadsheets (XLSX, XLS, ODS) are read by ``read_table`` from the profile's ``sheet``.
     """
+    if is_spreadsheet(path):
+        return read_table(path, skip_lines=profile.skip_lines, sheet=profile.sheet)
     data = read_bytes(path)
     text_, encoding = decode(data, path, profile.encoding)
     lines = text_.splitlines()[profile.skip_lines:]

@@ -7,6 +7,19 @@ import numpy as np
 import pandas as pd
 import shapely.geometry
 
+from observatory.queries.access import (  # the public rules; re-exported for the pages and tests
+    HOTSPOT_LAYERS as HOTSPOT_LAYERS,
+)
+from observatory.queries.access import (
+    WITHHOLD_SHARE as WITHHOLD_SHARE,
+)
+from observatory.queries.access import (
+    is_restricted,
+    published_values,
+)
+from observatory.queries.access import (
+    suppressed_value as suppressed_value,
+)
 from observatory.web.cache import cached
 from observatory.web.data.areas import (
     _weights,
@@ -26,79 +39,37 @@ from observatory.web.data.runtime import (
 )
 from observatory.web.state import ViewState
 
-# --- public statistics: computed from the published counts only ----------------------------------
-#
-# For the public every statistic of the map (rates, smoothed rates, Gi*, local Moran, emerging hot
-# spots, the heat layer) is a function of the counts the public query returned, never of the true
-# counts: it then tells nothing the published table does not. A suppressed cell (NA, a count below
-# k) enters those statistics at (k - 1) / 2, the middle of the values it may hold (0 .. k - 1), the
-# same for every cell; its own rate and smoothed rate stay NA. When more than WITHHOLD_SHARE of the
-# cells are suppressed the hotspot statistics are withheld (they would mostly describe the
-# imputation), and for a selection with a sensitive category (sexual and domestic
-# violence) the public gets no hotspot statistic at all.
-
-WITHHOLD_SHARE = 0.5
-HOTSPOT_LAYERS: tuple[str, ...] = ("gi", "moran", "emerging", "density")
+# The public rules of these statistics (imputation of suppressed cells, when a statistic is withheld,
+# no hotspot statistic for sensitive selections) live in observatory.queries.access.
 WITHHELD = "withheld"
 
 
-def suppressed_value(k: int) -> float:
-    """The value a suppressed public cell (count 0 .. k-1) takes in public statistics: (k - 1) / 2."""
-    return (k - 1) / 2
-
-
-def published_values(counts: pd.Series, role: str) -> pd.Series:
-    """Published counts as floats with suppressed cells (NA) at :func:`suppressed_value`."""
-    from observatory.queries.access import threshold
-
-    values = pd.to_numeric(counts, errors="coerce").astype(float)
-    return values.fillna(suppressed_value(threshold(role)) if threshold(role) else 0.0)
-
-
 def selects_sensitive(state: ViewState) -> bool:
-    """True when the view's category choice names a sensitive category (or a section holding one).
+    """True when the view's category choice names a sensitive category (``access.selects_sensitive``)."""
+    from observatory.queries.access import selects_sensitive as names_sensitive
 
-    "All categories" is not a sensitive selection: the public area tables do not carry the
-    sensitive categories (the query layer publishes them only on the coarse grid).
-    """
-    from observatory.queries.access import selected_codes
-
-    filters = to_filters(state)
-    if not (filters.categories or filters.sections):
-        return False
-    cats = categories()
-    sensitive = set(cats.loc[cats["sensitive"].fillna(False).astype(bool), "code"])
-    return bool(sensitive & set(selected_codes(filters, cats)))
+    return names_sensitive(to_filters(state), categories())
 
 
 def hotspots_withheld(state: ViewState, role: str = "public", layer: str | None = None) -> str | None:
-    """Why the public gets no hotspot statistic for ``state`` (a notice key, i18n ``notice.<key>``), or None.
-
-    ``hotspots_sensitive``: the selection has a sensitive category; ``hotspots_suppressed``:
-    more than :data:`WITHHOLD_SHARE` of the cells behind the statistic are suppressed (areas for
-    Gi* and Moran, area-months for emerging hot spots). Analysts: always None.
-    """
-    from observatory.queries.access import is_restricted
+    """Why the public gets no hotspot statistic for ``state`` (notice key ``notice.<key>``), or None
+    (``access.hotspots_withheld``: area cells for Gi* and Moran, area-months for emerging hot spots)."""
+    from observatory.queries.access import hotspots_withheld as withheld
 
     layer = layer or state.layer
-    if is_restricted(role) or layer not in HOTSPOT_LAYERS:
-        return None
-    if selects_sensitive(state):
-        return "hotspots_sensitive"
-    if layer == "density":
-        return None
-    if layer == "emerging":
-        share = _public_area_month(_key(state), role)["count"].isna().mean() if len(areas()) else 0.0
-    else:
-        share = _area_counts(_key(state), role)[0]["count"].isna().mean() if len(areas()) else 0.0
-    return "hotspots_suppressed" if float(share or 0.0) > WITHHOLD_SHARE else None
+
+    def share() -> float:
+        if not len(areas()):
+            return 0.0
+        cells = _public_area_month(_key(state), role) if layer == "emerging" else _area_counts(_key(state), role)[0]
+        return float(cells["count"].isna().mean())
+
+    return withheld(role, layer, selects_sensitive(state) if not is_restricted(role) else False, share)
 
 
 def _statistic_counts(frame: pd.DataFrame, full: pd.DataFrame, role: str) -> tuple[pd.Series, pd.Series]:
     """(counts the statistics use, counts the rates divide): true counts for analysts; for the
     public the published counts (suppressed at :func:`suppressed_value`) and the published ones."""
-    from observatory.queries.access import is_restricted
-
     if is_restricted(role):
         n = frame["id"].map(full.set_index("neighbourhood_id")["count"].astype(float)).fillna(0).astype(float)
         return n, n

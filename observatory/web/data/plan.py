@@ -6,14 +6,13 @@ import datetime as dt
 
 import pandas as pd
 
+from observatory.queries.access import published_values, too_suppressed
 from observatory.web.cache import cached
 from observatory.web.data.areas import (
     _weights,
     areas,
 )
 from observatory.web.data.maps import (
-    WITHHOLD_SHARE,
-    published_values,
     selects_sensitive,
 )
 from observatory.web.data.reference import (
@@ -157,7 +156,7 @@ def _public_withheld(area_month: pd.DataFrame, treated: list[str]) -> bool:
         return False
     suppressed = area_month["suppressed"].astype(bool)
     in_treated = area_month["code"].astype(str).isin([str(c) for c in treated])
-    return float(suppressed[in_treated].mean()) > WITHHOLD_SHARE or float(suppressed.mean()) > WITHHOLD_SHARE
+    return too_suppressed(suppressed[in_treated]) or too_suppressed(suppressed)
 
 
 @cached(version)

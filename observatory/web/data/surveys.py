@@ -289,6 +289,24 @@ def recorded_vs_survey(state: ViewState, role: str = "public") -> pd.DataFrame:
     return out.assign(wave=wave, level="neighbourhood", n=out["code"].map(vict.set_index("code")["n"]))
 
 
+def _gender_totals(state: ViewState, role: str) -> pd.DataFrame:
+    """City totals of each sexual / domestic violence category (category, count; NA = withheld),
+    one published query per category: a single category is on the public grid, so for the public
+    each total is the perturbed city x quarter figure (None below k), never a false zero from a
+    finer table that leaves the sensitive categories out."""
+    from observatory import queries
+    from observatory.indicators.gender import GENDER_CATEGORIES
+    from observatory.web.data.reference import to_filters
+
+    base = to_filters(state)
+    rows = [{"category": code,
+             "count": queries.total(engine(), base.replace(categories=(code,), sections=()), role)}
+            for code in GENDER_CATEGORIES]
+    frame = pd.DataFrame(rows, columns=["category", "count"])
+    frame["count"] = frame["count"].astype("Int64")
+    return frame
+
+
 def gender_lens(state: ViewState, role: str = "public") -> dict[str, pd.DataFrame]:
     """Violence against women from both sources (``indicators.gender``): ``recorded`` sexual and
     domestic violence counts and rates (the role's published category x month counts: never
@@ -296,10 +314,9 @@ def gender_lens(state: ViewState, role: str = "public") -> dict[str, pd.DataFram
     the sex filter left aside so both show), each with its wave and level."""
     from observatory.indicators import gender
     from observatory.web.data.areas import areas
-    from observatory.web.data.recorded import category_month
 
     population = float(areas()["population"].sum()) if len(areas()) else float("nan")
-    recorded = gender.recorded_gender_violence(category_month(state, role), population)
+    recorded = gender.recorded_gender_violence(_gender_totals(state, role), population)
     persons = survey_rows("person", state.district, None, state.age)
     if not persons.empty:
         persons = latest_wave(persons[persons["sex"].isin(["F", "M"])])

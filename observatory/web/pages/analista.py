@@ -37,9 +37,10 @@ dash.register_page(__name__, path="/analista", name="Analista", title="Observato
 
 MASK_SEED = 20240601  # fixed: the masked map does not jump between refreshes
 UPLOAD_KINDS = {"police": "Informes policiales / Police reports", "complaint": "Denuncias / Complaints",
-                "survey": "Encuesta / Survey", "boundaries": "Límites / Boundaries"}
+                "survey": "Encuesta / Survey", "boundaries": "Límites / Boundaries",
+                "population": "Población de una capa (CSV) / Population of a layer (CSV)"}
 DEFAULT_PROFILES = {"police": "generic_incidents", "complaint": "generic_complaints", "survey": "generic_survey",
-                    "boundaries": ""}
+                    "boundaries": "", "population": ""}
 
 
 def _builtin_profiles(kind: str | None) -> list[str]:
@@ -101,6 +102,8 @@ def layout(**query) -> html.Div:
             dbc.Col(dbc.Input(id="an-source-layer", placeholder="capa dentro del archivo / layer inside the file"),
                     lg=3),
             dbc.Col(dbc.Input(id="an-encoding", placeholder="codificación / encoding (latin-1...)"), lg=3),
+            # Boundaries (optional) and population tables: the column with each area's residents.
+            dbc.Col(dbc.Input(id="an-population-field", placeholder="campo población / population field"), lg=3),
         ], className="mt-2"),
         dcc.Upload(id="an-upload", children=html.Div("Arrastre o elija un archivo / Drop or choose a file "
                                                      "(.csv, .txt, .gz, .zip, .geojson, .gpkg)"),
@@ -157,12 +160,24 @@ def _download(_n, state_dict, radius, mask):
 
 
 def run_import(kind: str, path, profile: str, layer: str | None, id_field: str | None, name_field: str | None,
-               user: str | None, source_layer: str | None = None, encoding: str | None = None):
+               user: str | None, source_layer: str | None = None, encoding: str | None = None,
+               population_field: str | None = None):
     """Import ``path`` with the importer of ``kind``; returns the :class:`ImportReport`.
 
     ``source_layer`` and ``encoding`` apply to boundaries (the layer inside a multi-layer file, the
-    text encoding of a shapefile without .cpg); blank means automatic."""
+    text encoding of a shapefile without .cpg); blank means automatic. ``population_field`` is the
+    population column of a boundary file (optional) or of a population table (kind ``population``:
+    attached to the existing ``layer`` by ``id_field``)."""
     engine = data.engine()
+    population_field = (population_field or "").strip() or None
+    if kind == "population":
+        from observatory.ingest.population import attach_population
+
+        if not (layer and id_field and population_field):
+            raise UploadRejected("population needs the layer name, the id field and the population field")
+        return attach_population(path, layer=layer.strip(), id_field=id_field.strip(),
+                                 population_field=population_field, engine=engine, user_name=user,
+                                 encoding=(encoding or "").strip() or None)
     if kind in SOURCE_KINDS:
         from observatory.ingest.incidents import ingest_incidents
 
@@ -177,6 +192,7 @@ def run_import(kind: str, path, profile: str, layer: str | None, id_field: str |
         raise UploadRejected("boundaries need a layer name, an id field and a name field")
     return import_boundaries(path, layer=layer, id_field=id_field, name_field=name_field, engine=engine,
                              user_name=user, source_layer=(source_layer or "").strip() or None,
+                             population_field=population_field,
                              encoding=(encoding or "").strip() or None)
 
 
@@ -184,9 +200,9 @@ def run_import(kind: str, path, profile: str, layer: str | None, id_field: str |
           State("an-kind", "value"), State("an-profile", "value"), State("an-layer", "value"),
           State("an-id-field", "value"), State("an-name-field", "value"), State("an-source-layer", "value"),
           State("an-encoding", "value"), State("an-profile-file", "contents"), State("an-profile-file", "filename"),
-          prevent_initial_call=True)
+          State("an-population-field", "value"), prevent_initial_call=True)
 def _upload(contents, filename, kind, profile, layer, id_field, name_field, source_layer=None, encoding=None,
-            profile_contents=None, profile_filename=None):
+            profile_contents=None, profile_filename=None, population_field=None):
     from observatory.ingest.batches import audited
     from observatory.ingest.readers import InputFileError
     from observatory.ingest.report import ImportFailed
@@ -197,16 +213,19 @@ def _upload(contents, filename, kind, profile, layer, id_field, name_field, sour
     user = current_user()
     folder = None
     try:
-        purpose = {"police": "incidents", "complaint": "incidents"}.get(kind, kind)
+        purpose = {"police": "incidents", "complaint": "incidents", "population": "incidents"}.get(kind, kind)
         path = store_upload(filename, decode_dash_contents(contents, filename), purpose)
         folder = path.parent
         profile_data = (decode_dash_contents(profile_contents, profile_filename or "profile")
                         if profile_contents else None)
-        profile = resolve_profile(purpose, profile or DEFAULT_PROFILES.get(kind, ""), _builtin_profiles(kind),
-                                  file_name=profile_filename, file_data=profile_data, folder=folder)
+        # a population table has no profile: only the layer, id and population fields
+        profile = "" if kind == "population" else resolve_profile(
+            purpose, profile or DEFAULT_PROFILES.get(kind, ""), _builtin_profiles(kind), file_name=profile_filename,
+            file_data=profile_data, folder=folder)
         # The audit event is written in the import's own transaction (a kill cannot separate them).
         with audited(user, kind=kind, file=filename, profile=str(profile), via="upload"):
-            report = run_import(kind, path, profile, layer, id_field, name_field, user, source_layer, encoding)
+            report = run_import(kind, path, profile, layer, id_field, name_field, user, source_layer, encoding,
+                                population_field)
     except (UploadRejected, ImportFailed, InputFileError, ValueError) as exc:
         audit.record("import_refused", user_name=user, engine=data.engine(),
                      detail={"file": filename, "kind": kind, "reason": str(exc)[:500]})
@@ -214,7 +233,7 @@ def _upload(contents, filename, kind, profile, layer, id_field, name_field, sour
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-    data.warm_up(after_boundaries=kind == "boundaries")  # the next page view finds the new data ready
+    data.warm_up(after_boundaries=kind in ("boundaries", "population"))  # the next page view finds the new data ready
     colour = "warning" if report.rejected else "success"
     return dbc.Alert(html.Pre(report.summary(), className="mb-0"), color=colour)
 

@@ -8,24 +8,31 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, callback, html
 
+from observatory.vocabulary import SOURCE_KINDS
 from observatory.web import data
 from observatory.web.components import card, table
 from observatory.web.export import register_csv_download
-from observatory.web.i18n import DEFINITIONS, fmt_date, t
-from observatory.web.layout import page
+from observatory.web.i18n import DEFINITIONS, fmt_date, fmt_number, t
+from observatory.web.layout import current_role, page
 from observatory.web.state import ViewState, parse_query
 
 dash.register_page(__name__, path="/datos", name="Datos", title="Observatorio · Datos", order=5)
 
-HISTORY_COLUMNS = [("file_name", "col.file"), ("source_kind", "col.kind"), ("started", "col.started"),
-                   ("total", "col.total"), ("loaded", "col.loaded"), ("rejected", "col.rejected"),
-                   ("duplicates", "col.duplicates"), ("unassigned", "col.unassigned")]
-REJECTED_COLUMNS = [("file_name", "col.file"), ("row_number", "col.row"), ("field", "col.field"),
-                    ("reason", "col.reason")]
+HISTORY_COLUMNS = [("file_name", "col.file"), ("kind", "col.kind"), ("started", "col.started"),
+                   ("status", "col.status"), ("total", "col.total"), ("loaded", "col.loaded"),
+                   ("rejected", "col.rejected"), ("duplicates", "col.duplicates"), ("unassigned", "col.unassigned")]
+# What each role gets is decided in observatory.queries.access.public_import_view: the public sees counts by
+# reason kind, analysts each row with its field and the importer's own words.
+PUBLIC_REJECTED_COLUMNS = [("file_name", "col.file"), ("reason", "col.reason"), ("rows", "col.rows")]
+ANALYST_REJECTED_COLUMNS = [("file_name", "col.file"), ("row_number", "col.row"), ("field", "col.field"),
+                            ("reason", "col.reason"), ("detail", "col.detail")]
+UNKNOWN_COLUMNS = [("label", "col.label"), ("profile", "col.profile"), ("kind", "col.kind"),
+                   ("records", "col.records"), ("count", "col.count")]
+UNASSIGNED_COLUMNS = [("kind", "col.kind"), ("where", "col.reason"), ("records", "col.records"),
+                      ("count", "col.count")]
 DEFINITION_COLUMNS = [("name", "col.indicator"), ("what", "col.definition"), ("source", "col.source"),
                       ("formula", "col.formula")]
-# Rejected rows keep the raw input for the importing analyst; the public page shows only why.
-PUBLIC_REJECTED = ["batch_id", "file_name", "row_number", "field", "reason"]
+COUNT_COLUMNS = ("total", "loaded", "rejected", "duplicates", "unassigned", "records", "count", "rows")
 
 
 def layout(**query) -> html.Div:
@@ -61,48 +68,97 @@ def definitions(lang: str) -> pd.DataFrame:
     ])
 
 
-def history(lang: str) -> pd.DataFrame:
-    """Import history with locale dates."""
-    frame = data.import_history()
+def _label(prefix: str, code: object, lang: str) -> str:
+    """The translated name of a code (``police``, ``outside_areas``...); an unforeseen code as it is."""
+    if code is None or code is pd.NA or (isinstance(code, float) and code != code):
+        return ""
+    try:
+        return t(f"{prefix}.{code}", lang)
+    except KeyError:
+        return str(code)
+
+
+def _kind(code: object, lang: str) -> str:
+    """An import's kind: police reports and complaints by their one name (``filter.source.*``)."""
+    return t(f"filter.source.{code}", lang) if code in SOURCE_KINDS else _label("data.kind", code, lang)
+
+
+def _formatted(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Counts in the locale's format (Babel separators, as every other number of the dashboard)."""
+    out = frame.copy()
+    for column in COUNT_COLUMNS:
+        if column in out:
+            out[column] = out[column].map(lambda v: fmt_number(v, lang) if pd.notna(v) else "")
+    return out
+
+
+def history(lang: str, role: str = "public") -> pd.DataFrame:
+    """Import history for display: file names, translated kinds and statuses, locale dates and numbers."""
+    frame = data.import_history(role)
     if frame.empty:
         return frame
     frame = frame.copy()
-    started = "started_at" if "started_at" in frame else None
-    frame["started"] = frame[started].map(lambda v: fmt_date(str(v), lang)) if started else ""
+    population = frame["profile"].eq("population") if "profile" in frame else False
+    frame["kind"] = frame["source_kind"].where(~population, "population").map(lambda v: _kind(v, lang))
+    frame["status"] = frame["status"].map(lambda v: _label("data.status", v, lang))
+    frame["started"] = frame["started_at"].map(lambda v: fmt_date(str(v), lang) if pd.notna(v) else "")
     for col in ("total", "loaded", "rejected", "duplicates", "unassigned"):
         if col not in frame:
             frame[col] = None
-    return frame
+    return _formatted(frame, lang)
 
 
-def public_rejected() -> pd.DataFrame:
-    """Rejected rows without the raw input values."""
-    frame = data.rejected_rows()
-    return frame[[c for c in PUBLIC_REJECTED if c in frame.columns]]
+def rejected(lang: str, role: str = "public") -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Rejected rows for display and their columns: reasons named in ``lang`` (the importer's own
+    sentence, which quotes the value, as "detail" for analysts only)."""
+    frame = data.rejected_rows(role)
+    restricted = "row_number" in frame.columns  # the query decided: per-row detail or counts
+    if frame.empty:
+        return frame, PUBLIC_REJECTED_COLUMNS
+    frame = frame.copy()
+    if restricted:
+        frame["detail"] = frame["reason"]
+    frame["reason"] = frame["reason_kind"].map(lambda v: _label("data.reject", v, lang))
+    return _formatted(frame, lang), ANALYST_REJECTED_COLUMNS if restricted else PUBLIC_REJECTED_COLUMNS
 
 
-def _columns_of(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    keys = {"label": "col.label", "original_label": "col.label", "count": "col.count", "source_kind": "col.kind",
-            "profile": "col.source", "reason": "col.reason", "assignment": "col.class", "n": "col.count"}
-    return [(c, keys[c]) for c in frame.columns if c in keys]
+def unknown(lang: str, role: str = "public") -> pd.DataFrame:
+    """Unknown labels (as ``role`` may see them) with translated source kinds and locale numbers."""
+    frame = data.unknown_labels(role)
+    if frame.empty:
+        return frame
+    return _formatted(frame.assign(kind=frame["source_kind"].map(lambda v: _kind(v, lang))), lang)
+
+
+def unassigned(lang: str) -> pd.DataFrame:
+    """Incidents without a neighbourhood by kind and reason, translated, locale numbers."""
+    frame = data.unassigned_summary()
+    if frame.empty:
+        return frame
+    frame = frame.assign(kind=frame["source_kind"].map(lambda v: _kind(v, lang)),
+                         where=frame["reason"].map(lambda v: _label("data.where", v, lang)))
+    return _formatted(frame, lang)
 
 
 @callback(Output("data-history", "children"), Output("data-rejected", "children"), Output("data-unknown", "children"),
           Output("data-unassigned", "children"), Input("view-state", "data"))
 def _update_data(state_dict):
     lang = ViewState.from_dict(state_dict).lang
-    unknown, unassigned = data.unknown_labels(), data.unassigned_summary()
+    role = current_role()
+    rows, columns = rejected(lang, role)
+    note = [] if "row_number" in rows.columns else [html.P(t("data.rejected.public_note", lang),
+                                                           className="small text-muted")]
     return (
-        table(history(lang), HISTORY_COLUMNS, lang, tid="history-table"),
-        table(public_rejected(), REJECTED_COLUMNS, lang, tid="rejected-table"),
-        table(unknown, _columns_of(unknown), lang, tid="unknown-table"),
-        table(unassigned, _columns_of(unassigned), lang, tid="unassigned-table"),
+        table(history(lang, role), HISTORY_COLUMNS, lang, tid="history-table"),
+        html.Div([*note, table(rows, columns, lang, tid="rejected-table")]),
+        table(unknown(lang, role), UNKNOWN_COLUMNS, lang, tid="unknown-table"),
+        table(unassigned(lang), UNASSIGNED_COLUMNS, lang, tid="unassigned-table"),
     )
 
 
-
-register_csv_download("data-history-dl", "import_history.csv", lambda s: data.import_history())
-register_csv_download("data-rejected-dl", "rejected_rows.csv", lambda s: public_rejected())
-register_csv_download("data-unknown-dl", "unknown_labels.csv", lambda s: data.unknown_labels())
+# The downloads carry the same role-filtered frames (codes and plain numbers, for spreadsheets).
+register_csv_download("data-history-dl", "import_history.csv", lambda s: data.import_history(current_role()))
+register_csv_download("data-rejected-dl", "rejected_rows.csv", lambda s: data.rejected_rows(current_role()))
+register_csv_download("data-unknown-dl", "unknown_labels.csv", lambda s: data.unknown_labels(current_role()))
 register_csv_download("data-unassigned-dl", "unassigned.csv", lambda s: data.unassigned_summary())
 register_csv_download("data-definitions-dl", "definitions.csv", lambda s: definitions(s.lang))
