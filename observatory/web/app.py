@@ -25,12 +25,30 @@ WEB_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = WEB_DIR.parent.parent / "assets"
 
 
+def _import_statistics() -> None:
+    """Import every module of ``observatory.indicators`` and ``observatory.geo`` now, in the thread
+    that builds the app. The callbacks import them lazily; two request threads importing the same
+    package for the first time at once can meet Python's import-lock deadlock detection and get a
+    partially initialised module (seen as "cannot import name ... from partially initialized
+    module" on a first page load with several callbacks in flight)."""
+    import importlib
+    import pkgutil
+
+    import observatory.geo
+    import observatory.indicators
+
+    for package in (observatory.indicators, observatory.geo):
+        for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+            importlib.import_module(module.name)
+
+
 def create_app(database_url: str | None = None) -> dash.Dash:
     """Build the dashboard for ``database_url`` (default: ``config.database_url()``).
 
     The database must already be migrated (``app.py`` and ``python -m observatory db upgrade`` do it).
     """
     data.configure(database_url)
+    _import_statistics()
     app = dash.Dash(
         __name__,
         use_pages=True,

@@ -103,6 +103,8 @@ def filter_bar(state: ViewState, options: dict) -> html.Div:
                                              min_date_allowed=options.get("date_min"),
                                              max_date_allowed=options.get("date_max"),
                                              display_format="DD/MM/YYYY" if lang == "es" else "YYYY-MM-DD",
+                                             start_date_placeholder_text=t("filter.date_start", lang),
+                                             end_date_placeholder_text=t("filter.date_end", lang),
                                              first_day_of_week=1)], xs=12, md=6, xl=3),
                 dbc.Col([dbc.Label(t("filter.categories", lang), html_for="f-cat"),
                          dcc.Dropdown(id="f-cat", options=[{"label": lab, "value": val}

@@ -2,7 +2,8 @@
 
 - Chicago's 77 community areas (libpysal's bundled ``Chicago77.shp``, EPSG:3435) with the 2015
   homicides of ``us_code/homicides_9_cities_2015.csv`` (the other eight cities fall outside
-  and stay unassigned): Austin, with the most homicides (50), is a Gi* hot spot on the map.
+  and stay unassigned): Austin, with the most homicides (50), is a Gi* hot spot on the analyst's map;
+  the public map withholds Gi* when most community areas are below the suppression threshold.
 - Mexico City's 847 police quadrants with the SSP's 132,692 geolocated crimes (2013-2016).
 """
 
@@ -19,6 +20,7 @@ from harness import ARTIFACTS, figure_data, make_driver, require_browser, serve,
 pytestmark = [pytest.mark.browser, pytest.mark.realdata,
               pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")]
 
+PASSWORD = "browser test password"
 PAGES = {"resumen": "/", "mapa": "/mapa", "tendencias": "/tendencias", "percepcion": "/percepcion",
          "barrio": "/barrio?area=1", "datos": "/datos"}
 
@@ -54,9 +56,12 @@ def chicago(tmp_path_factory):
                       name_field="COMMUNITY", crs="EPSG:3435", engine=engine)
     report = ingest_incidents(homicides, source_kind="police", profile="crime_open_database", engine=engine)
     assert report.loaded == 1922
+    from observatory import auth
+
+    auth.add_user("ana", PASSWORD, "analyst", engine=engine)
     log = ARTIFACTS / "server-chicago.log"
     with serve(url, log_path=log) as base:
-        yield {"base": base, "url": url, "log": log}
+        yield {"base": base, "url": url, "log": log, "engine": engine}
     engine.dispose()
 
 
@@ -95,14 +100,37 @@ def walk(site: dict, driver, prefix: str) -> None:
 
 
 def test_chicago_walk_and_austin_hotspot(chicago, driver):
+    from urllib.parse import quote, urlsplit
+
+    from observatory import queries
+    from observatory.queries import access
+    from observatory.web.i18n import t
+
     walk(chicago, driver, "chicago")
+    # The public map: Gi* from the published counts, withheld when most areas are suppressed.
+    published = queries.counts_by_area(chicago["engine"], queries.Filters(), "public")
+    withheld = access.too_suppressed(published["count"].isna())
     driver.get(chicago["base"] + "/mapa?lang=en&layer=gi")
     settle(driver, timeout=90)
+    names = {trace["name"] for trace in figure_data(driver, "map-graph")}
+    notice = t("notice.hotspots_suppressed", "en", **access.notice_values())
+    assert (notice[:40] in driver.find_element("tag name", "body").text) == withheld
+    assert ("Hot spot 99%" in names) == (not withheld)
+    driver.save_screenshot(str(ARTIFACTS / "chicago-mapa-gi-public-en.png"))
+    # The analyst's map: Gi* on the true counts, Austin (50 homicides) hot at 99%.
+    driver.delete_all_cookies()
+    driver.get(chicago["base"] + "/login?next=" + quote("/mapa?lang=en&layer=gi"))
+    driver.find_element("id", "username").send_keys("ana")
+    driver.find_element("id", "password").send_keys(PASSWORD)
+    driver.find_element("css selector", "button[type=submit]").click()
+    wait_until(lambda: urlsplit(driver.current_url).path == "/mapa", 20, what="redirect after login")
+    settle(driver, timeout=90)
     traces = figure_data(driver, "map-graph")
-    assert "Hot spot 99%" in {t["name"] for t in traces}
+    assert "Hot spot 99%" in {trace["name"] for trace in traces}
     austin = [text for text in traces[0]["text"] if "AUSTIN" in text]
     assert austin and "Hot spot 99%" in austin[0]
     driver.save_screenshot(str(ARTIFACTS / "chicago-mapa-gi-en.png"))
+    driver.delete_all_cookies()
 
 
 def test_cdmx_walk_and_filter(cdmx, driver):
