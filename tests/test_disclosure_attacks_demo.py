@@ -171,15 +171,20 @@ def test_public_plan_targets_are_published_totals(demo):
 
     _, _, engine, _ = demo
     last = queries.date_bounds(engine)[1]
-    first = dt.date(last.year - 1, last.month + 1, 1) if last.month < 12 else dt.date(last.year, 1, 1)
+    # the last complete calendar year: one period of the public grid (by hand here)
+    year = last.year if (last.month, last.day) == (12, 31) else last.year - 1
+    first, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
     population = float(data.areas()["population"].sum())
     targets = data.plan_targets("public")
     assert len(targets)
     for row in targets.itertuples(index=False):
         assert row.scope in ("", "city")  # the demo's targets are city-wide
-        # 12 calendar months ending with the last month: one published total (by hand here).
-        published = queries.total(engine, queries.Filters(start=first, end=last, categories=(row.category,)),
-                                  "public")
+        window = queries.Filters(start=first, end=end, categories=(row.category,))
+        # the published window is exactly those 12 months (not widened to two whole years)
+        released = access.release(window, "public", "city", "window", queries.categories(engine))
+        assert (released.filters.start, released.filters.end) == (first, end)
+        assert row.current_on == end
+        published = queries.total(engine, window, "public")
         expected = published if row.kind == "count" else published / population * 1e5
         assert row.current_value == pytest.approx(expected)
 
@@ -364,3 +369,25 @@ def test_the_gender_panel_publishes_the_coarse_grid_totals_never_a_false_zero(de
         assert public[code] > 0 and true.get(code, 0) > 0
     assert shown >= 1, "the demo city's sexual and domestic violence should be published at the city level"
     assert d >= 1
+
+
+def test_public_risers_compare_two_whole_calendar_years_of_published_counts(demo):
+    """For the public the risers table compares the last complete calendar year with the year before
+    (periods of the public grid), on the published counts of each year: never two overlapping windows."""
+    from observatory.web import data
+    from observatory.web.state import ViewState
+
+    *_, engine, _app = demo
+    last = queries.date_bounds(engine)[1]
+    year = last.year if (last.month, last.day) == (12, 31) else last.year - 1
+    table = data.risers(ViewState(), "public", "up")
+    assert len(table)
+    assert {str(v)[:10] for v in table["start"]} == {f"{year}-01-01"}
+    assert {str(v)[:10] for v in table["end"]} == {f"{year}-12-31"}
+    assert {str(v)[:10] for v in table["prev_start"]} == {f"{year - 1}-01-01"}
+    assert {str(v)[:10] for v in table["prev_end"]} == {f"{year - 1}-12-31"}
+    for start, end, column in ((dt.date(year, 1, 1), dt.date(year, 12, 31), "current"),
+                               (dt.date(year - 1, 1, 1), dt.date(year - 1, 12, 31), "previous")):
+        published = queries.counts_by_area(engine, queries.Filters(start=start, end=end), "public").set_index("code")
+        for code, value in zip(table["code"], table[column], strict=True):
+            assert int(value) == int(published.loc[code, "count"])

@@ -57,13 +57,20 @@ def test_targets_panel_shows_each_demo_target_with_its_progress(demo_app):
     assert len(stored) == 2
     assert progress["indicator"].tolist() == stored["indicator"].tolist()
     assert set(progress["status"]) <= {"achieved", "on track", "off track"}
-    # The current value is the last 12 months of recorded incidents per 100,000 inhabitants.
+    # The public current value: the last complete calendar year of recorded incidents per 100,000
+    # inhabitants (one period of the public grid; "the last 12 months" would widen to two years).
     last = queries.date_bounds(demo_app["engine"])[1]
+    year = last.year if (last.month, last.day) == (12, 31) else last.year - 1
     population = data.areas()["population"].sum()
     for row in progress.itertuples(index=False):
-        count = queries.total(demo_app["engine"], Filters(start=last - dt.timedelta(days=364), end=last,
-                                                          categories=(row.category,)))
+        count = queries.total(demo_app["engine"], Filters(start=dt.date(year, 1, 1), end=dt.date(year, 12, 31),
+                                                          categories=(row.category,)), "public")
         assert row.current_value == pytest.approx(count / population * 1e5)
+        # analysts: the 365 days ending with the data, true counts
+        analyst = data.plan_targets("analyst").set_index("indicator").loc[row.indicator, "current_value"]
+        true = queries.total(demo_app["engine"], Filters(start=last - dt.timedelta(days=364), end=last,
+                                                         categories=(row.category,)), "analyst")
+        assert analyst == pytest.approx(true / population * 1e5)
         assert row.progress == pytest.approx((row.baseline_value - row.current_value)
                                              / (row.baseline_value - row.target_value))
     resumen = page_module("resumen")

@@ -43,15 +43,16 @@ def _scope_filter(scope: str) -> tuple[dict, dict]:
     return {"neighbourhoods": (scope,)}, {"codes": (scope,)}
 
 
-def _year_start(last: dt.date, role: str) -> dt.date:
-    """First day of the 12 months ending ``last``: 365 days for analysts; for the public the 12
-    calendar months ending with ``last``'s month (the public grid snaps windows to whole months, so
-    365 days would publish 13 months)."""
+def _target_window(last: dt.date, role: str) -> tuple[dt.date, dt.date]:
+    """The 12 months a target's current value covers, ending with the data: the 365 days ending
+    ``last`` for analysts; for the public the last COMPLETE calendar year (one period of the public
+    grid: any other 12 months would be widened to two whole years, doubling the figure)."""
     from observatory.queries.access import is_restricted
 
     if is_restricted(role):
-        return last - dt.timedelta(days=364)
-    return dt.date(last.year - 1, last.month + 1, 1) if last.month < 12 else dt.date(last.year, 1, 1)
+        return last - dt.timedelta(days=364), last
+    year = last.year if (last.month, last.day) == (12, 31) else last.year - 1
+    return dt.date(year, 1, 1), dt.date(year, 12, 31)
 
 
 @cached(version)
@@ -73,13 +74,14 @@ def _plan_targets(role: str) -> pd.DataFrame:
         if last is not None and kind in TARGET_KINDS and category:
             # The current value is the last 12 months of data, as the plan's baselines are annual.
             scope_kw, residents = _scope_filter(str(target.scope))
-            filters = Filters(start=_year_start(last, role), end=last, categories=(category,), **scope_kw)
+            start, end = _target_window(last, role)
+            filters = Filters(start=start, end=end, categories=(category,), **scope_kw)
             count = queries.total(engine(), filters, role)  # None when suppressed for the role
             if count is not None:
                 rate = scope_rate(count, areas(), **residents)
                 value = float(count) if kind == "count" else (None if pd.isna(rate) else rate)
         rows.append({"indicator": target.indicator, "scope": target.scope, "current_value": value,
-                     "current_on": last if value is not None else None})
+                     "current_on": _target_window(last, role)[1] if value is not None else None})
     out = target_progress(stored, pd.DataFrame(rows))
     parts = out["indicator"].astype(str).str.partition(":")
     out["kind"], out["category"] = parts[0], parts[2]
@@ -92,7 +94,7 @@ def plan_targets(role: str = "public") -> pd.DataFrame:
     Indicators are ``rate_per_100k:<category>`` (recorded incidents per 100,000 inhabitants of
     the scope) or ``count:<category>``; the scope is "city", a district or an area code. The
     current value is the last 12 months of data (both sources) ending at the last day with data
-    (for the public: the 12 calendar months ending with its month, a published total);
+    (for the public: the last complete calendar year, a published total);
     counts the role may not see give ``no data``. Columns: id, indicator, kind, category, scope,
     baseline_value, baseline_on, target_value, target_on, current_value, current_on, progress
     (0 at baseline, 1 at target), expected_progress, status (achieved, on track, off track, no data).

@@ -256,9 +256,16 @@ def _as_of(state: ViewState) -> dt.date | None:
 RISER_PERIOD_DAYS = 365  # the last 12 months against the 12 before, as the plan's annual figures
 
 
-def riser_periods(as_of: dt.date) -> tuple[tuple[dt.date, dt.date], tuple[dt.date, dt.date]]:
-    """((start, end), (prev_start, prev_end)) of the risers table: the 365 days ending ``as_of`` and
-    the 365 days before them (inclusive dates)."""
+def riser_periods(as_of: dt.date, role: str = "analyst") -> tuple[tuple[dt.date, dt.date], tuple[dt.date, dt.date]]:
+    """((start, end), (prev_start, prev_end)) of the risers table (inclusive dates): for analysts the
+    365 days ending ``as_of`` and the 365 days before them; for the public the last complete calendar
+    year and the year before (periods of the public grid: two 365-day windows would each be widened
+    to whole years and overlap)."""
+    from observatory.queries.access import is_restricted
+
+    if not is_restricted(role):
+        year = as_of.year if (as_of.month, as_of.day) == (12, 31) else as_of.year - 1
+        return (dt.date(year, 1, 1), dt.date(year, 12, 31)), (dt.date(year - 1, 1, 1), dt.date(year - 1, 12, 31))
     start = as_of - dt.timedelta(days=RISER_PERIOD_DAYS - 1)
     prev_end = start - dt.timedelta(days=1)
     return (start, as_of), (prev_end - dt.timedelta(days=RISER_PERIOD_DAYS - 1), prev_end)
@@ -274,7 +281,7 @@ def _risers(state_json: dict, role: str, direction: str) -> pd.DataFrame:
     as_of = _as_of(state)
     if as_of is None:
         return pd.DataFrame()
-    period, previous_period = riser_periods(as_of)
+    period, previous_period = riser_periods(as_of, role)
     cur, prev = (queries.counts_by_area(engine(), to_filters(replace_state(
         state, date_from=start.isoformat(), date_to=end.isoformat())), role)
         for start, end in (period, previous_period))
@@ -294,7 +301,8 @@ def _risers(state_json: dict, role: str, direction: str) -> pd.DataFrame:
 
 def risers(state: ViewState, role: str = "public", direction: str = "up") -> pd.DataFrame:
     """The ten areas with the strongest evidence of a rise (``direction="up"``) or a fall (``"down"``)
-    over the last 365 days against the 365 before (``indicators.ranking.rank_changes``: significant
+    over the last 365 days against the 365 before (the public: the last complete calendar year against
+    the year before, :func:`riser_periods`) (``indicators.ranking.rank_changes``: significant
     changes first, then by change of the rate per 100k). Columns: code, name, district, population,
     current, rate, previous, change, pct_change (per day), previous_rate, rate_change, p_value,
     significant, direction, rank, start, end, prev_start, prev_end (the periods, to state on screen)."""
