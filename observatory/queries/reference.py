@@ -90,9 +90,15 @@ def districts(engine: Engine | None = None) -> pd.DataFrame:
 
 
 def date_bounds(engine: Engine | None = None) -> tuple[dt.date | None, dt.date | None]:
-    """(first, last) occurrence date of the stored incidents; (None, None) when there are none."""
-    with get_engine(engine).connect() as conn:
-        first, last = conn.execute(select(func.min(INCIDENTS.c.occurred_on), func.max(INCIDENTS.c.occurred_on))).one()
+    """(first, last) occurrence date of the stored incidents; (None, None) when there are none.
+
+    Answered from the in-memory incident cube when it is current (its dates are sorted: two
+    lookups), else in SQL (MIN/MAX over every incident: about 0.2 s per 2M rows on SQLite, and
+    every trends and overview request asks).
+    """
+    from observatory.queries._aggregate import _stored_bounds
+
+    first, last = _stored_bounds(engine)
     return first, last
 
 
