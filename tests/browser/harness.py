@@ -159,3 +159,15 @@ def figure_data(driver, graph_id: str) -> list:
         "arr(t.text).slice(0, 400) : null), z: (t.z ? arr(t.z).slice(0, 400) : null)})) : [];",
         graph_id,
     )
+
+
+def migrated_sqlite(folder: Path, name: str) -> str:
+    """URL of a new SQLite file in ``folder``, migrated to the newest schema (one per served site)."""
+    import uuid
+
+    from observatory.db.session import upgrade_to_head
+
+    url = f"sqlite:///{folder / f'{name}-{uuid.uuid4().hex[:6]}.db'}"
+    upgrade_to_head(url)
+    return url
+

@@ -10,12 +10,21 @@
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 from conftest import realdata
-from harness import ARTIFACTS, figure_data, make_driver, require_browser, serve, settle, severe_logs, wait_until
+from harness import (
+    ARTIFACTS,
+    figure_data,
+    make_driver,
+    migrated_sqlite,
+    require_browser,
+    serve,
+    settle,
+    severe_logs,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.realdata,
               pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")]
@@ -25,12 +34,6 @@ PAGES = {"resumen": "/", "mapa": "/mapa", "tendencias": "/tendencias", "percepci
          "barrio": "/barrio?area=1", "datos": "/datos"}
 
 
-def _database(folder: Path, name: str) -> str:
-    from observatory.db.session import upgrade_to_head
-
-    url = f"sqlite:///{folder / f'{name}-{uuid.uuid4().hex[:6]}.db'}"
-    upgrade_to_head(url)
-    return url
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,6 @@ def driver():
     drv = make_driver()
     yield drv
     drv.quit()
-
 
 @pytest.fixture(scope="module")
 def chicago(tmp_path_factory):
@@ -50,7 +52,7 @@ def chicago(tmp_path_factory):
     from observatory.ingest.incidents import ingest_incidents
 
     homicides = realdata("us_code", "homicides_9_cities_2015.csv")
-    url = _database(tmp_path_factory.mktemp("chicago"), "chicago")
+    url = migrated_sqlite(tmp_path_factory.mktemp("chicago"), "chicago")
     engine = get_engine(url)
     import_boundaries(examples.get_path("Chicago77.shp"), layer="community_areas", id_field="AREA_NUMBE",
                       name_field="COMMUNITY", crs="EPSG:3435", engine=engine)
@@ -73,7 +75,7 @@ def cdmx(tmp_path_factory):
 
     quadrants = realdata("cdmx", "cuadrantes.geojson")
     points = realdata("cdmx", "ssp_cdmx_crime_lat_long_2013_2016.csv")
-    url = _database(tmp_path_factory.mktemp("cdmx"), "cdmx")
+    url = migrated_sqlite(tmp_path_factory.mktemp("cdmx"), "cdmx")
     engine = get_engine(url)
     import_boundaries(quadrants, layer="cuadrantes", id_field="cuadrante", name_field="cuadrante",
                       district_field="alcaldia", engine=engine)

@@ -10,12 +10,9 @@ Every survey panel names its level and wave; screenshots go to ``tests/artifacts
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
-
 import pytest
 from conftest import realdata
-from harness import ARTIFACTS, make_driver, require_browser, serve, settle, severe_logs
+from harness import ARTIFACTS, make_driver, migrated_sqlite, require_browser, serve, settle, severe_logs
 
 pytestmark = [pytest.mark.browser, pytest.mark.realdata,
               pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")]
@@ -27,12 +24,6 @@ ECSC = {"ecsc": "ecsc2020_01_datos_de_la_vivienda.csv", "ecsc_hurto_residencia":
         "ecsc_extorsion": "ecsc2020_11_extorsion.csv"}
 
 
-def _database(folder: Path, name: str) -> str:
-    from observatory.db.session import upgrade_to_head
-
-    url = f"sqlite:///{folder / f'{name}-{uuid.uuid4().hex[:6]}.db'}"
-    upgrade_to_head(url)
-    return url
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +33,13 @@ def driver():
     yield drv
     drv.quit()
 
-
 @pytest.fixture(scope="module")
 def cdmx_surveys(tmp_path_factory):
     from observatory.db.session import get_engine
     from observatory.ingest.boundaries import import_boundaries
     from observatory.ingest.surveys import ingest_survey
 
-    url = _database(tmp_path_factory.mktemp("cdmx_surveys"), "cdmx_surveys")
+    url = migrated_sqlite(tmp_path_factory.mktemp("cdmx_surveys"), "cdmx_surveys")
     engine = get_engine(url)
     import_boundaries(realdata("cdmx", "cuadrantes.geojson"), layer="cuadrantes", id_field="cuadrante",
                       name_field="cuadrante", district_field="alcaldia", engine=engine)
@@ -69,7 +59,7 @@ def colombia(tmp_path_factory):
     from observatory.db.session import get_engine
     from observatory.ingest.surveys import ingest_survey
 
-    url = _database(tmp_path_factory.mktemp("colombia"), "colombia")
+    url = migrated_sqlite(tmp_path_factory.mktemp("colombia"), "colombia")
     engine = get_engine(url)
     for profile, name in ECSC.items():
         ingest_survey(realdata("colombia", "ecsc_2020", name), profile=profile, engine=engine, territory="11001")

@@ -108,16 +108,22 @@ def indicator_label(indicator: str, definition: object, lang: str) -> str:
     return t(f"survey.{indicator}", lang)
 
 
-def figures_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """Survey figures with translated names, level, method, locale numbers and the reliability mark."""
-    if frame.empty:
-        return frame
+def _named(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """A copy of survey rows with the indicator's and the crime type's names in ``lang``."""
     names = data.category_names(lang)
     out = frame.copy()
     out["indicator_label"] = [indicator_label(i, d, lang) for i, d in zip(out["indicator"], out["definition"],
                                                                            strict=True)]
     out["crime_label"] = out["crime_type"].map(lambda c: t("survey.all_crimes", lang) if c == "all"
                                                else names.get(c, c))
+    return out
+
+
+def figures_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Survey figures with translated names, level, method, locale numbers and the reliability mark."""
+    if frame.empty:
+        return frame
+    out = _named(frame, lang)
     out["level_label"] = out["level"].map(lambda v: t(f"survey.level.{v}", lang))
     out["method_label"] = out["method"].map(lambda v: t(f"survey.method_short.{v}", lang))
     total = out["indicator"].isin(TOTALS)
@@ -133,12 +139,7 @@ def changes_display(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Changes between waves in percentage points, with the interval, p and the verdict."""
     if frame.empty:
         return frame
-    names = data.category_names(lang)
-    out = frame.copy()
-    out["indicator_label"] = [indicator_label(i, d, lang) for i, d in zip(out["indicator"], out["definition"],
-                                                                           strict=True)]
-    out["crime_label"] = out["crime_type"].map(lambda c: t("survey.all_crimes", lang) if c == "all"
-                                               else names.get(c, c))
+    out = _named(frame, lang)
     points = lambda v: t("survey.points", lang, value=fmt_number(v, lang, 1))  # noqa: E731
     out["change_label"] = out["points"].map(points)
     out["ci_label"] = out["points_low"].map(points) + " – " + out["points_high"].map(points)
