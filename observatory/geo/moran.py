@@ -19,9 +19,9 @@ import warnings
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from esda.moran import Moran_Local
 from libpysal.weights import W
 
+from observatory.geo.crand import local_moran_fast
 from observatory.geo.hotspots import bh_adjusted, significant_at, values_of
 from observatory.geo.weights import SpatialWeights, resolve_weights
 
@@ -59,11 +59,18 @@ def local_moran(
     if permutations < 1:
         raise ValueError("local Moran's I here uses permutation inference: permutations must be >= 1")
     y = values_of(gdf, column)
-    sw = resolve_weights(gdf, weights, k=k, distance=distance, transform=transform)
+    if isinstance(weights, str):
+        sw = resolve_weights(gdf, weights, k=k, distance=distance, transform=transform)
+    else:
+        # Prebuilt weights are used as they are (their arrays prepared once per object, ``crand``).
+        sw = weights if isinstance(weights, SpatialWeights) else SpatialWeights(w=weights, kind="custom",
+                                                                                 ids=list(gdf.index))
+        if sw.n != len(gdf):
+            raise ValueError(f"weights cover {sw.n} areas but the data have {len(gdf)} rows")
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore")
-        lm = Moran_Local(y, sw.w, transformation=transform.lower(), permutations=int(permutations),
-                         n_jobs=1, seed=seed)
+        # esda's Moran_Local, numbers and all, without its per-area Python loop (observatory.geo.crand).
+        lm = local_moran_fast(y, sw.w, int(permutations), seed, transform)
     folded = np.asarray(lm.p_sim, dtype=float)
     p = np.minimum(1.0, 2.0 * folded)  # two-sided, like Gi*'s (module docstring)
     significant = significant_at(p, alpha, fdr=fdr)

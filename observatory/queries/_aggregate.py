@@ -5,6 +5,9 @@ tables share. No access rule is decided here: ``access.release`` / ``access.publ
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import pandas as pd
 from sqlalchemy import Date, Engine, String, and_, func, literal_column, select, type_coerce
 
@@ -92,12 +95,33 @@ def _stored_bounds(engine: Engine | None) -> tuple:
             select(func.min(inc.occurred_on), func.max(inc.occurred_on))).one())
 
 
+# Recent releases: (id(categories), filters, role, level, grain, bounds, policy) -> (categories, Release).
+_RELEASES: OrderedDict[tuple, tuple[pd.DataFrame, access.Release]] = OrderedDict()
+_RELEASES_LOCK = threading.Lock()
+
+
 def _release(engine: Engine | None, filters: Filters, role: str, level: str, grain: str) -> access.Release:
-    """The table's ``access.release`` (for the public, open ends filled from the stored dates)."""
+    """The table's ``access.release`` (for the public, open ends filled from the stored dates).
+
+    ``release`` is a pure function of its arguments; recent answers are kept per categories frame
+    (the cube's, which lives as long as the cube): a callback asks for the same few releases many
+    times, and each costs a few milliseconds of small-frame pandas.
+    """
     if access.is_restricted(role):
         return access.Release(filters)
     bounds = _stored_bounds(engine) if filters.start is None or filters.end is None else None
-    return access.release(filters, role, level, grain, _categories(engine), bounds=bounds)
+    categories = _categories(engine)
+    key = (id(categories), filters, role, level, grain, bounds, disclosure_policy())
+    with _RELEASES_LOCK:
+        hit = _RELEASES.get(key)
+    if hit is not None and hit[0] is categories:  # the very frame: its id cannot have been reused
+        return hit[1]
+    rel = access.release(filters, role, level, grain, categories, bounds=bounds)
+    with _RELEASES_LOCK:
+        _RELEASES[key] = (categories, rel)
+        while len(_RELEASES) > 256:
+            _RELEASES.popitem(last=False)
+    return rel
 
 
 def _sum_cells(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:

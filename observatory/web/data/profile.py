@@ -11,13 +11,13 @@ from observatory.web.data.areas import (
 from observatory.web.data.recorded import (
     _city_categories,
     _city_monthly,
-    _total,
 )
 from observatory.web.data.reference import (
     to_filters,
 )
 from observatory.web.data.runtime import (
     _key,
+    _shared,
     engine,
     version,
 )
@@ -37,7 +37,11 @@ def area_row(state: ViewState) -> pd.Series | None:
     gdf = areas()
     if gdf.empty:
         return None
-    match = gdf[gdf["id"].astype(str) == str(state.area)]
+    key = str(state.area)
+    if key.isascii() and key.isdigit() and str(int(key)) == key and pd.api.types.is_integer_dtype(gdf["id"]):
+        match = gdf[gdf["id"] == int(key)]  # the same test as the text comparison below, without 2,000 str()
+    else:
+        match = gdf[gdf["id"].astype(str) == key]
     if match.empty:
         match = gdf[gdf["code"].astype(str) == str(state.area)]
     return None if match.empty else match.iloc[0]
@@ -57,11 +61,21 @@ def _city_json(state_json: dict) -> dict:
     return {k: v for k, v in state_json.items() if k not in ("area", "district")} | {"district": None}
 
 
+def _city_total(state_json: dict, role: str) -> int | None:
+    """``queries.total`` of the city's filters, once per callback: the overview's total without a
+    district (there it comes with the area totals, ``queries.area_counts``, whose third element is this
+    very figure). Asked directly, it does not need the city's per-area table when a district is chosen."""
+    from observatory import queries
+
+    return _shared("total", state_json, role, lambda: queries.total(
+        engine(), to_filters(ViewState.from_dict(state_json)), role))
+
+
 @cached(version)
 def _city_headline(state_json: dict, role: str) -> dict:
     from observatory.indicators.scope import scope_rate
 
-    total = _total(state_json, role)
+    total = _city_total(state_json, role)
     rate = scope_rate(total, areas())
     return {"total": total, "rate": None if pd.isna(rate) else rate}
 
@@ -116,7 +130,7 @@ def _area_categories(state_json: dict, role: str) -> pd.DataFrame:
     out = city[["code", "name_es", "name_en", "count"]].rename(columns={"count": "city_count"}).merge(
         local[["code", "count"]].rename(columns={"count": "area_count"}), on="code", how="left")
     # Shares of each scope's published total (None when the area's total is itself suppressed).
-    out["city_share"] = shares(out["city_count"], _total(city_json, role))
+    out["city_share"] = shares(out["city_count"], _city_total(city_json, role))
     out["area_share"] = shares(out["area_count"], queries.total(engine(), area_filters, role))
     out = out[(out["city_count"].fillna(0) > 0) | (out["area_count"].fillna(0) > 0)]
     return out[["code", "name_es", "name_en", "area_count", "area_share", "city_share"]].reset_index(drop=True)

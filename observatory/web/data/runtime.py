@@ -76,9 +76,12 @@ def shared_scope() -> Iterator[None]:
     memo lives only as long as the block (nested scopes reuse the outer one), so it never
     serves data from an earlier request.
     """
+    from observatory.queries import cube
+
     token = _SCOPE.set({}) if _SCOPE.get() is None else None
     try:
-        yield
+        with cube.pinned():  # the block's aggregates read one state of the incidents
+            yield
     finally:
         if token is not None:
             _SCOPE.reset(token)

@@ -55,6 +55,10 @@ def profile_outputs(state: ViewState, role: str = "public") -> tuple:
     if row is None:
         empty = figures.empty_figure(t("neighbourhood.none", lang), present)
         return html.Div(t("neighbourhood.none", lang), className="alert alert-info"), empty, empty
+    # The finest tables first: within the callback's scope the coarser ones of the same selection
+    # (the city's category table and total) are then summed from their cells (``queries.cube``).
+    monthly = data.area_monthly(state, role)
+    cats = data.area_categories(state, role)
     stats = data.area_stats(state, role, with_moran=True)
     mine = stats[stats["id"] == row["id"]].iloc[0]
     city = data.city_headline(state, role)  # the overview's figures without a district: one rule
@@ -79,7 +83,6 @@ def profile_outputs(state: ViewState, role: str = "public") -> tuple:
     width = {"xs": 12, "sm": 6} if present else {"xs": 6, "md": 4, "xl": 2}
     kpis = dbc.Row([dbc.Col(c, **width) for c in cards], className="g-2 mb-3")
 
-    monthly = data.area_monthly(state, role)
     colours = figures.palette("lines", present)
     if monthly.empty:
         fig_m = figures.empty_figure(t("nodata", lang), present)
@@ -95,7 +98,6 @@ def profile_outputs(state: ViewState, role: str = "public") -> tuple:
         fig_m.update_layout(legend={"orientation": "h", "y": -0.15})
         figures.month_axis(fig_m, months, lang)
         figures.base_layout(fig_m, present, lang=lang)
-    cats = data.area_categories(state, role)
     if cats.empty:
         fig_c = figures.empty_figure(t("nodata", lang), present)
     else:
