@@ -12,7 +12,7 @@ what answers while the cube is being built after an import). ``--no-sql-table`` 
 second.
 
     python bench/dashboard.py [--db PATH] [--incidents 2000000] [--areas 2000] [--sets 30] [--reuse]
-                              [--backend sqlite|postgresql] [--no-sql-table]
+                              [--backend sqlite|postgresql] [--no-sql-table] [--role public|analyst]
 """
 
 from __future__ import annotations
@@ -252,6 +252,8 @@ def main() -> None:
     parser.add_argument("--sets", type=int, default=30)
     parser.add_argument("--reuse", action="store_true", help="reuse an existing database at --db")
     parser.add_argument("--no-sql-table", action="store_true", help="skip the table with the incident cube off")
+    parser.add_argument("--role", choices=("public", "analyst"), default="public",
+                        help="the viewer the callbacks answer (public: published counts; analyst: true counts)")
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite",
                         help="postgresql: the same data COPYed into schema bench_dashboard of "
                              "OBSERVATORY_TEST_POSTGRES_URL, callbacks and bare SQL run there")
@@ -287,16 +289,19 @@ def main() -> None:
 
     dash.Dash(__name__, use_pages=True, pages_folder="")  # lets the page modules call register_page
     overview, trends, profile = page("resumen"), page("tendencias"), page("barrio")
+    role = args.role
+    overview.current_role = lambda: role  # the overview's callback reads the role from the session
+    print(f"role: {role}")
     area = "neighbourhood_id"
     callbacks = {
         # callback: (function of the view state, the bare aggregates it needs: GROUP BY [@period])
         # Area tables are read twice (published counts, and true counts for Gi*/rates).
-        "map (choropleth / Gi*)": (lambda s: map_figure(s), [area, area]),
+        "map (choropleth / Gi*)": (lambda s: map_figure(s, role), [area, area]),
         "overview": (lambda s: overview._update_overview(s.to_dict()),
                      [area, area, "occurred_on@2y", f"{area}@12m", f"{area}@prev12m", ""]),
-        "trends": (lambda s: trends.trends_figures(s), ["occurred_month", "weekday, hour",
-                                                        "occurred_month, category_id"]),
-        "neighbourhood profile": (lambda s: profile.profile_outputs(s),
+        "trends": (lambda s: trends.trends_figures(s, role), ["occurred_month", "weekday, hour",
+                                                              "occurred_month, category_id"]),
+        "neighbourhood profile": (lambda s: profile.profile_outputs(s, role),
                                   [area, area, "occurred_month", "occurred_month@area", "category_id",
                                    "category_id@area"]),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from observatory.web.cache import cached
@@ -39,12 +40,13 @@ def area_row(state: ViewState) -> pd.Series | None:
         return None
     key = str(state.area)
     if key.isascii() and key.isdigit() and str(int(key)) == key and pd.api.types.is_integer_dtype(gdf["id"]):
-        match = gdf[gdf["id"] == int(key)]  # the same test as the text comparison below, without 2,000 str()
+        hit = np.flatnonzero(gdf["id"].to_numpy() == int(key))  # the text comparison below, without 2,000 str()
     else:
-        match = gdf[gdf["id"].astype(str) == key]
-    if match.empty:
-        match = gdf[gdf["code"].astype(str) == str(state.area)]
-    return None if match.empty else match.iloc[0]
+        hit = np.flatnonzero((gdf["id"].astype(str) == key).to_numpy())
+    if not hit.size:
+        hit = np.flatnonzero((gdf["code"].astype(str) == key).to_numpy())
+    # One row by position: filtering the GeoDataFrame first would copy every matching geometry.
+    return gdf.iloc[int(hit[0])] if hit.size else None
 
 
 def area_options() -> list[dict]:
