@@ -306,7 +306,9 @@ def main() -> None:
                                    "category_id@area"]),
     }
     states = filter_sets(args.sets)
-    # Warm the per-process objects that do not depend on filters (areas, GeoJSON, weights).
+    # Warm the per-process objects that do not depend on filters (areas, GeoJSON, weights), as the
+    # app does at start (data.warm_areas).
+    data.warm_areas()
     map_figure(replace_state(states[0], layer="gi"))
     from observatory.queries import cube
 

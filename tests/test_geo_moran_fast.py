@@ -82,3 +82,14 @@ def test_weights_are_prepared_once_and_not_modified(grid):
     assert crand.prepared(grid, "R") is first
     assert grid.transform == before  # the caller's (shared) weights keep their transform
     np.testing.assert_allclose(np.asarray(first.lag.sum(axis=1)).ravel(), 1.0)  # row-standardised
+
+
+def test_warm_prepares_without_moving_the_random_state(grid):
+    crand._PERMUTATIONS.clear()
+    np.random.seed(8)
+    before = np.random.get_state()[1].copy()
+    crand.warm(grid, 59, 2)
+    assert np.array_equal(np.random.get_state()[1], before)  # the app's start-up leaves the global RNG alone
+    assert (8, grid.n, 59, 2) in crand._PERMUTATIONS  # queen on a grid: at most 8 neighbours
+    y = np.arange(grid.n, dtype=float) % 5
+    assert_same(local_moran_fast(y, grid, 59, 2), esda_reference(y, grid, 59, 2))  # served from the memo

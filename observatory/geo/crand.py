@@ -109,6 +109,17 @@ def _permuted_ids(max_card: int, n: int, permutations: int, seed: int) -> np.nda
     return ids
 
 
+def warm(w: W, permutations: int, seed: int, transform: str = "R") -> None:
+    """Prepare ``w``'s arrays and draw the permuted ids of :func:`local_moran_fast` with these arguments
+    now (an app's start-up), leaving NumPy's global random state as it was."""
+    prep = prepared(w, transform)
+    state = np.random.get_state()
+    try:
+        _permuted_ids(int(prep.cardinalities.max()), int(prep.cardinalities.size), permutations, seed)
+    finally:
+        np.random.set_state(state)
+
+
 def _simulated(z: np.ndarray, prep: _Prepared, ids: np.ndarray, scaling: float) -> np.ndarray:
     """esda's ``rlocals`` (n x permutations): each area's local I over permuted neighbours, as
     ``compute_chunk`` with ``_moran_local_crand`` computes it (islands: one neighbour of weight 0)."""

@@ -42,6 +42,10 @@ from observatory.web.state import ViewState
 # The public rules of these statistics (imputation of suppressed cells, when a statistic is withheld,
 # no hotspot statistic for sensitive selections) live in observatory.queries.access.
 WITHHELD = "withheld"
+# Local Moran's conditional randomisation: permutations (p-values in steps of 1/200, enough for the
+# 5% two-sided test) and a fixed seed (the same view always shows the same clusters).
+MORAN_PERMUTATIONS = 199
+MORAN_SEED = 1
 
 
 def selects_sensitive(state: ViewState) -> bool:
@@ -107,7 +111,8 @@ def _area_stats(state_json: dict, role: str, with_moran: bool) -> pd.DataFrame:
         if with_moran:
             # Moran on rates when populations are known (counts otherwise): clusters of risk, not of size.
             column = "v" if frame["population"].fillna(0).gt(0).all() else "n"
-            mo = geo.local_moran(stat, column, weights=_weights(), permutations=199, seed=1, fdr=fdr)
+            mo = geo.local_moran(stat, column, weights=_weights(), permutations=MORAN_PERMUTATIONS,
+                                 seed=MORAN_SEED, fdr=fdr)
             frame["moran"] = mo["cluster"].to_numpy()
     # A rate whose count is NA is NA (a rate times the population gives the count back).
     hidden = frame["count"].isna()
