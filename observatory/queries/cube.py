@@ -10,8 +10,8 @@ What it holds: for each incident only the columns the aggregates filter and grou
 (occurrence date, hour, weekday, category, primary-layer area, source kind, victim sex and
 age band, count) and its noise key (``cellkey``, computed from the id at build time; the id
 itself is not kept), and the incidents' positions ordered by area (a neighbourhood's rows are
-then a few slices instead of a test of every row in the window): about 20 bytes per incident
-(40 MB for 2 million; areas and counts are held in 16 bits when their values fit). No
+then a few slices instead of a test of every row in the window): about 18 bytes per incident
+(36 MB for 2 million; days, areas and counts are held in 16 bits when their values fit). No
 identifiers, coordinates, addresses or free text: microdata queries always go to the database.
 
 Consistency: a cube is built from one database state and tagged with the incidents'
