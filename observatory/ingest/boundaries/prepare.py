@@ -44,7 +44,7 @@ class _Fields:
 
 @dataclass
 class _Feature:
-    """A feature that has a code and a polygon, normalised; ``record`` keeps its attributes for stage 3."""
+    """A feature with a code and a polygon, normalised; ``record`` keeps its attributes for :func:`_parse_values`."""
 
     feature: int  # 1-based number in the file
     code: str
@@ -120,7 +120,7 @@ def non_unique_id(file_name: str, id_field: str, clashes: dict[str, int]) -> Imp
 
 def _normalise(frame: gpd.GeoDataFrame, geometries: np.ndarray, fields: _Fields, report: ImportReport
                ) -> tuple[list[_Feature], list[int]]:
-    """Stage 1: every feature with a code and a polygon, in file order, and the features without name.
+    """Normalise: every feature with a code and a polygon, in file order, and the features without name.
 
     A feature without code or polygon is rejected in ``report``; an unnamed one is named by its code.
     """
@@ -152,7 +152,7 @@ def _normalise(frame: gpd.GeoDataFrame, geometries: np.ndarray, fields: _Fields,
 
 
 def _deduplicate(features: list[_Feature], fields: _Fields, report: ImportReport) -> list[_Feature]:
-    """Stage 2: the first feature of each code; exact copies count as duplicates in ``report``.
+    """Deduplicate: the first feature of each code; exact copies count as duplicates in ``report``.
 
     Raises :func:`non_unique_id` when one code names different areas (another geometry or name).
     """
@@ -172,7 +172,7 @@ def _deduplicate(features: list[_Feature], fields: _Fields, report: ImportReport
 
 
 def _parse_values(features: list[_Feature], fields: _Fields) -> tuple[pd.DataFrame, list[int]]:
-    """Stage 3: the area rows (columns :data:`_ROW_COLUMNS`) and the features whose population is unreadable."""
+    """Parse the values: the area rows (columns :data:`_ROW_COLUMNS`) and the features with unreadable population."""
     rows: list[dict[str, Any]] = []
     bad_population: list[int] = []
     for f in features:
@@ -189,7 +189,7 @@ def _parse_values(features: list[_Feature], fields: _Fields) -> tuple[pd.DataFra
 
 
 def _measured(areas: pd.DataFrame) -> pd.DataFrame:
-    """Stage 4: ``area_km2``, ``centroid_lon`` and ``centroid_lat`` added, the shapely geometries dropped."""
+    """Measure: ``area_km2``, ``centroid_lon`` and ``centroid_lat`` added, the shapely geometries dropped."""
     if areas.empty:
         return areas.assign(area_km2=[], centroid_lon=[], centroid_lat=[]).drop(columns="geometry")
     km2, clon, clat = measure(gpd.GeoSeries(areas["geometry"].to_numpy(), crs=4326))
