@@ -101,3 +101,22 @@ def test_population_module_path_is_the_subpackage():
 
     assert outside.attach_population is inside.attach_population
     assert outside.missing_population_warning is inside.missing_population_warning
+
+
+def test_unchanged_areas_near_lon_lat_zero_stay_unchanged_when_the_layer_grows(sqlite_url, tmp_path):
+    """A new release adding a far area re-centres the measuring projection: the centroids of the old,
+    identical polygons at longitude/latitude ~0 move by ~1e-11 degrees, which is not a revision."""
+    engine = get_engine(sqlite_url)
+    squares = [_square(i * 0.01 - 0.02, -0.005) for i in range(5)]
+    v1 = _frame([(code, f"name {code}", "10", sq) for code, sq in zip("ABCDE", squares, strict=True)])
+    v1.to_file(tmp_path / "v1.geojson", engine="pyogrio")
+    import_boundaries(tmp_path / "v1.geojson", layer="l", id_field="code", name_field="name",
+                      population_field="pop", engine=engine)
+    v2 = _frame([*((code, f"name {code}", "10", sq) for code, sq in zip("ABCDE", squares, strict=True)),
+                 ("F", "name F", "10", _square(2.0, 1.5))])
+    v2.to_file(tmp_path / "v2.geojson", engine="pyogrio")
+    with engine.connect() as conn:
+        layer_id = conn.execute(select(BoundaryLayer.id)).scalar_one()
+        split = split_against_stored(conn, layer_id, _read_prepared(tmp_path / "v2.geojson"))
+    assert [r["code"] for r in split.inserts] == ["F"]
+    assert (split.updates, split.unchanged) == ([], 5)  # F alone is new (a spatial change of its own)

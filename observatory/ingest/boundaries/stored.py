@@ -51,11 +51,17 @@ def find_layer(conn: Connection, name: str) -> StoredLayer:
     return StoredLayer(existing, list(current_primary))
 
 
+# Centroids and areas are measured in an equal-area projection centred on the whole layer, so a release
+# with a different extent re-measures an unchanged polygon a few 1e-11 degrees or km2 away; 1e-7
+# (about a centimetre, or 0.1 m2) is far below any real boundary change and far above that rounding.
+MEASURED_TOLERANCE = 1e-7
+
+
 def _same(old: Any, new: Any) -> bool:
     if old is None or new is None:
         return old is None and new is None
     if isinstance(new, float):
-        return math.isclose(float(old), new, rel_tol=1e-9, abs_tol=1e-12)
+        return math.isclose(float(old), new, rel_tol=1e-9, abs_tol=MEASURED_TOLERANCE)
     return old == new
 
 
