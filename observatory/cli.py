@@ -176,7 +176,7 @@ def status(engine: Any) -> dict[str, Any]:
     """What the database holds: layers with their areas, incidents by source, batches (with the records
     each release withdrew), survey waves."""
     from observatory.db.models import BoundaryLayer, Incident, Neighbourhood, SurveyResponse, SurveyWave
-    from observatory.ingest.batches import recent_batches
+    from observatory.queries.batches import recent_batches
 
     with engine.connect() as conn:
         layers = [
@@ -197,7 +197,6 @@ def status(engine: Any) -> dict[str, Any]:
                        func.min(Incident.occurred_on).label("first"), func.max(Incident.occurred_on).label("last"))
                 .group_by(Incident.source_kind, Incident.profile).order_by(Incident.source_kind, Incident.profile))
         ]
-        batches = recent_batches(conn, limit=20)
         waves = [
             {"name": r.name, "profile": r.profile, "responses": r.responses}
             for r in conn.execute(
@@ -205,14 +204,15 @@ def status(engine: Any) -> dict[str, Any]:
                 .outerjoin(SurveyResponse, SurveyResponse.wave_id == SurveyWave.id)
                 .group_by(SurveyWave.id).order_by(SurveyWave.name))
         ]
+    # The command line is the operator's own view of the database: the restricted role.
+    batches = recent_batches(engine, "admin", limit=20)
     return {"layers": layers, "incidents": incidents, "batches": batches, "survey_waves": waves}
 
 
 def _print_withdrawn(engine: Any, batch_id: int, as_json: bool) -> int:
-    from observatory.ingest.batches import withdrawn_records
+    from observatory.queries.batches import withdrawn_records
 
-    with engine.connect() as conn:
-        listing = withdrawn_records(conn, batch_id)
+    listing = withdrawn_records(engine, batch_id, "admin")
     if as_json:
         print(json.dumps(listing, ensure_ascii=False, default=str))
         return 0

@@ -293,3 +293,17 @@ def test_the_analyst_page_shows_withdrawn_counts_and_ids(analyst, tmp_path):
         assert resp.status_code == 204 or not any(r["source_id"] in resp.get_data(as_text=True) for r in expected)
     public_history = queries.import_history(engine, role="public").to_csv()
     assert not any(r["source_id"] in public_history for r in expected) and "withdrawn" not in public_history
+
+
+def test_batch_listings_refuse_the_public_role(sqlite_url):
+    """Stored file paths and withdrawn record ids are restricted: the query layer refuses the public."""
+    from observatory.queries.batches import recent_batches, withdrawn_records
+
+    engine = get_engine(sqlite_url)
+    assert recent_batches(engine, "analyst") == []
+    with pytest.raises(PermissionError):
+        recent_batches(engine, "public")
+    with pytest.raises(PermissionError):
+        withdrawn_records(engine, 1, "public")
+    with pytest.raises(ValueError, match="batch 1: no such import batch"):
+        withdrawn_records(engine, 1, "analyst")

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, update
 
 from observatory.db.models import ImportBatch, RejectedRow
 from observatory.db.planner import refresh_statistics
@@ -106,45 +106,3 @@ def fail_batch(conn: Connection, report: ImportReport, message: str) -> None:
         duplicates=0, revised=0, unassigned=0, report=data,
     ))
     _record_audit(conn, report, "failed")
-
-
-# --- what the stored batches say (``status``, the analyst page's import history) -------------------
-
-
-def withdrawn_count(report: dict[str, Any] | None) -> int:
-    """How many stored records the batch's release withdrew (0 for other kinds and older reports)."""
-    return int(((report or {}).get("details") or {}).get("withdrawn") or 0)
-
-
-def recent_batches(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest ``limit`` batches, newest first, with their counts and ``withdrawn`` (from the report).
-
-    Restricted views only (the command line, the analyst page): the file is as stored (an upload's
-    temporary path); the public import history is ``queries.import_history``.
-    """
-    rows = conn.execute(select(ImportBatch).order_by(ImportBatch.id.desc()).limit(int(limit)))
-    return [{"id": r.id, "kind": r.source_kind, "profile": r.profile, "file": r.file_name, "status": r.status,
-             "total": r.total, "loaded": r.loaded, "rejected": r.rejected, "duplicates": r.duplicates,
-             "withdrawn": withdrawn_count(r.report), "finished_at": str(r.finished_at)} for r in rows]
-
-
-def withdrawn_records(conn: Connection, batch_id: int) -> dict[str, Any]:
-    """The records batch ``batch_id``'s release withdrew, as its report lists them.
-
-    Returns ``batch_id``, ``file``, ``withdrawn`` (the count), ``records`` (``source_id`` and
-    ``occurred_on`` of each listed record, by id; at most ``WITHDRAWN_LISTED``, the report keeps no
-    more) and ``not_listed`` (withdrawn beyond the listed ones). Raises ``ValueError`` for a batch that
-    does not exist. The records themselves stay stored: an import never deletes.
-    """
-    row = conn.execute(select(ImportBatch.id, ImportBatch.file_name, ImportBatch.report)
-                       .where(ImportBatch.id == int(batch_id))).first()
-    if row is None:
-        raise ValueError(f"batch {batch_id}: no such import batch (`python -m observatory status` lists them)")
-    details = (row.report or {}).get("details") or {}
-    ids = [str(v) for v in details.get("withdrawn_records") or []]
-    dates = list(details.get("withdrawn_occurred_on") or [])  # reports before dates were kept have none
-    dates += [None] * (len(ids) - len(dates))
-    records = [{"source_id": i, "occurred_on": d} for i, d in zip(ids, dates, strict=False)]
-    total = withdrawn_count(row.report)
-    return {"batch_id": row.id, "file": row.file_name, "withdrawn": total, "records": records,
-            "not_listed": max(total - len(records), 0)}

@@ -233,11 +233,10 @@ def _audit(_n):
 def _history(_n, _report):
     if not _restricted():
         return dash.no_update
-    from observatory.ingest.batches import recent_batches
     from observatory.queries.access import file_name_only
+    from observatory.queries.batches import recent_batches
 
-    with data.engine().connect() as conn:
-        batches = recent_batches(conn, limit=HISTORY_LIMIT)
+    batches = recent_batches(data.engine(), current_role(), limit=HISTORY_LIMIT)
     if not batches:
         return html.P("Sin importaciones / No imports")
     frame = pd.DataFrame(batches)[["id", "kind", "profile", "file", "status", "total", "loaded", "rejected",
@@ -251,11 +250,10 @@ def _history(_n, _report):
 def _withdrawn(_n, batch_id):
     if not _restricted():
         return dash.no_update
-    from observatory.ingest.batches import withdrawn_records
+    from observatory.queries.batches import withdrawn_records
 
     try:
-        with data.engine().connect() as conn:
-            listing = withdrawn_records(conn, int(batch_id))
+        listing = withdrawn_records(data.engine(), int(batch_id), current_role())
     except (TypeError, ValueError) as exc:
         return dbc.Alert(str(exc) if batch_id is not None else "Elija un lote / Choose a batch", color="warning")
     if not listing["withdrawn"]:
