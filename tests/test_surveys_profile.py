@@ -31,7 +31,7 @@ def _error(tmp_path, body: str) -> tuple[str, str]:
 @pytest.mark.parametrize(("body", "key", "what"), [
     ('colour = "red"\n', "colour", "unknown key"),  # an unknown key
     ('skip_lines = "two"\n', "skip_lines", "valid integer"),  # a wrong type
-    ('unit = "city"\n', "unit", "'person', 'household' or 'event'"),  # a wrong value
+    ('unit = "city"\n', "unit", "'city' must be one of person, household, event"),  # a wrong value
     ('period = "month"\n', "period", "'year', 'previous_year' or 'quarter'"),
     ('household_id = [1, 2]\n', "household_id", "list of column names"),
     ('[sex_codes]\n"1" = "W"\n', "sex_codes", "F, M, X or 'missing'"),

@@ -60,7 +60,7 @@ from observatory.ingest.surveys.waves import wave_period
 __all__ = [
     "DEFAULT_SEX_CODES", "INSERT_CHUNK", "MISSING", "REASSIGN_CHUNK", "ItemMap", "Join", "Normalised",
     "SurveyProfile", "SurveyProfileError", "assign_area_codes", "builtin_survey_profiles", "choose_territory",
-    "close_batch", "code_key", "ingest_survey", "load_survey_profile", "normalise_survey", "parse_number",
+    "code_key", "ingest_survey", "load_survey_profile", "normalise_survey", "parse_number",
     "parse_survey_profile", "reassign_survey_responses", "wave_period",
 ]
 

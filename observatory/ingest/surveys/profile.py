@@ -73,7 +73,7 @@ from observatory.indicators.survey import DEFAULT_DEFINITION, ReportingDefinitio
 from observatory.ingest.profile_model import ProfileModel, explain
 from observatory.ingest.profiles import PROFILES_DIR, builtin_profile_names, read_profile_file
 from observatory.ingest.report import ImportFailed
-from observatory.ingest.surveys.items import ITEMS, check_value
+from observatory.ingest.surveys.items import ITEMS, UNITS, check_value
 
 MISSING = "missing"  # codebook value meaning "store as missing" (TOML has no null)
 DEFAULT_SEX_CODES = {"1": "M", "2": "F", "m": "M", "f": "F", "h": "M", "x": "X", "3": "X"}
@@ -257,6 +257,11 @@ def _sex_codes(codes: object) -> dict[str, str | None]:
     return out
 
 
+def _tables(value: object) -> object:
+    """``[join]`` (one table) or ``[[join]]`` (a list of them) as a list."""
+    return [value] if isinstance(value, dict) else value
+
+
 def _regex(pattern: str | None) -> str | None:
     if pattern:
         try:
@@ -278,7 +283,7 @@ class SurveyProfile(ProfileModel):
     kind: Literal["survey"] = "survey"
     name: str
     source: str
-    unit: Literal["person", "household", "event"] = "person"
+    unit: str = "person"  # one of items.UNITS
     respondent_id: Columns
     weight: Columns
     # The [items.<item>] tables by name; ``items`` gives them in file order.
@@ -307,8 +312,7 @@ class SurveyProfile(ProfileModel):
     victim_any_from_items: bool = False
     key_prefix: Annotated[str | None, BeforeValidator(_text_or_none)] = None  # keys become "<prefix>:<key>"
     canonical_columns: bool = False  # columns named like canonical items are read as such
-    joins: Annotated[tuple[Join, ...], BeforeValidator(lambda j: [j] if isinstance(j, dict) else j)] = Field(
-        (), alias="join")
+    joins: Annotated[tuple[Join, ...], BeforeValidator(_tables)] = Field((), alias="join")
     # How the agency defines its published figures (reporting universe, dark figure): data, not code.
     definitions: Annotated[ReportingDefinition, BeforeValidator(_definition)] = DEFAULT_DEFINITION
     territory_column: Columns = ()  # columns naming the survey's territory (ENSU: CD, the city)
@@ -335,6 +339,13 @@ class SurveyProfile(ProfileModel):
         if not columns:
             raise ValueError("at least one column is required")
         return columns
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, unit: str) -> str:
+        if unit not in UNITS:
+            raise ValueError(f"{unit!r} must be one of {', '.join(UNITS)}")
+        return unit
 
     @field_validator("kind", mode="before")
     @classmethod
