@@ -55,12 +55,12 @@ def _print_report(report: Any, as_json: bool) -> None:
         print(report.summary())
 
 
-def _audited(args: argparse.Namespace, kind: str) -> Any:
-    # The audit log (admins read it) records command-line imports like browser uploads; the event is
-    # written in the import's own transaction, so no batch can exist without its audit entry.
-    from observatory.ingest.batches import audited
+def _import(args: argparse.Namespace, kind: str, **options: Any) -> Any:
+    # The one entry point the upload page uses too: it checks the options and writes the audit event
+    # (admins read it; "cli" when no --user) in the import's own transaction.
+    from observatory.ingest.entry import import_file
 
-    return audited(args.user or "cli", kind=kind, file=str(args.file), via="cli")
+    return import_file(kind, args.file, user_name=args.user, via="cli", engine=_engine(), **options)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -74,15 +74,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_boundaries_import(args: argparse.Namespace) -> int:
-    from observatory.ingest.boundaries import import_boundaries
-
-    engine = _engine()
-    with _audited(args, "boundaries"):
-        report = import_boundaries(
-            args.file, layer=args.layer, id_field=args.id_field, name_field=args.name_field,
-            population_field=args.population_field, district_field=args.district_field, crs=args.crs,
-            level=args.level, primary=args.primary, engine=engine, user_name=args.user, encoding=args.encoding,
-            source_layer=args.source_layer)
+    report = _import(args, "boundaries", layer=args.layer, id_field=args.id_field, name_field=args.name_field,
+                     population_field=args.population_field, district_field=args.district_field, crs=args.crs,
+                     level=args.level, primary=args.primary, encoding=args.encoding,
+                     source_layer=args.source_layer)
     _print_report(report, args.json)
     if not args.json:
         # the generic summary has no room for what a boundary change did to stored records
@@ -93,13 +88,8 @@ def cmd_boundaries_import(args: argparse.Namespace) -> int:
 
 
 def cmd_boundaries_population(args: argparse.Namespace) -> int:
-    from observatory.ingest.population import attach_population
-
-    engine = _engine()
-    with _audited(args, "population"):
-        report = attach_population(args.file, layer=args.layer, id_field=args.id_field,
-                                   population_field=args.population_field, engine=engine, user_name=args.user,
-                                   encoding=args.encoding, sheet=args.sheet)
+    report = _import(args, "population", layer=args.layer, id_field=args.id_field,
+                     population_field=args.population_field, encoding=args.encoding, sheet=args.sheet)
     _print_report(report, args.json)
     if not args.json:
         print(f"  matched: {report.details['matched']:,} areas ({report.revised:,} changed), "
@@ -128,21 +118,11 @@ def cmd_categories(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    engine = _engine()
-    with _audited(args, args.kind):
-        if args.kind == "survey":
-            from observatory.ingest.surveys import ingest_survey
-
-            report = ingest_survey(args.file, profile=args.profile, wave=args.wave, engine=engine,
-                                   rejects_path=args.rejects, user_name=args.user, territory=args.territory)
-        else:
-            from observatory.ingest.incidents import ingest_incidents
-
-            report = ingest_incidents(
-                args.file, source_kind="police" if args.kind == "police" else "complaint", profile=args.profile,
-                engine=engine, rejects_path=args.rejects, user_name=args.user,
-                progress=not args.json and not args.quiet, label=args.label,
-                max_rejected_share=args.max_rejected_share, sheet=args.sheet)
+    # an option the kind does not take (--wave for police, --sheet for a survey) is refused in one sentence
+    report = _import(args, "complaint" if args.kind == "complaints" else args.kind, profile=args.profile,
+                     wave=args.wave, territory=args.territory, rejects_path=args.rejects, label=args.label,
+                     max_rejected_share=args.max_rejected_share, sheet=args.sheet,
+                     progress=not args.json and not args.quiet)
     _print_report(report, args.json)
     return 0
 
@@ -193,15 +173,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def status(engine: Any) -> dict[str, Any]:
-    """What the database holds: layers with their areas, incidents by source, batches, survey waves."""
-    from observatory.db.models import (
-        BoundaryLayer,
-        ImportBatch,
-        Incident,
-        Neighbourhood,
-        SurveyResponse,
-        SurveyWave,
-    )
+    """What the database holds: layers with their areas, incidents by source, batches (with the records
+    each release withdrew), survey waves."""
+    from observatory.db.models import BoundaryLayer, Incident, Neighbourhood, SurveyResponse, SurveyWave
+    from observatory.queries.batches import recent_batches
 
     with engine.connect() as conn:
         layers = [
@@ -222,12 +197,6 @@ def status(engine: Any) -> dict[str, Any]:
                        func.min(Incident.occurred_on).label("first"), func.max(Incident.occurred_on).label("last"))
                 .group_by(Incident.source_kind, Incident.profile).order_by(Incident.source_kind, Incident.profile))
         ]
-        batches = [
-            {"id": r.id, "kind": r.source_kind, "profile": r.profile, "file": r.file_name, "status": r.status,
-             "total": r.total, "loaded": r.loaded, "rejected": r.rejected, "duplicates": r.duplicates,
-             "finished_at": str(r.finished_at)}
-            for r in conn.execute(select(ImportBatch).order_by(ImportBatch.id.desc()).limit(20))
-        ]
         waves = [
             {"name": r.name, "profile": r.profile, "responses": r.responses}
             for r in conn.execute(
@@ -235,10 +204,31 @@ def status(engine: Any) -> dict[str, Any]:
                 .outerjoin(SurveyResponse, SurveyResponse.wave_id == SurveyWave.id)
                 .group_by(SurveyWave.id).order_by(SurveyWave.name))
         ]
+    # The command line is the operator's own view of the database: the restricted role.
+    batches = recent_batches(engine, "admin", limit=20)
     return {"layers": layers, "incidents": incidents, "batches": batches, "survey_waves": waves}
 
 
+def _print_withdrawn(engine: Any, batch_id: int, as_json: bool) -> int:
+    from observatory.queries.batches import withdrawn_records
+
+    listing = withdrawn_records(engine, batch_id, "admin")
+    if as_json:
+        print(json.dumps(listing, ensure_ascii=False, default=str))
+        return 0
+    print(f"batch #{listing['batch_id']} ({listing['file']}): {listing['withdrawn']:,} records withdrawn "
+          "(in the previous release, absent from this one; kept)")
+    for record in listing["records"]:
+        print(f"  {record['source_id']}\t{record['occurred_on'] or '-'}")
+    if listing["not_listed"]:
+        print(f"  and {listing['not_listed']:,} more (the report lists the first {len(listing['records']):,} "
+              "by id)")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.batch is not None:
+        return _print_withdrawn(_engine(), args.batch, args.json)
     data = status(_engine())
     if args.json:
         print(json.dumps(data, ensure_ascii=False, default=str))
@@ -256,9 +246,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  {wave['name']} ({wave['profile']}): {wave['responses']:,} responses")
     print("latest import batches:" if data["batches"] else "import batches: none")
     for batch in data["batches"]:
+        withdrawn = (f", withdrawn {batch['withdrawn']:,}: `status --batch {batch['id']}` lists them"
+                     if batch["withdrawn"] else "")
         print(f"  #{batch['id']} {batch['kind']} {batch['profile']} {batch['status']}: {batch['file']} "
               f"(read {batch['total']:,}, loaded {batch['loaded']:,}, rejected {batch['rejected']:,}, "
-              f"duplicates {batch['duplicates']:,})")
+              f"duplicates {batch['duplicates']:,}{withdrawn})")
     return 0
 
 
@@ -348,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     cats.set_defaults(func=cmd_categories)
 
     st = sub.add_parser("status", help="what the database holds")
+    st.add_argument("--batch", type=int, metavar="N", default=None,
+                    help="list the records batch N's release withdrew (source id, date of occurrence)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
 

@@ -285,6 +285,51 @@ def csv_leaks(frame: pd.DataFrame, k: int, sensitive: bool) -> list[str]:
     return problems
 
 
+def figure_text_leaks(payload: object, sensitive: bool) -> list[str]:
+    """Hotspot classes in hover texts and legend entries of a figure for a sensitive category."""
+    if not sensitive:
+        return []
+    shown = [str(v) for node in walk(payload) for v in [*(node.get("text") or [] if isinstance(
+        node.get("text"), list) else [node.get("text")]), node.get("name")] if v]
+    return [f"hotspot class {label!r} for a sensitive category" for label in hotspot_labels()
+            if any(label in v for v in shown)]
+
+
+def point_leaks(payload: object, incidents: pd.DataFrame) -> list[str]:
+    pts = np.array(point_pairs(payload))
+    if not len(pts):
+        return []
+    inc = incidents[["latitude", "longitude"]].to_numpy(dtype=float)
+    # 15 m: a displayed point this close to a real incident is that incident.
+    d_lat = np.abs(pts[:, None, 0] - inc[None, :, 0]) * 111_000
+    d_lon = np.abs(pts[:, None, 1] - inc[None, :, 1]) * 105_000
+    close = (np.hypot(d_lat, d_lon) < 15).any(axis=1)
+    return [f"{int(close.sum())} incident point(s)"] if close.any() else []
+
+
+def choropleth_leaks(node: dict, incidents: pd.DataFrame, k: int, state: dict | None) -> list[str]:
+    """A choropleth whose z equals the true count of nearly every small area publishes those counts
+    (class maps carry class indices in z, which do not match counts this way)."""
+    z = numbers(node.get("z")) or []
+    if not (state and state == default_state() and isinstance(node.get("locations"), list) and len(z)):
+        return []
+    true = incidents.groupby("quadrant").size()
+    small = {code: n for code, n in true.items() if 0 < n < k}
+    shown = dict(zip(node["locations"], z, strict=False))
+    matches = [code for code, n in small.items() if code in shown and shown[code] == n]
+    if len(small) >= 5 and len(matches) >= 0.8 * len(small):
+        return [f"choropleth z equals the counts of {len(matches)} areas below k"]
+    return []
+
+
+def hover_count_leaks(node: dict, k: int, state: dict | None) -> list[str]:
+    """Hover text like "<b>N-2.1.3</b><br>Delitos: 3": a whole number after a colon below k."""
+    if not (state and state.get("layer") == "counts"):
+        return []
+    return [f"hover text with a count below k: {label!r}" for label in node.get("text") or []
+            for number in COLON_NUMBER.findall(str(label)) if 0 < int(number) < k]
+
+
 def leaks(text: str, incidents: pd.DataFrame, k: int, state: dict | None) -> list[str]:
     problems = [f"marker {m}" for m in MARKERS if m in text]
     sensitive = bool(state) and bool(set(state.get("categories") or ()) & set(SENSITIVE))
@@ -295,41 +340,15 @@ def leaks(text: str, incidents: pd.DataFrame, k: int, state: dict | None) -> lis
         return problems
     for frame in csv_frames(payload):
         problems += csv_leaks(frame, k, sensitive)
-    if sensitive:  # hover texts and legend entries of the figures
-        shown = [str(v) for node in walk(payload) for v in [*(node.get("text") or [] if isinstance(
-            node.get("text"), list) else [node.get("text")]), node.get("name")] if v]
-        problems += [f"hotspot class {label!r} for a sensitive category" for label in hotspot_labels()
-                     if any(label in v for v in shown)]
-    pts = np.array(point_pairs(payload))
-    if len(pts):
-        inc = incidents[["latitude", "longitude"]].to_numpy(dtype=float)
-        # 15 m: a displayed point this close to a real incident is that incident.
-        d_lat = np.abs(pts[:, None, 0] - inc[None, :, 0]) * 111_000
-        d_lon = np.abs(pts[:, None, 1] - inc[None, :, 1]) * 105_000
-        close = (np.hypot(d_lat, d_lon) < 15).any(axis=1)
-        if close.any():
-            problems.append(f"{int(close.sum())} incident point(s)")
+    problems += figure_text_leaks(payload, sensitive)
+    problems += point_leaks(payload, incidents)
     rows = small_area_counts(payload, k)
     if rows:
         problems.append(f"area count below k: {rows[0]}")
     for node in walk(payload):
-        if node.get("type") != "choroplethmap":
-            continue
-        z = numbers(node.get("z")) or []
-        if state and state == default_state() and isinstance(node.get("locations"), list) and len(z):
-            # A choropleth whose z equals the true count of nearly every small area publishes those
-            # counts (class maps carry class indices in z, which do not match counts this way).
-            true = incidents.groupby("quadrant").size()
-            small = {code: n for code, n in true.items() if 0 < n < k}
-            shown = dict(zip(node["locations"], z, strict=False))
-            matches = [code for code, n in small.items() if code in shown and shown[code] == n]
-            if len(small) >= 5 and len(matches) >= 0.8 * len(small):
-                problems.append(f"choropleth z equals the counts of {len(matches)} areas below k")
-        for label in node.get("text") or []:
-            # Hover text like "<b>N-2.1.3</b><br>Delitos: 3": a whole number after a colon below k.
-            for number in COLON_NUMBER.findall(str(label)):
-                if 0 < int(number) < k and state and state.get("layer") == "counts":
-                    problems.append(f"hover text with a count below k: {label!r}")
+        if node.get("type") == "choroplethmap":
+            problems += choropleth_leaks(node, incidents, k, state)
+            problems += hover_count_leaks(node, k, state)
     return problems
 
 

@@ -85,53 +85,80 @@ def alcaldias_small() -> bytes:
 # --- mutations --------------------------------------------------------------------------------------
 
 
+def _flip_bytes(draw, data: bytes, lines: list[bytes], text_like: bool) -> bytes:
+    if not data:
+        return data
+    buf = bytearray(data)
+    for _ in range(draw(st.integers(1, 20))):
+        buf[draw(st.integers(0, len(buf) - 1))] = draw(st.integers(0, 255))
+    return bytes(buf)
+
+
+def _truncate(draw, data: bytes, lines: list[bytes], text_like: bool) -> bytes:
+    return data[: draw(st.integers(0, len(data) - 1))] if data else data
+
+
+def _drop_line(draw, data: bytes, lines: list[bytes], text_like: bool) -> bytes:
+    if len(lines) <= 1:
+        return data
+    del lines[draw(st.integers(0, len(lines) - 1))]
+    return b"\n".join(lines)
+
+
+def _dup_line(draw, data: bytes, lines: list[bytes], text_like: bool) -> bytes:
+    if len(lines) <= 1:
+        return data
+    i = draw(st.integers(0, len(lines) - 1))
+    lines.insert(i, lines[i])
+    return b"\n".join(lines)
+
+
+def _cell_piece(op: str):
+    def apply(draw, data: bytes, lines: list[bytes], text_like: bool) -> bytes:
+        """A huge cell or a spreadsheet formula in one cell of one line."""
+        if len(lines) <= 1:
+            return data
+        i = draw(st.integers(1 if text_like else 0, len(lines) - 1))
+        piece = (b"A" * draw(st.sampled_from([70_000, 1_200_000])) if op == "huge"
+                 else draw(st.sampled_from(FORMULAS)).encode())
+        if not text_like:
+            piece = json.dumps(piece.decode()).encode()[1:-1]  # keep JSON strings valid
+        cells = lines[i].split(b",")
+        j = draw(st.integers(0, len(cells) - 1))
+        cells[j] = b'"' + piece.replace(b'"', b'""') + b'"' if text_like else cells[j] + piece
+        lines[i] = b",".join(cells)
+        return b"\n".join(lines)
+    return apply
+
+
+def _binary(draw, data: bytes, lines: list[bytes], text_like: bool) -> bytes:
+    return draw(st.sampled_from([b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"PK\x03\x04\x14\x00",
+                                 b"\x1f\x8b\x08\x00broken", b"%PDF-1.7\n%\xe2\xe3"])) + data[:200]
+
+
+def _encoding(draw, data: bytes, lines: list[bytes], text_like: bool) -> bytes:
+    codec = draw(st.sampled_from(["utf-16", "cp1252", "latin-1"]))
+    return data.decode("utf-8", errors="replace").encode(codec, errors="replace")
+
+
+MUTATIONS = {
+    "bytes": _flip_bytes, "truncate": _truncate, "drop_line": _drop_line, "dup_line": _dup_line,
+    "huge": _cell_piece("huge"), "formula": _cell_piece("formula"), "binary": _binary, "encoding": _encoding,
+    "delims": lambda draw, data, lines, text_like: data.replace(
+        b",", draw(st.sampled_from([b";", b"\t", b",,", b'",']))),
+    "empty": lambda draw, data, lines, text_like: b"",
+    "header_only": lambda draw, data, lines, text_like: lines[0] + b"\n",
+    "crlf": lambda draw, data, lines, text_like: data.replace(b"\n", b"\r"),
+}
+
+
 @st.composite
 def mutated(draw, seed: bytes, text_like: bool = True) -> bytes:
     """``seed`` with one to three mutations applied."""
     data = seed
     for _ in range(draw(st.integers(1, 3))):
-        op = draw(st.sampled_from(["bytes", "truncate", "drop_line", "dup_line", "huge", "formula", "binary",
-                                   "encoding", "delims", "empty", "header_only", "crlf"]))
-        lines = data.split(b"\n")
-        if op == "bytes" and data:
-            buf = bytearray(data)
-            for _ in range(draw(st.integers(1, 20))):
-                buf[draw(st.integers(0, len(buf) - 1))] = draw(st.integers(0, 255))
-            data = bytes(buf)
-        elif op == "truncate" and data:
-            data = data[: draw(st.integers(0, len(data) - 1))]
-        elif op == "drop_line" and len(lines) > 1:
-            del lines[draw(st.integers(0, len(lines) - 1))]
-            data = b"\n".join(lines)
-        elif op == "dup_line" and len(lines) > 1:
-            i = draw(st.integers(0, len(lines) - 1))
-            lines.insert(i, lines[i])
-            data = b"\n".join(lines)
-        elif op in ("huge", "formula") and len(lines) > 1:
-            i = draw(st.integers(1 if text_like else 0, len(lines) - 1))
-            piece = (b"A" * draw(st.sampled_from([70_000, 1_200_000])) if op == "huge"
-                     else draw(st.sampled_from(FORMULAS)).encode())
-            if not text_like:
-                piece = json.dumps(piece.decode()).encode()[1:-1]  # keep JSON strings valid
-            cells = lines[i].split(b",")
-            j = draw(st.integers(0, len(cells) - 1))
-            cells[j] = b'"' + piece.replace(b'"', b'""') + b'"' if text_like else cells[j] + piece
-            lines[i] = b",".join(cells)
-            data = b"\n".join(lines)
-        elif op == "binary":
-            data = draw(st.sampled_from([b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"PK\x03\x04\x14\x00",
-                                         b"\x1f\x8b\x08\x00broken", b"%PDF-1.7\n%\xe2\xe3"])) + data[:200]
-        elif op == "encoding":
-            codec = draw(st.sampled_from(["utf-16", "cp1252", "latin-1"]))
-            data = data.decode("utf-8", errors="replace").encode(codec, errors="replace")
-        elif op == "delims":
-            data = data.replace(b",", draw(st.sampled_from([b";", b"\t", b",,", b'",'])))
-        elif op == "empty":
-            data = b""
-        elif op == "header_only":
-            data = lines[0] + b"\n"
-        elif op == "crlf":
-            data = data.replace(b"\n", b"\r")
+        op = draw(st.sampled_from(list(MUTATIONS)))
+        data = MUTATIONS[op](draw, data, data.split(b"\n"), text_like)
     return data
 
 

@@ -324,6 +324,99 @@ def test_yaml_profile_and_missing_column_message(sqlite_url, tmp_path):
         load_profile("nope")
 
 
+
+# --- profiles as validated data models (issue 11) ----------------------------------------------------------
+
+PROFILE_BASE = 'kind = "incidents"\nname = "x"\n'
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    # an unknown key: the sentence lists the known keys
+    ('skip_line = 2\n', "unknown key 'skip_line'; known keys: aliases, area_aliases, columns, crs, "),
+    # a wrong type, a wrong value, a wrong nested value, a wrong encoding
+    ('skip_lines = "two"\n', "skip_lines must be a whole number >= 0, not 'two'"),
+    ('identical_rows = "maybe"\n',
+     "identical_rows = 'maybe': use \"keep\" (separate incidents) or \"drop\" (duplicates)"),
+    ('[values.victim_sex]\nHOMBRE = "Q"\n',
+     "values.victim_sex: 'HOMBRE' maps to 'Q'; use one of F, M, X or \"\" for missing"),
+    ('[values.sexo]\nHOMBRE = "M"\n', "[values.sexo]: value maps exist for victim_sex, victim_age_group only"),
+    ('encoding = "klingon"\n', "encoding must be a text encoding such as 'utf-8' or 'cp1252', not 'klingon'"),
+    ('decimal_comma = "yes"\n', "decimal_comma must be true or false, not 'yes'"),
+    ('max_rejected_share = "0.5"\n', "max_rejected_share must be a number between 0 and 1, not '0.5'"),
+    ('sheet = true\n', "sheet must be a sheet name or a sheet number from 1, not True"),
+    ('source = "mine"\n', "unknown key 'source'"),  # set by the loader, not a key of the file
+])
+def test_a_wrong_key_is_one_sentence_naming_the_file_and_the_key(tmp_path, extra, expected):
+    path = tmp_path / "mine.toml"
+    # tables go after [columns]; plain keys before it
+    body = f"{PROFILE_BASE}[columns]\noccurred_date = \"F\"\n{extra}" if extra.startswith("[") else \
+        f"{PROFILE_BASE}{extra}[columns]\noccurred_date = \"F\"\n"
+    path.write_text(body)
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path)
+    message = str(caught.value)
+    assert message.startswith(f"profile {path}: {expected}")
+    assert "\n" not in message and "Input should" not in message and "Value error" not in message
+    assert message.count(f"{path}") == 1
+
+
+def test_unknown_key_lists_exactly_the_keys_the_readme_documents():
+    import re
+
+    from observatory.ingest.profiles import PROFILE_KEYS, parse_profile
+    from tests.conftest import REPO_ROOT
+
+    with pytest.raises(ProfileError) as caught:
+        parse_profile({"kind": "incidents", "name": "x", "columns": {"occurred_date": "F"}, "delimitador": ";"}, "t")
+    listed = str(caught.value).split("known keys: ")[1].split(", ")
+    assert listed == sorted(PROFILE_KEYS)
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Your own export")[1].split("Canonical fields:")[0]
+    documented = set(re.findall(r"`\[?([a-z_]+)[\]. =`]", section.split("Keys: ")[1]))
+    assert documented == set(listed)
+
+
+def _as_loaded(raw: dict) -> dict:
+    """What a profile file's keys should load as, computed from the TOML by hand."""
+    from observatory.text import fold
+
+    def variants(value):
+        return tuple((v,) if isinstance(v, str) else tuple(v) for v in ([value] if isinstance(value, str) else value))
+
+    return {
+        "name": raw["name"], "source_kind": raw.get("source_kind"),
+        "required": tuple(raw.get("required", ["occurred_date"])),
+        "columns": {k: variants(v) for k, v in raw["columns"].items()},
+        "na_values": tuple(raw.get("na_values", ())), "date_formats": tuple(raw.get("date_formats", ())),
+        "aliases": raw.get("aliases", {}), "join_with": raw.get("join_with", "-"),
+        "file_labels": {fold(k).replace("-", "_").replace(" ", "_"): v for k, v in raw.get("file_labels", {}).items()},
+        "values": {k: {fold(s): t or None for s, t in m.items()} for k, m in raw.get("values", {}).items()},
+        "skip_lines": raw.get("skip_lines", 0), "sheet": raw.get("sheet"), "crs": raw.get("crs", "EPSG:4326"),
+        "identical_rows": raw.get("identical_rows", "keep"), "decimal_comma": raw.get("decimal_comma", False),
+        "max_rejected_share": raw.get("max_rejected_share", 0.9),
+    }
+
+
+@pytest.mark.parametrize("name", builtin_profiles())
+def test_every_builtin_incident_profile_loads_as_its_file_says(name):
+    import tomllib
+
+    from observatory.ingest.profiles import PROFILES_DIR
+
+    raw = tomllib.loads((PROFILES_DIR / f"{name}.toml").read_text(encoding="utf-8"))
+    profile = load_profile(name)
+    assert profile.source == name and profile.kind == "incidents"
+    assert {key: getattr(profile, key) for key in _as_loaded(raw)} == _as_loaded(raw)
+
+
+def test_colombia_profile_folds_its_value_maps_and_file_labels():
+    profile = load_profile("colombia_siedco")
+    assert profile.values["victim_sex"]["masculino"] == "M"
+    assert profile.label_for_file("Homicidios_2023.xlsx") == "HOMICIDIOS"
+    assert profile.label_for_file("otro.csv") is None
+    assert profile.columns["occurred_date"][0] == ("FECHA HECHO",)
+
+
 def test_sqlite_and_postgresql_give_identical_results(tmp_path, broken_file):
     from tests.conftest import make_database
 

@@ -47,26 +47,29 @@ def page_module(page: str):
     return sys.modules[f"pages.{MODULES[page]}"]
 
 
-def strings_of(node) -> list[str]:
-    """Every visible string of a Dash component tree or Plotly figure (text, names, labels)."""
-    out: list[str] = []
-    if node is None:
-        return out
-    if isinstance(node, str):
-        return [node]
-    if isinstance(node, (int, float)):
-        return out
+# Keys whose values hold visible text, and keys whose values never do (geometry, styling, ids).
+TEXT_KEYS = ("children", "props", "label", "placeholder", "name", "text", "options", "title", "annotations",
+             "data", "layout", "legend", "xaxis", "yaxis", "y")
+SKIPPED_KEYS = ("geojson", "customdata", "locations", "z", "x", "lon", "lat", "hovertemplate", "id",
+                "style", "config", "colorscale", "marker", "line", "map")
+
+
+def _as_plain(node):
+    """A Plotly figure or Dash component as its JSON-like dict; anything else unchanged."""
     if isinstance(node, go.Figure):
         node = node.to_plotly_json()
-    if hasattr(node, "to_plotly_json"):
-        node = node.to_plotly_json()
+    return node.to_plotly_json() if hasattr(node, "to_plotly_json") else node
+
+
+def strings_of(node) -> list[str]:
+    """Every visible string of a Dash component tree or Plotly figure (text, names, labels)."""
+    if isinstance(node, str):
+        return [node]
+    node = _as_plain(node)
+    out: list[str] = []
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in ("children", "props", "label", "placeholder", "name", "text", "options", "title", "annotations",
-                       "data", "layout", "legend", "xaxis", "yaxis", "y") or isinstance(value, (dict, list)):
-                if key in ("geojson", "customdata", "locations", "z", "x", "lon", "lat", "hovertemplate", "id",
-                           "style", "config", "colorscale", "marker", "line", "map"):
-                    continue
+            if (key in TEXT_KEYS or isinstance(value, (dict, list))) and key not in SKIPPED_KEYS:
                 out.extend(strings_of(value))
     elif isinstance(node, (list, tuple)):
         for item in node:

@@ -1,7 +1,7 @@
 """Persisting import batches and their rejected rows (shared by every importer).
 
 The audit event of an import is written by :func:`close_batch` (or :func:`fail_batch`) inside the
-import's own transaction, when the caller declared who imports with :func:`audited` (the CLI does):
+import's own transaction, when the caller declared who imports with :func:`audited` (``import_file`` does):
 a process killed between the commit and a separate audit write would leave a batch with no audit
 entry. An audited import that fails as a whole (too many rejected rows) leaves a ``failed`` batch
 with its report, so ``status`` and the import history show the attempt; nothing else is stored.

@@ -47,6 +47,7 @@ def explain(exc: ValidationError, where: str) -> str:
     key = _location(tuple(first.get("loc", ())))
     if first.get("type") == "extra_forbidden":
         message = "unknown key"
-    if not key or message.startswith(key) or message.startswith(f"[{key.split('.')[0]}]"):
+    top = key.split(".")[0]  # "[values.victim_sex] must be..." names the key "values" already
+    if not key or message.startswith((key, f"[{top}]", f"[{top}.")):
         return f"{where}: {message}"
     return f"{where}: {key}: {message}"

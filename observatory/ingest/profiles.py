@@ -52,13 +52,29 @@ Header variants and labels are matched ignoring accents and case (:func:`observa
 
 from __future__ import annotations
 
+import codecs
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from annotated_types import Ge, Interval
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 
+from observatory.ingest.profile_model import ProfileModel, explain
 from observatory.ingest.report import ImportFailed
 from observatory.taxonomy import CATEGORIES_HINT, categories_by_code
 from observatory.text import fold, label_key
@@ -89,46 +105,233 @@ FIELDS: dict[str, str] = {
     "description": "free text (restricted)",
     "location_type": "type of place (street, residence...)",
 }
-TOP_LEVEL_KEYS = {
-    "kind", "name", "description", "source_kind", "encoding", "delimiter", "skip_lines", "date_formats",
-    "decimal_comma", "crs", "na_values", "required", "columns", "defaults", "file_labels", "aliases", "values",
-    "join_with", "time_formats", "identical_rows", "max_rejected_share", "area_aliases", "sheet",
-}
 DEFAULT_MAX_REJECTED_SHARE = 0.9  # "nearly every row": a wrong profile, not a few bad rows
 VALUE_MAP_FIELDS = {"victim_sex": SEX_VALUES, "victim_age_group": AGE_GROUPS}
+
+FieldName = Literal[tuple(FIELDS)]  # type: ignore[valid-type]  # the keys of FIELDS, as a type
+ValueMapField = Literal[tuple(VALUE_MAP_FIELDS)]  # type: ignore[valid-type]
+Text = Annotated[str, BeforeValidator(str)]  # labels and cell values as written (YAML reads `0` as a number)
 
 
 class ProfileError(ImportFailed):
     """A profile that cannot be used; the message names the file and the wrong key or field."""
 
 
-@dataclass(frozen=True)
-class Profile:
-    """A parsed, validated incident import profile."""
+def _says(template: str) -> WrapValidator:
+    """Replace pydantic's message for a wrong value by ``template`` (``{key}``, ``{value}``): one sentence
+    saying what the key takes, as the README does, rather than "Input should be a valid integer"."""
+    def check(value: Any, handler: Any, info: ValidationInfo) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(template.format(key=info.field_name, value=value)) from None
+    return WrapValidator(check)
 
-    name: str
-    source: str  # the built-in name or the file the profile came from
-    columns: dict[str, tuple[tuple[str, ...], ...]]  # field -> variants, each a tuple of columns to join
-    description: str = ""
-    source_kind: str | None = None
-    encoding: str | None = None
-    delimiter: str | None = None
-    skip_lines: int = 0
-    sheet: str | int | None = None  # spreadsheets: sheet name or number from 1 (None: the only sheet with data)
-    date_formats: tuple[str, ...] = ()
-    decimal_comma: bool = False
+
+def _strptime(fmt: str) -> str:
+    if "%" not in fmt:
+        raise ValueError("not a strptime format")
+    return fmt
+
+
+def _codec(name: str) -> str:
+    try:
+        codecs.lookup(name)  # here, not halfway through reading the file
+    except LookupError:
+        raise ValueError("unknown encoding") from None
+    return name
+
+
+Formats = tuple[Annotated[StrictStr, AfterValidator(_strptime)], ...]
+
+
+def _table(value: Any, message: str) -> dict[Any, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(message)
+    return value
+
+
+def _names(value: Any, key: str) -> list[Any]:
+    """One column name or a non-empty list of them (``columns.X``, ``required``)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple) and value:  # a tuple: the default of required
+        return list(value)
+    raise ValueError(f"{key} must be a column name or a non-empty list of column names, not {value!r}")
+
+
+def _known_fields(names: Any, what: str) -> None:
+    for key in names:
+        if key not in FIELDS:
+            raise ValueError(f"{what} {key!r}; known fields: {', '.join(FIELDS)}")
+
+
+def _variant(variant: Any, key: str) -> tuple[str, ...]:
+    """One header variant: a header name, or a list of header names the row joins with ``join_with``."""
+    parts = [variant] if isinstance(variant, str) else variant
+    if not isinstance(parts, list) or not parts or not all(isinstance(p, str) and p.strip() for p in parts):
+        raise ValueError(f"columns.{key} has an invalid entry {variant!r}: use a header name or a list of header "
+                         "names to join")
+    return tuple(parts)
+
+
+def _required(value: Any) -> tuple[str, ...]:
+    names = _names(value, "required")
+    _known_fields(names, "required names an unknown field")
+    return tuple(names)
+
+
+def _value_map(key: str, mapping: Any) -> dict[str, str | None]:
+    """``[values.<key>]``, folded: source value -> canonical value, ``""`` (unknown) stored as None."""
+    if key not in VALUE_MAP_FIELDS:
+        raise ValueError(f"[values.{key}]: value maps exist for {', '.join(VALUE_MAP_FIELDS)} only")
+    _table(mapping, f"[values.{key}] must be a table of source value = canonical value")
+    allowed = VALUE_MAP_FIELDS[key]
+    for source_value, target in mapping.items():
+        if target not in allowed and target != "":
+            raise ValueError(f"values.{key}: {source_value!r} maps to {target!r}; use one of {', '.join(allowed)} "
+                             "or \"\" for missing")
+    return {fold(str(k)): (v or None) for k, v in mapping.items()}
+
+
+def _check_default_category(value: str, aliases: dict[str, str]) -> None:
+    """A ``[defaults] category`` must name a category: else every row would load as unclassified."""
+    from rapidfuzz import process
+
+    from observatory.taxonomy import GLOBAL_ALIASES
+
+    cats = categories_by_code()
+    known = {label_key(c.code) for c in cats.values()} | {label_key(c.name_es) for c in cats.values()}
+    known |= {label_key(c.name_en) for c in cats.values()} | {label_key(k) for k in (*GLOBAL_ALIASES, *aliases)}
+    if label_key(value) in known:
+        return
+    nearest = [code for code, _, _ in process.extract(value, list(cats), limit=3)]
+    raise ValueError(f"[defaults] category = {value!r} is not a category code, name or alias; nearest codes: "
+                     f"{', '.join(nearest)} (every code: `python -m observatory categories`)")
+
+
+class Profile(ProfileModel):
+    """A parsed, validated incident import profile: one field per key of the file (see the module's doc)."""
+
+    kind: Literal["incidents"] = KIND  # checked first, by _known_keys: a survey profile is named as one
+    name: str = ""  # "" only until _named says it is missing
+    source: str = ""  # the built-in name or the file the profile came from: not a key, parse_profile sets it
+    description: Annotated[StrictStr, _says("{key} must be a string, not {value!r}")] = ""
+    source_kind: Annotated[Literal[SOURCE_KINDS] | None,  # type: ignore[valid-type]
+                           _says("{key} = {value!r}: use 'police' or 'complaint'")] = None
+    encoding: Annotated[Annotated[StrictStr, AfterValidator(_codec)] | None,
+                        _says("{key} must be a text encoding such as 'utf-8' or 'cp1252', not {value!r}")] = None
+    delimiter: Annotated[StrictStr | None, _says("{key} must be a string such as ';', not {value!r}")] = None
+    skip_lines: Annotated[StrictInt, Ge(0), _says("{key} must be a whole number >= 0, not {value!r}")] = 0
+    # spreadsheets: sheet name or number from 1 (None: the only sheet with data)
+    sheet: Annotated[StrictStr | Annotated[StrictInt, Ge(1)] | None,
+                     _says("{key} must be a sheet name or a sheet number from 1, not {value!r}")] = None
+    date_formats: Annotated[Formats, _says("{key} must be a list of strptime formats such as '%d/%m/%Y', "
+                                           "not {value!r}")] = ()
+    time_formats: Annotated[Formats, _says("{key} must be a list of strptime formats such as '%H:%M' or "
+                                           "'%I:%M %p', not {value!r}")] = ()
+    decimal_comma: Annotated[StrictBool, _says("{key} must be true or false, not {value!r}")] = False
     crs: str = "EPSG:4326"
-    na_values: tuple[str, ...] = ()
-    join_with: str = "-"  # separator of the columns a composite variant joins
-    required: tuple[str, ...] = ("occurred_date",)
-    defaults: dict[str, str] = field(default_factory=dict)
-    file_labels: dict[str, str] = field(default_factory=dict)  # folded file-name fragment -> label
-    aliases: dict[str, str] = field(default_factory=dict)  # source label -> category code
-    values: dict[str, dict[str, str | None]] = field(default_factory=dict)  # field -> folded value -> canonical
-    time_formats: tuple[str, ...] = ()
-    identical_rows: str = "keep"  # "keep" | "drop"
-    max_rejected_share: float = DEFAULT_MAX_REJECTED_SHARE
-    area_aliases: dict[str, str] = field(default_factory=dict)  # folded declared name -> boundary name
+    na_values: Annotated[tuple[Text, ...], _says("{key} must be a list of strings, not {value!r}")] = ()
+    join_with: Annotated[StrictStr, _says("{key} must be a string (the separator of joined columns), "
+                                          "not {value!r}")] = "-"
+    identical_rows: Annotated[Literal["keep", "drop"], _says("{key} = {value!r}: use \"keep\" (separate "
+                                                             "incidents) or \"drop\" (duplicates)")] = "keep"
+    max_rejected_share: Annotated[float, Strict(), Interval(ge=0, le=1), _says(
+        "{key} must be a number between 0 and 1, not {value!r}")] = DEFAULT_MAX_REJECTED_SHARE
+    columns: dict[FieldName, tuple[tuple[str, ...], ...]] = Field(default_factory=dict)  # variants: columns to join
+    required: Annotated[tuple[FieldName, ...], BeforeValidator(_required)] = ("occurred_date",)
+    defaults: dict[FieldName, Text] = Field(default_factory=dict)
+    file_labels: dict[str, Text] = Field(default_factory=dict)  # folded file-name fragment -> label
+    aliases: dict[str, Text] = Field(default_factory=dict)  # source label -> category code
+    values: dict[ValueMapField, dict[str, str | None]] = Field(default_factory=dict)  # folded value -> canonical
+    area_aliases: dict[str, str] = Field(default_factory=dict)  # folded declared name -> boundary name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any, info: ValidationInfo) -> Any:
+        """A table of an incident profile's keys; ``source`` comes from :func:`parse_profile`'s context."""
+        if not isinstance(data, dict):
+            raise ValueError("the file must contain a table of keys (name, columns, ...)")
+        kind = data.get("kind", KIND)
+        if kind != KIND:
+            raise ValueError(f"kind = {kind!r}: this is not an incident profile (expected kind = {KIND!r})")
+        context = info.context or {}
+        keys = PROFILE_KEYS | ({"source"} if "source" not in context else set())
+        unknown = sorted(map(str, set(data) - keys))
+        if unknown:
+            raise ValueError(f"unknown key {unknown[0]!r}; known keys: {', '.join(sorted(PROFILE_KEYS))}")
+        return {**data, "source": context["source"]} if "source" in context else data
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _named(cls, name: Any) -> str:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("name is missing: give the profile a name (stored with every record)")
+        return name.strip()
+
+    @field_validator("crs", mode="before")
+    @classmethod
+    def _known_crs(cls, value: Any) -> str:
+        from pyproj import CRS
+
+        try:
+            CRS.from_user_input(str(value))
+        except Exception as exc:  # pyproj raises several types
+            raise ValueError(f"crs = {str(value)!r} is not a CRS pyproj knows ({exc})") from None
+        return str(value)
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _variants(cls, raw: Any) -> dict[str, tuple[tuple[str, ...], ...]]:
+        if not isinstance(raw, dict) or not raw:
+            raise ValueError("[columns] must be a table mapping canonical fields to header names")
+        _known_fields(raw, "[columns] has an unknown field")
+        return {key: tuple(_variant(v, key) for v in _names(value, f"columns.{key}")) for key, value in raw.items()}
+
+    @field_validator("defaults", mode="before")
+    @classmethod
+    def _default_fields(cls, value: Any) -> dict[Any, Any]:
+        _known_fields(_table(value, "[defaults] must be a table of field = value"), "[defaults] has an unknown field")
+        return value
+
+    @field_validator("file_labels", mode="before")
+    @classmethod
+    def _fold_file_labels(cls, value: Any) -> dict[str, Any]:
+        table = _table(value, "[file_labels] must be a table of file-name fragment = label")
+        return {fold(str(k)).replace("-", "_").replace(" ", "_"): v for k, v in table.items()}
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _known_codes(cls, value: Any) -> dict[str, Any]:
+        valid_codes = categories_by_code()
+        for label, code in _table(value, "[aliases] must be a table of \"source label\" = \"category code\"").items():
+            if code not in valid_codes:
+                raise ValueError(f"aliases: label {label!r} maps to unknown category {code!r}; categories: "
+                                 f"{', '.join(valid_codes)} ({CATEGORIES_HINT})")
+        return {str(k): v for k, v in value.items()}
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _value_maps(cls, value: Any) -> dict[str, dict[str, str | None]]:
+        table = _table(value or {}, "[values] must hold tables such as [values.victim_sex]")
+        return {str(key): _value_map(str(key), mapping) for key, mapping in table.items()}
+
+    @field_validator("area_aliases", mode="before")
+    @classmethod
+    def _fold_area_names(cls, value: Any) -> dict[str, str]:
+        if not isinstance(value, dict) or not all(isinstance(v, str) and v.strip() for v in value.values()):
+            raise ValueError("[area_aliases] must be a table of \"declared area name\" = \"boundary area name\"")
+        return {fold(str(k)): v.strip() for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _dated_and_classified(self) -> Profile:
+        """Every incident needs a date, and a default category must name one (not load as unclassified)."""
+        if "occurred_date" not in self.columns and "occurred_date" not in self.defaults:
+            raise ValueError("columns.occurred_date is missing: every incident needs a date of occurrence")
+        if "category" in self.defaults:
+            _check_default_category(self.defaults["category"], self.aliases)
+        return self
 
     def label_for_file(self, path: str | Path) -> str | None:
         """The label the profile's ``file_labels`` give a file (by its name), or None."""
@@ -139,175 +342,7 @@ class Profile:
         return None
 
 
-def _fail(where: str, message: str) -> ProfileError:
-    return ProfileError(f"{where}: {message}")
-
-
-def _string_list(value: Any, where: str, key: str) -> list[Any]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and value:
-        return value
-    raise _fail(where, f"{key} must be a column name or a non-empty list of column names, not {value!r}")
-
-
-def _parse_columns(raw: Any, where: str) -> dict[str, tuple[tuple[str, ...], ...]]:
-    if not isinstance(raw, dict) or not raw:
-        raise _fail(where, "[columns] must be a table mapping canonical fields to header names")
-    columns: dict[str, tuple[tuple[str, ...], ...]] = {}
-    for key, value in raw.items():
-        if key not in FIELDS:
-            raise _fail(where, f"[columns] has an unknown field {key!r}; known fields: {', '.join(FIELDS)}")
-        variants: list[tuple[str, ...]] = []
-        for variant in _string_list(value, where, f"columns.{key}"):
-            parts = [variant] if isinstance(variant, str) else variant
-            if not isinstance(parts, list) or not parts or not all(isinstance(p, str) and p.strip() for p in parts):
-                raise _fail(where, f"columns.{key} has an invalid entry {variant!r}: use a header name or a list of "
-                                   "header names to join")
-            variants.append(tuple(parts))
-        columns[key] = tuple(variants)
-    return columns
-
-
-def _parse_options(data: dict[str, Any], where: str) -> dict[str, Any]:
-    """The keys about times, repeated rows, the rejection limit and area names, validated."""
-    time_formats = data.get("time_formats", [])
-    if not isinstance(time_formats, list) or not all(isinstance(f, str) and "%" in f for f in time_formats):
-        raise _fail(where, f"time_formats must be a list of strptime formats such as '%H:%M' or '%I:%M %p', "
-                           f"not {time_formats!r}")
-    identical = data.get("identical_rows", "keep")
-    if identical not in ("keep", "drop"):
-        raise _fail(where, f"identical_rows = {identical!r}: use \"keep\" (separate incidents) or \"drop\" "
-                           "(duplicates)")
-    share = data.get("max_rejected_share", DEFAULT_MAX_REJECTED_SHARE)
-    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
-        raise _fail(where, f"max_rejected_share must be a number between 0 and 1, not {share!r}")
-    area_aliases = data.get("area_aliases", {})
-    if not isinstance(area_aliases, dict) or not all(isinstance(v, str) and v.strip() for v in area_aliases.values()):
-        raise _fail(where, "[area_aliases] must be a table of \"declared area name\" = \"boundary area name\"")
-    return {"time_formats": tuple(time_formats), "identical_rows": identical, "max_rejected_share": float(share),
-            "area_aliases": {fold(k): v.strip() for k, v in area_aliases.items()}}
-
-
-def _check_default_category(defaults: dict[str, Any], aliases: dict[str, Any], where: str) -> None:
-    """A ``[defaults] category`` must name a category: else every row would load as unclassified."""
-    value = defaults.get("category")
-    if value is None:
-        return
-    from rapidfuzz import process
-
-    from observatory.taxonomy import GLOBAL_ALIASES
-
-    cats = categories_by_code()
-    known = {label_key(c.code) for c in cats.values()} | {label_key(c.name_es) for c in cats.values()}
-    known |= {label_key(c.name_en) for c in cats.values()} | {label_key(k) for k in (*GLOBAL_ALIASES, *aliases)}
-    if label_key(str(value)) in known:
-        return
-    nearest = [code for code, _, _ in process.extract(str(value), list(cats), limit=3)]
-    raise _fail(where, f"[defaults] category = {value!r} is not a category code, name or alias; nearest codes: "
-                       f"{', '.join(nearest)} (every code: `python -m observatory categories`)")
-
-
-def _check_top(data: Any, where: str) -> str:
-    """The profile's name, after checking it is an incident profile with known keys only."""
-    if not isinstance(data, dict):
-        raise _fail(where, "the file must contain a table of keys (name, columns, ...)")
-    kind = data.get("kind", KIND)
-    if kind != KIND:
-        raise _fail(where, f"kind = {kind!r}: this is not an incident profile (expected kind = {KIND!r})")
-    unknown = sorted(set(data) - TOP_LEVEL_KEYS)
-    if unknown:
-        raise _fail(where, f"unknown key {unknown[0]!r}; known keys: {', '.join(sorted(TOP_LEVEL_KEYS))}")
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise _fail(where, "name is missing: give the profile a name (stored with every record)")
-    source_kind = data.get("source_kind")
-    if source_kind is not None and source_kind not in SOURCE_KINDS:
-        raise _fail(where, f"source_kind = {source_kind!r}: use 'police' or 'complaint'")
-    return name.strip()
-
-
-def _parse_crs(data: dict[str, Any], where: str) -> str:
-    crs = str(data.get("crs", "EPSG:4326"))
-    try:
-        from pyproj import CRS
-
-        CRS.from_user_input(crs)
-    except Exception as exc:  # pyproj raises several types
-        raise _fail(where, f"crs = {crs!r} is not a CRS pyproj knows ({exc})") from None
-    return crs
-
-
-def _parse_fields(data: dict[str, Any], columns: dict, where: str) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """``required`` and ``[defaults]``: known fields only, and a date for every incident."""
-    required = tuple(_string_list(data.get("required", ["occurred_date"]), where, "required"))
-    for key in required:
-        if key not in FIELDS:
-            raise _fail(where, f"required names an unknown field {key!r}; known fields: {', '.join(FIELDS)}")
-    defaults = data.get("defaults", {})
-    if not isinstance(defaults, dict):
-        raise _fail(where, "[defaults] must be a table of field = value")
-    if "occurred_date" not in columns and "occurred_date" not in defaults:
-        raise _fail(where, "columns.occurred_date is missing: every incident needs a date of occurrence")
-    for key in defaults:
-        if key not in FIELDS:
-            raise _fail(where, f"[defaults] has an unknown field {key!r}; known fields: {', '.join(FIELDS)}")
-    return required, defaults
-
-
-def _parse_aliases(data: dict[str, Any], defaults: dict[str, Any], where: str) -> dict[str, str]:
-    valid_codes = categories_by_code()
-    aliases = data.get("aliases", {})
-    if not isinstance(aliases, dict):
-        raise _fail(where, "[aliases] must be a table of \"source label\" = \"category code\"")
-    _check_default_category(defaults, aliases, where)
-    for label, code in aliases.items():
-        if code not in valid_codes:
-            raise _fail(where, f"aliases: label {label!r} maps to unknown category {code!r}; categories: "
-                               f"{', '.join(valid_codes)} ({CATEGORIES_HINT})")
-    return {str(k): str(v) for k, v in aliases.items()}
-
-
-def _parse_values(data: dict[str, Any], where: str) -> dict[str, dict[str, str | None]]:
-    values: dict[str, dict[str, str | None]] = {}
-    for key, mapping in (data.get("values") or {}).items():
-        if key not in VALUE_MAP_FIELDS:
-            raise _fail(where, f"[values.{key}]: value maps exist for {', '.join(VALUE_MAP_FIELDS)} only")
-        if not isinstance(mapping, dict):
-            raise _fail(where, f"[values.{key}] must be a table of source value = canonical value")
-        allowed = VALUE_MAP_FIELDS[key]
-        for source_value, target in mapping.items():
-            if target not in allowed and target != "":
-                raise _fail(where, f"values.{key}: {source_value!r} maps to {target!r}; use one of "
-                                   f"{', '.join(allowed)} or \"\" for missing")
-        values[key] = {fold(k): (v or None) for k, v in mapping.items()}
-    return values
-
-
-def _parse_layout(data: dict[str, Any], where: str) -> dict[str, Any]:
-    """How the file is written: dates, lines to skip, the join separator, NA markers, file labels."""
-    date_formats = data.get("date_formats", [])
-    if not isinstance(date_formats, list) or not all(isinstance(f, str) and "%" in f for f in date_formats):
-        raise _fail(where, f"date_formats must be a list of strptime formats such as '%d/%m/%Y', not {date_formats!r}")
-    file_labels = data.get("file_labels", {})
-    if not isinstance(file_labels, dict):
-        raise _fail(where, "[file_labels] must be a table of file-name fragment = label")
-    skip_lines = data.get("skip_lines", 0)
-    if not isinstance(skip_lines, int) or skip_lines < 0:
-        raise _fail(where, f"skip_lines must be a whole number >= 0, not {skip_lines!r}")
-    sheet = data.get("sheet")
-    if sheet is not None and (isinstance(sheet, bool) or not isinstance(sheet, str | int)
-                              or (isinstance(sheet, int) and sheet < 1)):
-        raise _fail(where, f"sheet must be a sheet name or a sheet number from 1, not {sheet!r}")
-    join_with = data.get("join_with", "-")
-    if not isinstance(join_with, str):
-        raise _fail(where, f"join_with must be a string (the separator of joined columns), not {join_with!r}")
-    na_values = data.get("na_values", [])
-    if not isinstance(na_values, list):
-        raise _fail(where, "na_values must be a list of strings")
-    return {"date_formats": tuple(date_formats), "skip_lines": skip_lines, "sheet": sheet, "join_with": join_with,
-            "na_values": tuple(str(v) for v in na_values),
-            "file_labels": {fold(k).replace("-", "_").replace(" ", "_"): str(v) for k, v in file_labels.items()}}
+PROFILE_KEYS = frozenset(Profile.model_fields) - {"source"}  # the keys a profile file may have
 
 
 def parse_profile(data: dict[str, Any], source: str) -> Profile:
@@ -315,19 +350,10 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
 
     ``source`` names the profile in messages. Raises :class:`ProfileError` naming the key.
     """
-    where = f"profile {source}"
-    name = _check_top(data, where)
-    columns = _parse_columns(data.get("columns"), where)
-    crs = _parse_crs(data, where)
-    required, defaults = _parse_fields(data, columns, where)
-    aliases = _parse_aliases(data, defaults, where)
-    return Profile(
-        name=name, source=source, columns=columns, description=str(data.get("description", "")),
-        source_kind=data.get("source_kind"), encoding=data.get("encoding"), delimiter=data.get("delimiter"),
-        decimal_comma=bool(data.get("decimal_comma", False)), crs=crs, required=required,
-        defaults={k: str(v) for k, v in defaults.items()}, aliases=aliases, values=_parse_values(data, where),
-        **_parse_layout(data, where), **_parse_options(data, where),
-    )
+    try:
+        return Profile.model_validate(data, context={"source": source})
+    except ValidationError as exc:
+        raise ProfileError(explain(exc, f"profile {source}")) from None
 
 
 def read_profile_file(path: Path, error: type[ImportFailed] = ProfileError) -> dict[str, Any]:

@@ -23,7 +23,6 @@ unknown (never midnight).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 from collections import Counter
@@ -257,7 +256,7 @@ def ingest_incidents(path: str | Path, *, source_kind: str, profile: str, engine
         raise ImportFailed(f"{path}: source kind {source_kind!r} is not one of police, complaint")
     prof = load_profile(profile)
     if sheet is not None:
-        prof = dataclasses.replace(prof, sheet=sheet)
+        prof = prof.model_copy(update={"sheet": sheet})
     limit = prof.max_rejected_share if max_rejected_share is None else max_rejected_share
     if not 0 <= limit <= 1:
         raise ImportFailed(f"{path}: the maximum rejected share must be between 0 and 1, not {limit}")

@@ -64,13 +64,19 @@ def split_against_stored(conn: Connection, good: pd.DataFrame, keys_seen: set[st
 
 
 def report_withdrawn(report: ImportReport, withdrawn: pd.DataFrame) -> None:
-    """Count and list the withdrawn records in the report (details ``withdrawn``, ``withdrawn_records``)."""
+    """Count and list the withdrawn records in the report: details ``withdrawn`` (the count),
+    ``withdrawn_records`` (their source ids, sorted; the record key when a record has none) and
+    ``withdrawn_occurred_on`` (each listed record's date, in the same order), at most
+    :data:`WITHDRAWN_LISTED` of them (``python -m observatory status --batch N`` prints them)."""
     n = len(withdrawn)
     report.details["withdrawn"] = n
     if not n:
         return
     ids = withdrawn["source_id"].where(withdrawn["source_id"].notna(), withdrawn["record_key"])
-    report.details["withdrawn_records"] = sorted(map(str, ids.tolist()))[:WITHDRAWN_LISTED]
+    listed = sorted(zip(map(str, ids.tolist()), map(str, withdrawn["occurred_on"].tolist()), strict=True))
+    listed = listed[:WITHDRAWN_LISTED]
+    report.details["withdrawn_records"] = [record for record, _ in listed]
+    report.details["withdrawn_occurred_on"] = [occurred for _, occurred in listed]
     first, last = withdrawn["occurred_on"].min(), withdrawn["occurred_on"].max()
     report.warnings.append(f"{n:,} records present in the previous release are absent from this one (stored "
                            f"records of this source dated {first} .. {last}, within this file's period); they "

@@ -10,9 +10,11 @@ string (the same keys as every page, see ``observatory.web.state``).
 - Microdata: the incident records of the selection (address, free text, victim attributes)
   as CSV with spreadsheet formulas neutralised; coordinates geomasked when asked. Logged in
   the audit log.
-- Upload: a police, complaint, survey or boundary file goes through the same importers as the
-  command line, after the size, type and zip-bomb checks of ``observatory.uploads``; the
-  import report is shown. Logged in the audit log.
+- Upload: a police, complaint, survey or boundary file goes through the same entry point as the
+  command line (``observatory.ingest.import_file``), after the size, type and zip-bomb checks of
+  ``observatory.uploads``; the import report is shown. Logged in the audit log.
+- Import history: the latest batches with, per batch, the records its release withdrew (stored
+  records absent from the new release, kept), and the ids of those records for a chosen batch.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from dash import Input, Output, State, callback, dcc, html
 from observatory import audit
 from observatory.privacy import DEFAULT_MASK_RADIUS_M, geomask_frame, neutralise_frame
 from observatory.uploads import UploadRejected, decode_dash_contents, resolve_profile, store_upload
-from observatory.vocabulary import SOURCE_KINDS
 from observatory.web import data
 from observatory.web.auth import current_role, current_user
 from observatory.web.figures import empty_figure, map_view, points_map
@@ -41,6 +42,7 @@ UPLOAD_KINDS = {"police": "Informes policiales / Police reports", "complaint": "
                 "population": "Población de una capa (CSV) / Population of a layer (CSV)"}
 DEFAULT_PROFILES = {"police": "generic_incidents", "complaint": "generic_complaints", "survey": "generic_survey",
                     "boundaries": "", "population": ""}
+HISTORY_LIMIT = 50  # batches in the page's import history (``python -m observatory status`` shows 20)
 
 
 def _builtin_profiles(kind: str | None) -> list[str]:
@@ -109,6 +111,18 @@ def layout(**query) -> html.Div:
                                                      "(.csv, .txt, .gz, .zip, .geojson, .gpkg)"),
                    className="border rounded p-4 my-2 text-center", multiple=False),
         dcc.Loading(html.Div(id="an-report")),
+        html.H2("Historial de importaciones / Import history", className="h5 mt-4"),
+        html.P("Retirados: registros guardados de la versión anterior que faltan en esta (se conservan). / "
+               "Withdrawn: stored records of the previous release absent from this one (they are kept).",
+               className="small text-muted"),
+        dbc.Button("Actualizar / Refresh", id="an-history-btn", size="sm"),
+        html.Div(id="an-history", className="mt-2"),
+        dbc.Row([
+            dbc.Col(dbc.Input(id="an-withdrawn-batch", type="number", min=1, step=1, placeholder="lote / batch #"),
+                    lg=2),
+            dbc.Col(dbc.Button("Ver retirados / List withdrawn", id="an-withdrawn-btn", size="sm"), lg=3),
+        ], className="mt-2"),
+        html.Div(id="an-withdrawn", className="mt-2"),
         *([html.H2("Registro de auditoría / Audit log", className="h5 mt-4"),
            dbc.Button("Actualizar / Refresh", id="an-audit-btn", size="sm"),
            html.Div(id="an-audit", className="mt-2")] if admin else []),
@@ -159,43 +173,6 @@ def _download(_n, state_dict, radius, mask):
             "type": "text/csv"}
 
 
-def run_import(kind: str, path, profile: str, layer: str | None, id_field: str | None, name_field: str | None,
-               user: str | None, source_layer: str | None = None, encoding: str | None = None,
-               population_field: str | None = None):
-    """Import ``path`` with the importer of ``kind``; returns the :class:`ImportReport`.
-
-    ``source_layer`` and ``encoding`` apply to boundaries (the layer inside a multi-layer file, the
-    text encoding of a shapefile without .cpg); blank means automatic. ``population_field`` is the
-    population column of a boundary file (optional) or of a population table (kind ``population``:
-    attached to the existing ``layer`` by ``id_field``)."""
-    engine = data.engine()
-    population_field = (population_field or "").strip() or None
-    if kind == "population":
-        from observatory.ingest.population import attach_population
-
-        if not (layer and id_field and population_field):
-            raise UploadRejected("population needs the layer name, the id field and the population field")
-        return attach_population(path, layer=layer.strip(), id_field=id_field.strip(),
-                                 population_field=population_field, engine=engine, user_name=user,
-                                 encoding=(encoding or "").strip() or None)
-    if kind in SOURCE_KINDS:
-        from observatory.ingest.incidents import ingest_incidents
-
-        return ingest_incidents(path, source_kind=kind, profile=profile, engine=engine, user_name=user)
-    if kind == "survey":
-        from observatory.ingest.surveys import ingest_survey
-
-        return ingest_survey(path, profile=profile, engine=engine, user_name=user)
-    from observatory.ingest.boundaries import import_boundaries
-
-    if not (layer and id_field and name_field):
-        raise UploadRejected("boundaries need a layer name, an id field and a name field")
-    return import_boundaries(path, layer=layer, id_field=id_field, name_field=name_field, engine=engine,
-                             user_name=user, source_layer=(source_layer or "").strip() or None,
-                             population_field=population_field,
-                             encoding=(encoding or "").strip() or None)
-
-
 @callback(Output("an-report", "children"), Input("an-upload", "contents"), State("an-upload", "filename"),
           State("an-kind", "value"), State("an-profile", "value"), State("an-layer", "value"),
           State("an-id-field", "value"), State("an-name-field", "value"), State("an-source-layer", "value"),
@@ -203,7 +180,7 @@ def run_import(kind: str, path, profile: str, layer: str | None, id_field: str |
           State("an-population-field", "value"), prevent_initial_call=True)
 def _upload(contents, filename, kind, profile, layer, id_field, name_field, source_layer=None, encoding=None,
             profile_contents=None, profile_filename=None, population_field=None):
-    from observatory.ingest.batches import audited
+    from observatory.ingest.entry import import_file, kind_options
     from observatory.ingest.readers import InputFileError
     from observatory.ingest.report import ImportFailed
 
@@ -222,10 +199,12 @@ def _upload(contents, filename, kind, profile, layer, id_field, name_field, sour
         profile = "" if kind == "population" else resolve_profile(
             purpose, profile or DEFAULT_PROFILES.get(kind, ""), _builtin_profiles(kind), file_name=profile_filename,
             file_data=profile_data, folder=folder)
-        # The audit event is written in the import's own transaction (a kill cannot separate them).
-        with audited(user, kind=kind, file=filename, profile=str(profile), via="upload"):
-            report = run_import(kind, path, profile, layer, id_field, name_field, user, source_layer, encoding,
-                                population_field)
+        form = {"profile": profile, "layer": layer, "id_field": id_field, "name_field": name_field,
+                "source_layer": source_layer, "encoding": encoding, "population_field": population_field}
+        # The entry point checks the fields the kind needs and writes the audit event in the import's own
+        # transaction (a kill cannot separate them); fields the kind does not use are left out, as before.
+        report = import_file(kind, path, user_name=user, via="upload", engine=data.engine(), file_name=filename,
+                             **{k: v for k, v in form.items() if k in kind_options(kind)})
     except (UploadRejected, ImportFailed, InputFileError, ValueError) as exc:
         audit.record("import_refused", user_name=user, engine=data.engine(),
                      detail={"file": filename, "kind": kind, "reason": str(exc)[:500]})
@@ -248,3 +227,43 @@ def _audit(_n):
     events = events.assign(detail=events["detail"].map(lambda d: ", ".join(f"{k}={v}" for k, v in (d or {}).items())))
     return dbc.Table.from_dataframe(pd.DataFrame(events[["at", "user_name", "action", "detail"]]), size="sm",
                                     striped=True, bordered=False)
+
+
+@callback(Output("an-history", "children"), Input("an-history-btn", "n_clicks"), Input("an-report", "children"))
+def _history(_n, _report):
+    if not _restricted():
+        return dash.no_update
+    from observatory.queries.access import file_name_only
+    from observatory.queries.batches import recent_batches
+
+    batches = recent_batches(data.engine(), current_role(), limit=HISTORY_LIMIT)
+    if not batches:
+        return html.P("Sin importaciones / No imports")
+    frame = pd.DataFrame(batches)[["id", "kind", "profile", "file", "status", "total", "loaded", "rejected",
+                                   "duplicates", "withdrawn", "finished_at"]]
+    frame["file"] = frame["file"].map(file_name_only)  # an upload's temporary folder says nothing
+    return dbc.Table.from_dataframe(frame, size="sm", striped=True, bordered=False, id="an-history-table")
+
+
+@callback(Output("an-withdrawn", "children"), Input("an-withdrawn-btn", "n_clicks"),
+          State("an-withdrawn-batch", "value"), prevent_initial_call=True)
+def _withdrawn(_n, batch_id):
+    if not _restricted():
+        return dash.no_update
+    from observatory.queries.batches import withdrawn_records
+
+    try:
+        listing = withdrawn_records(data.engine(), int(batch_id), current_role())
+    except (TypeError, ValueError) as exc:
+        return dbc.Alert(str(exc) if batch_id is not None else "Elija un lote / Choose a batch", color="warning")
+    if not listing["withdrawn"]:
+        return html.P(f"Lote {listing['batch_id']}: ningún registro retirado / batch {listing['batch_id']}: "
+                      "no record withdrawn")
+    more = ([html.P(f"y {listing['not_listed']:,} más / and {listing['not_listed']:,} more", className="small")]
+            if listing["not_listed"] else [])
+    return html.Div([
+        html.P(f"Lote {listing['batch_id']}: {listing['withdrawn']:,} retirados / withdrawn"),
+        dbc.Table.from_dataframe(pd.DataFrame(listing["records"], columns=["source_id", "occurred_on"]), size="sm",
+                                 striped=True, bordered=False, id="an-withdrawn-table"),
+        *more,
+    ])
