@@ -112,3 +112,18 @@ def sqlite_url(tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("OBSERVATORY_DATABASE_URL", url)
     yield url
     cleanup()
+
+
+@pytest.fixture
+def city(db_url, monkeypatch):
+    """The random test city of ``tests/test_queries_cube.py`` on ``db_url``, answered by the incident
+    cube built synchronously (the cube and disclosure tests compare it with SQL)."""
+    from observatory.db.session import get_engine
+    from observatory.queries import cube
+    from tests.test_queries_cube import load_random_city
+
+    monkeypatch.setenv("OBSERVATORY_CUBE", "sync")
+    load_random_city(db_url)
+    cube.forget()
+    yield get_engine(db_url)
+    cube.forget()

@@ -13,7 +13,7 @@ from observatory import queries as q
 from observatory.config import disclosure_policy
 from observatory.db.models import Incident
 from observatory.db.session import get_engine
-from observatory.queries import Filters, cellkey, cube
+from observatory.queries import Filters, cellkey
 
 # The stated law (docs/disclosure.md), by hand: triangular weights (d + 1 - |j|) / (d + 1)^2
 # over 256 keys, floor for j != 0, the rest at 0. D = 2: 256 * 1/9 = 28.4 -> 28, 256 * 2/9 -> 56.
@@ -77,15 +77,6 @@ def test_noise_key_in_sql_equals_the_numpy_key(db_url):
     # By hand, with Python's unbounded integers, for the largest id a 32-bit column can hold.
     big = 2**31 - 1
     assert int(cellkey.noise_keys(np.array([big]), salt)[0]) == ((big * 2654435761 + salt) % 4294967291) % 256
-
-
-@pytest.fixture
-def city(db_url, monkeypatch):
-    monkeypatch.setenv("OBSERVATORY_CUBE", "sync")
-    load_random_city(db_url)
-    cube.forget()
-    yield get_engine(db_url)
-    cube.forget()
 
 
 def test_the_same_incidents_give_the_same_published_value(city):

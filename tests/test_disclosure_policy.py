@@ -7,12 +7,10 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from test_queries_cube import load_random_city
 
 from observatory import queries as q
 from observatory.config import DisclosurePolicy, disclosure_policy
-from observatory.db.session import get_engine
-from observatory.queries import Filters, access, cube
+from observatory.queries import Filters, access
 from observatory.taxonomy import CATEGORIES
 
 CATS = pd.DataFrame([(c.code, c.iccs_section, c.sensitive) for c in CATEGORIES],
@@ -137,15 +135,6 @@ def test_policy_settings_and_their_errors(monkeypatch):
         DisclosurePolicy(public_unit="year", sensitive_unit="quarter")
     with pytest.raises(ValueError, match="sensitive levels"):
         DisclosurePolicy(sensitive_levels=("area",))
-
-
-@pytest.fixture
-def city(db_url, monkeypatch):
-    monkeypatch.setenv("OBSERVATORY_CUBE", "sync")
-    load_random_city(db_url)
-    cube.forget()
-    yield get_engine(db_url)
-    cube.forget()
 
 
 def test_a_quarterly_public_grid_answers_in_quarters_in_sql_and_cube(city, monkeypatch):

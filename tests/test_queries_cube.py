@@ -130,15 +130,6 @@ def aggregate_statements(engine, fn) -> int:
     return len(seen)
 
 
-@pytest.fixture
-def city(db_url, monkeypatch):
-    monkeypatch.setenv("OBSERVATORY_CUBE", "sync")
-    load_random_city(db_url)
-    cube.forget()
-    yield get_engine(db_url)
-    cube.forget()
-
-
 def test_cube_gives_the_sql_answer_for_every_aggregate_filter_and_role(city, monkeypatch):
     checked = 0
     for filters in random_filters(40):

@@ -9,22 +9,11 @@ import datetime as dt
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pytest
 from shapely.geometry import box
 from sqlalchemy import event
 
-from observatory.db.session import get_engine
 from observatory.queries import Filters, _aggregate, cube
-from tests.test_queries_cube import CALLS, assert_same, load_random_city, random_filters
-
-
-@pytest.fixture
-def city(db_url, monkeypatch):
-    monkeypatch.setenv("OBSERVATORY_CUBE", "sync")
-    load_random_city(db_url)
-    cube.forget()
-    yield get_engine(db_url)
-    cube.forget()
+from tests.test_queries_cube import CALLS, assert_same, random_filters
 
 
 def test_pinned_block_gives_the_same_frames_and_sums_coarser_tables_from_finer(city, monkeypatch):

@@ -384,19 +384,27 @@ def builtin_profiles() -> list[str]:
     return builtin_profile_names(KIND)
 
 
+def profile_file(name_or_path: str | Path, kind: str, error: type[ImportFailed] = ProfileError) -> tuple[Path, str]:
+    """(file, source) of a profile given by built-in name or by path; ``source`` names it in messages
+    (the built-in name, or the path). ``kind`` is "incidents" or "survey"; a missing one raises ``error``."""
+    what = "incident" if kind == KIND else kind
+    path = Path(name_or_path)
+    if not path.suffix and path.parent == Path("."):
+        builtin = PROFILES_DIR / f"{name_or_path}.toml"
+        if not builtin.exists():
+            prefix = "" if kind == KIND else f"{kind} "
+            raise error(f"unknown {prefix}profile {str(name_or_path)!r}: built-in {what} profiles are "
+                        f"{', '.join(builtin_profile_names(kind))}, or give the path to a .toml/.yaml file")
+        path = builtin
+    if not path.exists():
+        raise error(f"{'' if kind == KIND else kind + ' '}profile file not found: {path}")
+    return path, path.stem if path.parent == PROFILES_DIR else str(path)
+
+
 def load_profile(name_or_path: str | Path) -> Profile:
     """Load a built-in incident profile by name, or a ``.toml``/``.yaml`` profile file by path.
 
     Raises :class:`ProfileError` with a message naming the file and the wrong key or field.
     """
-    path = Path(name_or_path)
-    if not path.suffix and path.parent == Path("."):
-        builtin = PROFILES_DIR / f"{name_or_path}.toml"
-        if not builtin.exists():
-            raise ProfileError(f"unknown profile {str(name_or_path)!r}: built-in incident profiles are "
-                               f"{', '.join(builtin_profiles())}, or give the path to a .toml/.yaml file")
-        path = builtin
-    if not path.exists():
-        raise ProfileError(f"profile file not found: {path}")
-    source = path.stem if path.parent == PROFILES_DIR else str(path)
+    path, source = profile_file(name_or_path, KIND)
     return parse_profile(read_profile_file(path), source)

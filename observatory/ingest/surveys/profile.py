@@ -71,7 +71,7 @@ from pydantic import (
 
 from observatory.indicators.survey import DEFAULT_DEFINITION, ReportingDefinition, parse_definition
 from observatory.ingest.profile_model import ProfileModel, explain
-from observatory.ingest.profiles import PROFILES_DIR, builtin_profile_names, read_profile_file
+from observatory.ingest.profiles import builtin_profile_names, profile_file, read_profile_file
 from observatory.ingest.report import ImportFailed
 from observatory.ingest.surveys.items import ITEMS, UNITS, check_value
 
@@ -378,15 +378,5 @@ def builtin_survey_profiles() -> list[str]:
 
 def load_survey_profile(name_or_path: str | Path) -> SurveyProfile:
     """Load a built-in survey profile by name, or a ``.toml`` / ``.yaml`` file by path."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        builtin = PROFILES_DIR / f"{name_or_path}.toml"
-        if not builtin.exists():
-            raise SurveyProfileError(f"unknown survey profile {name_or_path!r}: built-in survey profiles are "
-                                     f"{', '.join(builtin_survey_profiles())}, or give the path to a .toml/.yaml file")
-        path = builtin
-    if not path.exists():
-        raise SurveyProfileError(f"survey profile file not found: {path}")
-    data = read_profile_file(path, SurveyProfileError)
-    source = path.stem if path.parent == PROFILES_DIR else str(path)
-    return parse_survey_profile(data, source)
+    path, source = profile_file(name_or_path, "survey", SurveyProfileError)
+    return parse_survey_profile(read_profile_file(path, SurveyProfileError), source)
