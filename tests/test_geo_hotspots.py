@@ -147,3 +147,26 @@ def test_chicago_west_and_south_side_are_hot(chicago_homicides):
     assert str(knn.loc["AUSTIN", "hotspot_class"]).startswith("hot")
     band = gi_star(areas, "homicides", weights="distance", distance=5000)
     assert band["gi_z"].notna().all()
+
+
+@pytest.mark.parametrize("star", [True, False])
+def test_prebuilt_binary_weights_give_esdas_statistic_and_the_textbook_z(columbus, star):
+    """Prebuilt binary weights with analytic p-values (the dashboard's case) are computed from
+    weights terms kept per weights object: the same G as esda's own G_Local, the same z, p and
+    classes as the kind-name path, on a first and a repeated call."""
+    from esda.getisord import G_Local
+
+    sw = build_weights(columbus, "queen", transform="B")
+    y = columbus["CRIME"].to_numpy(float)
+    reference = gi_star(columbus, "CRIME", star=star)  # weights built inside: esda's own path
+    for _ in range(2):
+        got = gi_star(columbus, "CRIME", weights=sw, star=star)
+        pd.testing.assert_frame_equal(got, reference, check_exact=False, rtol=1e-12, atol=1e-12)
+    dense, _ = sw.w.full()
+    w = dense + (np.eye(len(y)) if star else 0)
+    expected_g = (w @ y) / (y.sum() - (0 if star else y))
+    np.testing.assert_allclose(got["gi"], expected_g, rtol=1e-12)
+    esda_g = G_Local(y, sw.w, transform="B", permutations=0, star=star).Gs
+    np.testing.assert_allclose(got["gi"], esda_g, rtol=1e-12)
+    if star:
+        np.testing.assert_allclose(got["gi_z"], textbook_gi_star(y, w), atol=1e-9)

@@ -93,3 +93,36 @@ def test_warm_prepares_without_moving_the_random_state(grid):
     assert (8, grid.n, 59, 2) in crand._PERMUTATIONS  # queen on a grid: at most 8 neighbours
     y = np.arange(grid.n, dtype=float) % 5
     assert_same(local_moran_fast(y, grid, 59, 2), esda_reference(y, grid, 59, 2))  # served from the memo
+
+
+def test_some_rows_only_gives_those_rows_esdas_numbers(grid):
+    """A profile shows one area's cluster: simulating only that area gives esda's p-value and
+    permutation z for it (each area's simulations are its own), NaN for the rest."""
+    rng = np.random.default_rng(7)
+    y = rng.poisson(3, grid.n).astype(float)
+    ref = esda_reference(y, grid, 199, 1)
+    rows = np.array([0, 49, 1234, 1999])  # corners (3 neighbours), an edge, the interior
+    part = local_moran_fast(y, grid, 199, 1, rows=rows)
+    np.testing.assert_array_equal(part.Is, ref.Is)
+    np.testing.assert_array_equal(part.p_sim[rows], ref.p_sim[rows])
+    np.testing.assert_array_equal(part.z_sim[rows], ref.z_sim[rows])
+    others = np.setdiff1d(np.arange(grid.n), rows)
+    assert np.isnan(part.p_sim[others]).all() and np.isnan(part.z_sim[others]).all()
+
+
+def test_local_moran_rows_keep_the_clusters_and_refuse_fdr():
+    import geopandas as gpd
+    from libpysal import examples
+
+    from observatory.geo import local_moran
+
+    columbus = gpd.read_file(examples.get_path("columbus.shp"))
+    full = local_moran(columbus, "CRIME", permutations=199, seed=3)
+    assert (full["cluster"] != "not significant").sum() >= 5  # a comparison with clusters in it
+    for i in range(len(columbus)):
+        one = local_moran(columbus, "CRIME", permutations=199, seed=3, rows=[i])
+        assert one["cluster"].iloc[i] == full["cluster"].iloc[i]
+        assert one["moran_p"].iloc[i] == full["moran_p"].iloc[i]
+        assert one["moran_p"].drop(columbus.index[i]).isna().all()
+    with pytest.raises(ValueError, match="fdr"):
+        local_moran(columbus, "CRIME", permutations=199, seed=3, fdr=True, rows=[0])

@@ -45,13 +45,51 @@ def test_a_derived_table_equals_the_direct_one_cell_for_cell(city):
     with cube.pinned():
         cube.aggregate(built, f, fine, True)
         derived = [cube.aggregate(built, f, keys, True) for keys in coarse]
-        assert len(cube._CELLS.get()[(id(built), f, True)]) == 1  # all summed from the one kept table
+        kept = cube._CELLS.get()[(id(built), cube.without_categories(f), True)]
+        assert len(kept) == 1  # all summed from the one kept table
     for a, b in zip(derived, direct, strict=True):
         pd.testing.assert_frame_equal(a, b)
     # Sums the test computes itself: the derived total is every incident's count of the window.
     rows, mask = cube.selection(built, f)
     counts = built.count[rows] if mask is None else built.count[rows][mask]
     assert int(derived[-1]["count"].iloc[0]) == int(counts.sum()) > 0
+
+
+def test_narrower_category_tables_come_from_a_widened_read_and_equal_the_direct_ones(city, monkeypatch):
+    """The public's selections name most categories: the cube reads every category grouped by
+    category, and the selected categories' tables (and the other selections' of the same rows) are
+    narrowed from those cells. Each equals the table read directly with the category mask."""
+    built = cube.current_cube(city)
+    inc = cube.INCIDENTS.c
+    cats = built.categories.sort_values("id")
+    most = tuple(cats["code"].iloc[1:])  # every category but the first: most of the rows
+    few = tuple(cats["code"].iloc[:2])
+    window = {"start": dt.date(2022, 1, 1), "end": dt.date(2023, 12, 31)}
+    asks = [(Filters(**window, categories=most), {"month": inc.occurred_month, "category_id": inc.category_id}),
+            (Filters(**window, categories=most), {"neighbourhood_id": inc.neighbourhood_id}),
+            (Filters(**window), {"category_id": inc.category_id}),
+            (Filters(**window, categories=most), {}),
+            (Filters(**window, categories=few), {"month": inc.occurred_month}),
+            (Filters(**window, sections=("02",)), {"category_id": inc.category_id})]
+    # Direct: with widening switched off every table masks its own categories.
+    monkeypatch.setattr(cube, "widens", lambda *a: False)
+    direct = [cube.aggregate(built, f, keys, True) for f, keys in asks]
+    monkeypatch.undo()
+    scans = []
+    plain = cube._scan
+    monkeypatch.setattr(cube, "_scan", lambda c, f, cols, k: scans.append((f, cols)) or plain(c, f, cols, k))
+    with cube.pinned():
+        derived = [cube.aggregate(built, f, keys, True) for f, keys in asks]
+    for a, b, (f, keys) in zip(derived, direct, asks, strict=True):
+        pd.testing.assert_frame_equal(a, b, obj=f"{f} {list(keys)}")
+    # The positive control: the first ask read every category, grouped by month and category, and
+    # the area table read every category grouped by area and category; nothing else read rows.
+    assert scans == [(Filters(**window), ("occurred_month", "category_id")),
+                     (Filters(**window), ("neighbourhood_id", "category_id"))]
+    # Sums the test computes itself: the narrowed total is the selected categories' rows' counts.
+    rows, _ = cube.selection(built, Filters(**window))
+    keep = np.isin(built.category[rows], cats["id"].iloc[1:].to_numpy())
+    assert int(derived[3]["count"].iloc[0]) == int(built.count[rows][keep].sum()) > 0
 
 
 def test_version_is_read_once_per_pinned_block(city):

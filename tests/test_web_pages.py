@@ -324,3 +324,22 @@ def test_map_card_title_follows_the_layer_drawn(seeded, layer, lang, title):
         _figure, shown = page_module("map")._update_map(state.to_dict())
     assert shown == expected
     assert shown != CATALOGUE[lang]["map.layer.counts"]
+
+
+def test_profile_moran_card_shows_the_cluster_of_the_full_computation(seeded):
+    """The profile runs local Moran's permutations for its own area only: for every area the label
+    equals the one the map's full computation gives it, and the card shows that label."""
+    from observatory.web import data
+    from observatory.web.i18n import t
+    from observatory.web.maps import MORAN_KEYS
+
+    state = ViewState(lang="en", layer="moran")
+    full = data.area_stats(state, "analyst", with_moran=True).set_index("id")["moran"]
+    assert (full != "not significant").any()  # a positive control: some clusters to get right
+    for area_id, label in full.items():
+        one = data.area_stats(state, "analyst", moran_area=int(area_id)).set_index("id")["moran"]
+        assert one[area_id] == label, area_id
+    significant = full[full != "not significant"].index[0]
+    kpis, _, _ = page_module("neighbourhood").profile_outputs(
+        ViewState(lang="en", area=str(significant)), "analyst")
+    assert t(f"moran.{MORAN_KEYS[full[significant]]}", "en") in str(kpis)

@@ -120,17 +120,22 @@ def warm(w: W, permutations: int, seed: int, transform: str = "R") -> None:
         np.random.set_state(state)
 
 
-def _simulated(z: np.ndarray, prep: _Prepared, ids: np.ndarray, scaling: float) -> np.ndarray:
+def _simulated(z: np.ndarray, prep: _Prepared, ids: np.ndarray, scaling: float,
+               rows: np.ndarray | None = None) -> np.ndarray:
     """esda's ``rlocals`` (n x permutations): each area's local I over permuted neighbours, as
-    ``compute_chunk`` with ``_moran_local_crand`` computes it (islands: one neighbour of weight 0)."""
+    ``compute_chunk`` with ``_moran_local_crand`` computes it (islands: one neighbour of weight 0).
+
+    ``rows``: only these areas' (the others NaN). Each area's simulations use the shared permuted
+    ids and its own neighbours only, so they are the same numbers either way."""
     n = z.shape[0]
-    out = np.empty((n, ids.shape[0]))
+    out = np.full((n, ids.shape[0]), np.nan)
     cards = prep.cardinalities
-    for card in np.unique(cards).tolist():
+    wanted = np.ones(n, dtype=bool) if rows is None else np.isin(np.arange(n), rows)
+    for card in np.unique(cards[wanted]).tolist():
         width = max(card, 1)
         draw = ids[:, :width]
-        for chunk in np.array_split(np.flatnonzero(cards == card), max(1, int(np.ceil((cards == card).sum()
-                                                                                         / _CHUNK)))):
+        members = np.flatnonzero((cards == card) & wanted)
+        for chunk in np.array_split(members, max(1, int(np.ceil(members.size / _CHUNK)))):
             if card == 0:
                 weights = np.zeros((chunk.size, 1))  # esda's island weight 0
                 self_w = np.zeros(chunk.size)
@@ -148,9 +153,12 @@ def _simulated(z: np.ndarray, prep: _Prepared, ids: np.ndarray, scaling: float) 
 
 
 def local_moran_fast(y: np.ndarray, w: W, permutations: int, seed: int | None,
-                     transform: str = "R") -> LocalMoran:
+                     transform: str = "R", rows: np.ndarray | None = None) -> LocalMoran:
     """``esda.Moran_Local(y, w, transformation=transform, permutations=permutations, seed=seed,
-    n_jobs=1)``'s ``Is``, ``q``, ``p_sim`` and ``z_sim`` (default quadrants, simulations kept)."""
+    n_jobs=1)``'s ``Is``, ``q``, ``p_sim`` and ``z_sim`` (default quadrants, simulations kept).
+
+    ``rows``: simulate only these areas (positions); the others' ``p_sim`` and ``z_sim`` are NaN,
+    theirs are the full computation's (:func:`_simulated`)."""
     y = np.asarray(y, dtype=float).flatten()
     n = len(y)
     prep = prepared(w, transform)
@@ -166,10 +174,13 @@ def local_moran_fast(y: np.ndarray, w: W, permutations: int, seed: int | None,
             seed = np.random.randint(12345, 12345000)  # as esda's crand
         ids = _permuted_ids(int(prep.cardinalities.max()), n, permutations, int(seed))
         scaling = (n - 1) / (z * z).sum()
-        sim = np.transpose(_simulated(z, prep, ids, scaling))
+        sim = np.transpose(_simulated(z, prep, ids, scaling, rows))
         larger = (sim >= local_i).sum(0)
         low_extreme = (permutations - larger) < larger
         larger[low_extreme] = permutations - larger[low_extreme]
         p_sim = (larger + 1.0) / (permutations + 1.0)
         z_sim = (local_i - sim.mean(axis=0)) / sim.std(axis=0)
+        if rows is not None:
+            skipped = ~np.isin(np.arange(n), rows)
+            p_sim[skipped], z_sim[skipped] = np.nan, np.nan
     return LocalMoran(Is=local_i, q=q, p_sim=p_sim, z_sim=z_sim)

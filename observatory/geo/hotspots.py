@@ -124,24 +124,23 @@ def significant_at(p: np.ndarray, alpha: float, *, fdr: bool = False) -> np.ndar
     return ok & (np.where(ok, p, 1.0) < cut)
 
 
-def gi_z_scores(y: np.ndarray, w: W, *, star: bool = True) -> np.ndarray:
-    """Textbook Getis-Ord z-scores (module docstring) for any non-negative weights ``w``.
-
-    For Gi* (``star``) the self-weight is the weight on the diagonal of ``w`` or, when there is
-    none, the row's largest weight (1 for binary weights); for Gi the diagonal is ignored.
-    Invariant to multiplying any row by a constant. NaN where the variance is 0.
-    """
-    y = np.asarray(y, dtype=float)
+def _gi_terms(w: W, star: bool) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+    """(weights matrix with the Gi* self-weight or without the diagonal, row sums W_i, row sums
+    of squares S1_i) of ``w``: what the z-score needs of the weights, whatever the values."""
     m = w.sparse.tocsr().astype(float)
     diag = m.diagonal()
     m = m - sparse.diags(diag)
     if star:
         self_w = np.where(diag > 0, diag, m.max(axis=1).toarray().ravel())
         m = m + sparse.diags(self_w)
-    n = len(y)
+    m = m.tocsr()
     wsum = np.asarray(m.sum(axis=1)).ravel()
     s1 = np.asarray(m.multiply(m).sum(axis=1)).ravel()
-    lag = m @ y
+    return m, wsum, s1
+
+
+def _z_of(y: np.ndarray, lag: np.ndarray, wsum: np.ndarray, s1: np.ndarray, star: bool) -> np.ndarray:
+    n = len(y)
     with np.errstate(divide="ignore", invalid="ignore"):
         if star:
             xbar = np.full(n, y.mean())
@@ -154,6 +153,60 @@ def gi_z_scores(y: np.ndarray, w: W, *, star: bool = True) -> np.ndarray:
             var_part = ((n - 1) * s1 - wsum**2) / (n - 2)
         z = (lag - xbar * wsum) / (sd * np.sqrt(var_part))
     return np.where(np.isfinite(z), z, np.nan)
+
+
+def gi_z_scores(y: np.ndarray, w: W, *, star: bool = True) -> np.ndarray:
+    """Textbook Getis-Ord z-scores (module docstring) for any non-negative weights ``w``.
+
+    For Gi* (``star``) the self-weight is the weight on the diagonal of ``w`` or, when there is
+    none, the row's largest weight (1 for binary weights); for Gi the diagonal is ignored.
+    Invariant to multiplying any row by a constant. NaN where the variance is 0.
+    """
+    y = np.asarray(y, dtype=float)
+    m, wsum, s1 = _gi_terms(w, star)
+    return _z_of(y, m @ y, wsum, s1, star)
+
+
+# Binary Gi/Gi* terms of a caller's weights object, built once: a dashboard computes Gi* on the
+# same weights for every view, and libpysal rebuilds its sparse matrix whenever a transform is set.
+_BINARY_TERMS: weakref.WeakKeyDictionary[W, dict] = weakref.WeakKeyDictionary()
+
+
+def _analytic_binary(y: np.ndarray, base: W, w: W, star: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(G statistic, z-score) with binary weights and analytic inference: esda ``G_Local.calc``'s
+    statistic ``(W y) / (sum y - y_i [Gi])`` and the textbook z, on the terms of ``w`` (``base``
+    set to binary) kept per ``base``."""
+    kept = _BINARY_TERMS.setdefault(base, {})
+    if star not in kept:
+        kept[star] = _gi_terms(w, star)
+    m, wsum, s1 = kept[star]
+    lag = m @ y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = lag / (y.sum() - (0.0 if star else y))
+    return statistic, _z_of(y, lag, wsum, s1, star)
+
+
+def _esda_gi(y: np.ndarray, sw: SpatialWeights, base: W | None, star: bool, transform: str, permutations: int,
+             seed: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(G statistic, z-score, two-sided p, permutation z) from esda ``G_Local``."""
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")
+        # n_jobs=1: the permutation stream is then fixed by the seed alone, and 2 cores gain little.
+        w, star_arg = sw.w, star
+        if star is True and transform.upper() == "B" and base is not None and _no_self_neighbours(base):
+            # Keyed by the caller's weights object (resolve_weights hands back a fresh copy each call).
+            w, star_arg = copy.copy(_with_self_weight(base)), None
+        g = G_Local(y, w, transform=transform.upper(), permutations=int(permutations), star=star_arg,
+                    keep_simulations=bool(permutations), n_jobs=1, seed=seed)
+    # Not esda's Zs: its variance holds for binary weights only (module docstring).
+    z = gi_z_scores(y, w, star=bool(star))
+    if permutations:
+        p = np.minimum(1.0, 2.0 * np.asarray(g.p_sim, dtype=float))
+        z_sim = np.asarray(g.z_sim, dtype=float)
+    else:
+        p = 2.0 * stats.norm.sf(np.abs(z))
+        z_sim = np.full(len(z), np.nan)
+    return np.asarray(g.Gs, dtype=float), z, p, z_sim
 
 
 def gi_star(
@@ -189,29 +242,19 @@ def gi_star(
     """
     y = values_of(gdf, column)
     sw = resolve_weights(gdf, weights, k=k, distance=distance, transform=transform)
-    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-        warnings.simplefilter("ignore")
-        # n_jobs=1: the permutation stream is then fixed by the seed alone, and 2 cores gain little.
-        w, star_arg = sw.w, star
-        base = weights.w if isinstance(weights, SpatialWeights) else weights if isinstance(weights, W) else None
-        if star is True and transform.upper() == "B" and base is not None and _no_self_neighbours(base):
-            # Keyed by the caller's weights object (resolve_weights hands back a fresh copy each call).
-            w, star_arg = copy.copy(_with_self_weight(base)), None
-        g = G_Local(y, w, transform=transform.upper(), permutations=int(permutations), star=star_arg,
-                    keep_simulations=bool(permutations), n_jobs=1, seed=seed)
-    # Not esda's Zs: its variance holds for binary weights only (module docstring).
-    z = gi_z_scores(y, w, star=bool(star))
-    if permutations:
-        p = np.minimum(1.0, 2.0 * np.asarray(g.p_sim, dtype=float))
-        z_sim = np.asarray(g.z_sim, dtype=float)
+    base = weights.w if isinstance(weights, SpatialWeights) else weights if isinstance(weights, W) else None
+    if not permutations and transform.upper() == "B" and base is not None:
+        # The dashboard's case (prebuilt binary weights, analytic p): the same numbers as below,
+        # without esda rebuilding the weights' sparse matrix on every call.
+        statistic, z = _analytic_binary(y, base, sw.w, bool(star))
+        p, z_sim = 2.0 * stats.norm.sf(np.abs(z)), np.full(len(z), np.nan)
     else:
-        p = 2.0 * stats.norm.sf(np.abs(z))
-        z_sim = np.full(len(z), np.nan)
+        statistic, z, p, z_sim = _esda_gi(y, sw, base, star, transform, permutations, seed)
     classes = confidence_classes(z, p, fdr=fdr, alpha=alpha)
     significant = significant_at(p, alpha, fdr=fdr)
     out = pd.DataFrame(
         {
-            "gi": np.asarray(g.Gs, dtype=float),
+            "gi": np.asarray(statistic, dtype=float),
             "gi_z": z,
             "gi_p": p,
             "gi_z_sim": z_sim,

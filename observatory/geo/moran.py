@@ -41,6 +41,7 @@ def local_moran(
     seed: int | None = None,
     alpha: float = 0.05,
     fdr: bool = False,
+    rows: list[int] | None = None,
 ) -> pd.DataFrame:
     """Local Moran's I of ``column`` for each row of ``gdf``.
 
@@ -55,9 +56,16 @@ def local_moran(
     :data:`MORAN_CLUSTERS`; significant areas get their quadrant's label), ``moran_significant`` and
     ``fdr`` (whether the correction was applied); attrs ``alpha``, ``fdr``.
     ``attrs["islands"]`` lists areas given their nearest neighbour.
+
+    ``rows`` (positions): permutation inference for these areas only, e.g. the one a profile shows.
+    Their p-values and clusters are those of the full computation (each area's simulations are its
+    own, drawn from the shared permutations); the other areas get NaN p-values and "not
+    significant". Not with ``fdr``: the Benjamini-Hochberg cut-off needs every area's p-value.
     """
     if permutations < 1:
         raise ValueError("local Moran's I here uses permutation inference: permutations must be >= 1")
+    if rows is not None and fdr:
+        raise ValueError("local Moran's I with fdr needs every area's p-value: leave rows unset")
     y = values_of(gdf, column)
     if isinstance(weights, str):
         sw = resolve_weights(gdf, weights, k=k, distance=distance, transform=transform)
@@ -70,7 +78,8 @@ def local_moran(
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore")
         # esda's Moran_Local, numbers and all, without its per-area Python loop (observatory.geo.crand).
-        lm = local_moran_fast(y, sw.w, int(permutations), seed, transform)
+        lm = local_moran_fast(y, sw.w, int(permutations), seed, transform,
+                              None if rows is None else np.asarray(rows, dtype=np.int64))
     folded = np.asarray(lm.p_sim, dtype=float)
     p = np.minimum(1.0, 2.0 * folded)  # two-sided, like Gi*'s (module docstring)
     significant = significant_at(p, alpha, fdr=fdr)

@@ -72,7 +72,8 @@ def _aggregate(engine: Engine | None, filters: Filters, keys: dict, with_keys: b
 
 
 def _categories(engine: Engine | None) -> pd.DataFrame:
-    """Every category (id, code, iccs_section, sensitive), from the cube when it is current."""
+    """Every category (``_sql.category_frame``: id, code, names, section, sensitive), from the cube
+    when it is current."""
     engine = get_engine(engine)
     snapshot = cube.current_cube(engine)
     if snapshot is not None:
@@ -216,5 +217,4 @@ def _category_codes(engine: Engine | None) -> pd.Series:
 
 
 def _sensitive_codes(engine: Engine | None) -> set[str]:
-    cats = _categories(engine)
-    return set(cats.loc[cats["sensitive"].astype(bool), "code"])
+    return set(access.sensitive_codes(_categories(engine)))

@@ -4,7 +4,7 @@ columns it is made from."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ from sqlalchemy import Connection, func, select
 from observatory.config import disclosure_policy
 from observatory.db.models import ImportBatch
 from observatory.queries import cellkey
-from observatory.queries._sql import AREAS, CATEGORIES, INCIDENTS, Layer, area_frame, primary_layer
+from observatory.queries._sql import AREAS, INCIDENTS, Layer, area_frame, category_frame, primary_layer
 
 _EPOCH = np.datetime64("1970-01-01", "D")
 _BATCHES = ImportBatch.__table__
@@ -62,6 +62,14 @@ class IncidentCube:
     by_area: np.ndarray | None = None
     area_keys: np.ndarray | None = None
     area_bounds: np.ndarray | None = None
+    # Rows per category id over the whole cube (``cube._category_share``).
+    category_rows: np.ndarray | None = None
+    # The month (months since 1970-01) of each day from the first stored day to the last: a GROUP
+    # BY month looks each selected day up instead of converting it.
+    month_of_day: np.ndarray | None = None
+    # (lowest value, number of values) of each groupable column over the whole cube: the ranges a
+    # large grouping counts over without first finding its rows' own (``_cube_cells.grouped``).
+    domains: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -73,7 +81,8 @@ class IncidentCube:
         """Memory held by the arrays, in bytes."""
         return sum(a.nbytes for a in (self.day, self.hour, self.weekday, self.category, self.area, self.source,
                                       self.sex, self.age, self.count, self.noise_key, self.by_area,
-                                      self.area_keys, self.area_bounds) if a is not None)
+                                      self.area_keys, self.area_bounds, self.category_rows, self.month_of_day)
+                   if a is not None)
 
 
 # --- building ------------------------------------------------------------------------------------------
@@ -154,9 +163,7 @@ def build_cube(conn: Connection, version: str, salt: int | None = None) -> Incid
         if arrays[column].size and np.iinfo(np.int16).min < int(arrays[column].min()) \
                 and int(arrays[column].max()) < np.iinfo(np.int16).max:
             arrays[column] = arrays[column].astype(np.int16)
-    cats = conn.execute(select(CATEGORIES.c.id, CATEGORIES.c.code, CATEGORIES.c.iccs_section,
-                               CATEGORIES.c.sensitive)).all()
-    categories = pd.DataFrame([tuple(r) for r in cats], columns=["id", "code", "iccs_section", "sensitive"])
+    categories = category_frame(conn)  # the SQL path's frame, names included: tables need no other read
     layer = primary_layer(conn)
     area_rows = [] if layer is None else conn.execute(
         select(AREAS.c.id, AREAS.c.code, AREAS.c.district).where(AREAS.c.layer_id == layer.id)).all()
@@ -165,18 +172,31 @@ def build_cube(conn: Connection, version: str, salt: int | None = None) -> Incid
     return IncidentCube(version, *arrays, sources=names[0], sexes=names[1], ages=names[2],
                         categories=categories, primary_areas=primary_areas, layer=layer,
                         areas=None if layer is None else area_frame(conn, layer), salt=salt,
-                        **_derived(arrays[4]), build_seconds=time.perf_counter() - started)
+                        **_derived(arrays), build_seconds=time.perf_counter() - started)
 
 
-def _derived(area: np.ndarray) -> dict:
-    """The area index of a cube (see :class:`IncidentCube`) from its ``area`` column.
+def _derived(arrays: list[np.ndarray]) -> dict:
+    """What a cube derives from its columns at build time (see :class:`IncidentCube`): the area
+    index, the rows per category, the month of each day and each groupable column's range.
 
-    Why: a neighbourhood filter otherwise tests every row of the window for a few hundred rows.
+    Why the area index: a neighbourhood filter otherwise tests every row of the window for a few
+    hundred rows.
     """
+    day, hour, weekday, category, area = arrays[:5]
     # A stable sort keeps each area's rows in date order (the cube's own order).
     order = np.argsort(area, kind="stable").astype(np.int32 if area.size < 2**31 else np.int64)
     keys, starts = np.unique(area[order], return_index=True)
-    return {"by_area": order, "area_keys": keys, "area_bounds": np.append(starts, area.size).astype(order.dtype)}
+    first, last = (int(day[0]), int(day[-1])) if day.size else (0, 0)
+    month_of_day = _month_of_days(np.arange(first, last + 1, dtype=np.int64))
+
+    def domain(values: np.ndarray) -> tuple[int, int]:
+        low = int(values.min()) if values.size else 0
+        return low, (int(values.max()) - low + 1) if values.size else 1
+
+    return {"by_area": order, "area_keys": keys, "area_bounds": np.append(starts, area.size).astype(order.dtype),
+            "category_rows": np.bincount(category[category >= 0].astype(np.int64)), "month_of_day": month_of_day,
+            "domains": {"day": domain(day), "month": domain(month_of_day if day.size else day), "hour": domain(hour),
+                        "weekday": domain(weekday), "category": domain(category), "area": domain(area)}}
 
 
 def _month_of_days(days: np.ndarray) -> np.ndarray:

@@ -47,6 +47,15 @@ from observatory.queries._cube_build import _EPOCH, _month_of_days
 from observatory.queries._cube_build import IncidentCube as IncidentCube
 from observatory.queries._cube_build import build_cube as build_cube
 from observatory.queries._cube_build import incidents_version as incidents_version
+from observatory.queries._cube_cells import (
+    Cells,
+    category_set,
+    derive,
+    grouped,
+    widened_columns,
+    widens,
+    without_categories,
+)
 from observatory.queries._sql import INCIDENTS
 from observatory.queries.filters import Filters
 
@@ -154,19 +163,16 @@ def selection(cube: IncidentCube, filters: Filters) -> tuple[slice | np.ndarray,
     return rows, mask
 
 
-def _key_values(cube: IncidentCube, name: str, rows: slice | np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """The selected rows' values of groupable column ``name`` as int64 (-1 = NULL)."""
+def _key_values(cube: IncidentCube, name: str, rows: slice | np.ndarray) -> np.ndarray:
+    """The selected rows' values of groupable column ``name`` (-1 = NULL), in the cube's own
+    integer type (a view for a slice of rows)."""
     source = _GROUPABLE[name]
-    values = cube.day[rows] if source == "month" else getattr(cube, source)[rows]
-    if mask is not None:
-        values = values[mask]
-    if source == "month":
-        # A lookup of each day's month over the cube's span (a thousand days or so) instead of a
-        # datetime conversion of every selected row.
-        first = int(cube.day[0]) if cube.rows else 0
-        months = _month_of_days(np.arange(first, (int(cube.day[-1]) if cube.rows else first) + 1, dtype=np.int64))
-        return months[values.astype(np.int64) - first]
-    return values.astype(np.int64)
+    if source != "month":
+        return getattr(cube, source)[rows]
+    if cube.month_of_day is None or not cube.rows:  # a cube made without its lookup
+        return _month_of_days(cube.day[rows])
+    # Days offset from the first stored one stay within the day column's own type.
+    return cube.month_of_day[cube.day[rows] - cube.day.dtype.type(cube.day[0])]
 
 
 def _decode(name: str, values: np.ndarray) -> pd.Series:
@@ -178,19 +184,6 @@ def _decode(name: str, values: np.ndarray) -> pd.Series:
     if name in ("neighbourhood_id", "hour") and (values < 0).any():
         return pd.Series(np.where(values < 0, np.nan, values.astype(np.float64)))
     return pd.Series(values, dtype=np.int64)
-
-
-def _group_codes(columns: list[np.ndarray]) -> tuple[np.ndarray, list[int], list[int]]:
-    """One integer per row identifying its group: mixed-radix over each key's observed range."""
-    combined: np.ndarray | None = None
-    lows, spans = [], []
-    for values in columns:
-        low = int(values.min()) if values.size else 0
-        span = (int(values.max()) - low + 1) if values.size else 1
-        combined = (values - low) if combined is None else combined * span + (values - low)
-        lows.append(low)
-        spans.append(span)
-    return (np.zeros(0, dtype=np.int64) if combined is None else combined), lows, spans
 
 
 def aggregate(cube: IncidentCube, filters: Filters, keys: dict[str, ColumnElement],
@@ -214,26 +207,47 @@ def aggregate(cube: IncidentCube, filters: Filters, keys: dict[str, ColumnElemen
     return frame
 
 
-_Cells = tuple[list[np.ndarray], np.ndarray, np.ndarray]
+def _category_share(cube: IncidentCube, wanted: frozenset[int]) -> float:
+    """Share of the cube's rows whose category is in ``wanted`` (from the rows per category)."""
+    per = cube.category_rows
+    if per is None:  # a cube made without it
+        per = np.bincount(cube.category[cube.category >= 0].astype(np.int64))
+    ids = np.fromiter((i for i in wanted if 0 <= i < per.size), dtype=np.int64)
+    return float(per[ids].sum()) / max(cube.rows, 1)
 
 
-def _cells(cube: IncidentCube, filters: Filters, columns: tuple[str, ...], with_keys: bool) -> _Cells:
+def _cells(cube: IncidentCube, filters: Filters, columns: tuple[str, ...], with_keys: bool) -> Cells:
     """(each column's value per group, the groups' count sums, their noise-key sums) of the rows
     matching ``filters``, grouped by incident ``columns`` (no column: one group of every row).
 
-    Inside a :func:`pinned` block the cells of every aggregate are kept, and an aggregate whose
-    columns are a subset of a kept one's on the same rows is summed from those cells instead of
-    the rows: the same groups and the same integer sums (a group of the coarser table has a row
-    exactly when one of the finer groups it adds up does).
+    Inside a :func:`pinned` block the cells of every aggregate are kept, and a later aggregate of
+    the same rows, coarser or over fewer categories, is derived from them (:mod:`_cube_cells`).
+    A selection of most categories is read for every category, grouped by category too, and
+    narrowed from those cells: cheaper than masking the window, and kept for the next tables.
     """
     memo = _CELLS.get()
-    slot = (id(cube), filters, with_keys)
+    wanted = category_set(cube.categories, filters)
+    slot = (id(cube), without_categories(filters), with_keys)
     if memo is not None:
-        for owner, kept, (values, sums, key_sums) in memo.get(slot, ()):
-            if owner is cube and set(columns) <= set(kept):
-                if not columns:
-                    return [], np.array([sums.sum()]), np.array([key_sums.sum()])
-                return _grouped([values[kept.index(c)] for c in columns], sums, key_sums)
+        for owner, kept, kept_set, cells in memo.get(slot, ()):
+            found = derive(kept, kept_set, cells, columns, wanted) if owner is cube else None
+            if found is not None:
+                return found
+    scan, scan_set = (filters, columns), wanted
+    if wanted is not None and widens(_category_share(cube, wanted), wanted, columns):
+        scan, scan_set = (without_categories(filters), widened_columns(columns)), None
+    cells = _scan(cube, *scan, with_keys)
+    if memo is not None:
+        memo.setdefault(slot, []).append((cube, scan[1], scan_set, cells))
+    if scan_set is wanted:
+        return cells
+    found = derive(scan[1], scan_set, cells, columns, wanted)
+    assert found is not None  # a widened scan holds every category, grouped by category
+    return found
+
+
+def _scan(cube: IncidentCube, filters: Filters, columns: tuple[str, ...], with_keys: bool) -> Cells:
+    """The cells of the rows matching ``filters`` grouped by ``columns``, read from the rows."""
     rows, mask = selection(cube, filters)
     if mask is not None:
         # Positions instead of a mask: NumPy gathers by index about ten times faster than it filters a
@@ -243,36 +257,11 @@ def _cells(cube: IncidentCube, filters: Filters, columns: tuple[str, ...], with_
     counts = cube.count[rows]
     noise = cube.noise_key[rows] if with_keys else np.zeros(0)
     if columns:
-        cells = _grouped([_key_values(cube, c, rows, None) for c in columns], counts, noise)
-    else:
-        cells = [], np.array([counts.sum(dtype=np.int64)], dtype=np.float64), \
-            np.array([noise.sum(dtype=np.int64)], dtype=np.float64)
-    if memo is not None:
-        memo.setdefault(slot, []).append((cube, columns, cells))
-    return cells
-
-
-def _grouped(columns: list[np.ndarray], counts: np.ndarray, noise: np.ndarray) -> _Cells:
-    """Groups of the rows (or finer cells) whose key values are ``columns``, sorted by the keys:
-    each key's value per group, and the sums of ``counts`` and of ``noise`` (empty: zeros)."""
-    combined, lows, spans = _group_codes(columns)
-    cells = int(np.prod(spans, dtype=np.float64))
-    if cells <= 4_000_000:
-        groups = np.flatnonzero(np.bincount(combined, minlength=cells))
-        inverse, size = combined, cells
-    else:
-        groups, inverse = np.unique(combined, return_inverse=True)
-        size = groups.size
-    sums = np.bincount(inverse, weights=counts, minlength=size)
-    key_sums = np.bincount(inverse, weights=noise, minlength=size) if noise.size else np.zeros(size)
-    if cells <= 4_000_000:
-        sums, key_sums = sums[groups], key_sums[groups]
-    remainder = groups
-    decoded = []
-    for low, span in zip(reversed(lows), reversed(spans), strict=True):
-        decoded.append(remainder % span + low)
-        remainder = remainder // span
-    return decoded[::-1], sums, key_sums
+        sources = [_GROUPABLE[c] for c in columns]
+        domains = [cube.domains[k] for k in sources] if all(k in cube.domains for k in sources) else None
+        return grouped([_key_values(cube, c, rows) for c in columns], counts, noise, domains)
+    return [], np.array([counts.sum(dtype=np.int64)], dtype=np.float64), \
+        np.array([noise.sum(dtype=np.int64)], dtype=np.float64)
 
 
 # --- the per-process registry --------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from observatory.queries._aggregate import (
     _sum_cells,
     _to_unit,
 )
-from observatory.queries._sql import AREAS, INCIDENTS, category_frame, get_engine, resolve_layer
+from observatory.queries._sql import AREAS, INCIDENTS, get_engine, resolve_layer
 from observatory.queries.filters import Filters
 
 inc = INCIDENTS.c
@@ -220,8 +220,7 @@ def counts_by_category(engine: Engine | None, filters: Filters, role: str = "pub
     access.check_role(role)
     rel = _release(engine, filters, role, "city", "window")
     raw = _aggregate(engine, rel.filters, {"category_id": inc.category_id}, rel.perturbed)
-    with get_engine(engine).connect() as conn:
-        cats = category_frame(conn)
+    cats = _categories(engine)
     out = cats[["code", "name_es", "name_en", "iccs_section", "sensitive"]].copy()
     out["category_id"] = cats["id"].to_numpy()
     out = _fill(out, raw.set_index("category_id"), "category_id").drop(columns="category_id")

@@ -45,36 +45,58 @@ def palette(kind: str, present: bool) -> tuple[str, ...]:
     return table[kind][1 if present else 0]
 
 
+def layout(present: bool = False, lang: str | None = None, height: int | None = None, **extra: object) -> dict:
+    """The common look (:func:`base_layout`) as a layout dict, with ``extra`` layout keys merged
+    in (nested dicts key by key). Given to ``go.Figure(..., layout=...)`` it costs one validation
+    instead of one per ``update_layout`` call (about 1 ms each)."""
+    look: dict = {
+        "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
+        "font": {"size": 22 if present else 13, "family": "system-ui, sans-serif"},
+        "paper_bgcolor": "#000000" if present else "#ffffff",
+        "plot_bgcolor": "#000000" if present else "#ffffff",
+        "legend": {"bgcolor": "rgba(0,0,0,0)"},
+        "height": height,
+    }
+    if lang is not None:
+        look["separators"] = ",." if lang == "es" else ".,"
+    if present:
+        look["font"]["color"] = "#ffffff"
+        look["xaxis"], look["yaxis"] = {"gridcolor": "#444444"}, {"gridcolor": "#444444"}
+    for key, value in extra.items():
+        look[key] = {**look[key], **value} if isinstance(value, dict) and isinstance(look.get(key), dict) else value
+    return look
+
+
 def base_layout(fig: go.Figure, present: bool = False, height: int | None = None, lang: str | None = None
                 ) -> go.Figure:
     """Common look: compact margins; large type and thick lines in presentation mode; the
     locale's decimal and thousands separators on the axes (``lang``)."""
-    if lang is not None:
-        fig.update_layout(separators=",." if lang == "es" else ".,")
-    fig.update_layout(
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        font={"size": 22 if present else 13, "family": "system-ui, sans-serif"},
-        paper_bgcolor="#000000" if present else "#ffffff",
-        plot_bgcolor="#000000" if present else "#ffffff",
-        legend={"bgcolor": "rgba(0,0,0,0)"},
-        height=height,
-    )
-    if present:
-        fig.update_layout(font_color="#ffffff")
+    look = layout(present, lang, height)
+    look.pop("xaxis", None), look.pop("yaxis", None)
+    fig.update_layout(look)
+    if present:  # every axis of the figure, not only the first
         fig.update_xaxes(gridcolor="#444444")
         fig.update_yaxes(gridcolor="#444444")
     return fig
 
 
-def month_axis(fig: go.Figure, months: Sequence, lang: str, max_ticks: int = 8) -> go.Figure:
-    """Month ticks written by Babel in ``lang`` (Plotly's own date labels are English only)."""
+def month_ticks(months: Sequence, lang: str, max_ticks: int = 8) -> dict:
+    """Month ticks written by Babel in ``lang`` (Plotly's own date labels are English only), as
+    x-axis layout keys (empty without months)."""
     stamps = sorted(pd.to_datetime(pd.Series(list(months))).dropna().unique())
     if not stamps:
-        return fig
+        return {}
     step = max(1, math.ceil(len(stamps) / max_ticks))
     ticks = stamps[::step]
     labels = [fmt_month(pd.Timestamp(m).date(), lang) for m in ticks]
-    fig.update_xaxes(tickmode="array", tickvals=ticks, ticktext=labels)
+    return {"tickmode": "array", "tickvals": ticks, "ticktext": labels}
+
+
+def month_axis(fig: go.Figure, months: Sequence, lang: str, max_ticks: int = 8) -> go.Figure:
+    """:func:`month_ticks` set on ``fig``'s x axes."""
+    ticks = month_ticks(months, lang, max_ticks)
+    if ticks:
+        fig.update_xaxes(**ticks)
     return fig
 
 

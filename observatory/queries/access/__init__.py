@@ -61,6 +61,7 @@ from observatory.queries.access.release import public_notices as public_notices
 from observatory.queries.access.release import release as release
 from observatory.queries.access.release import selected_codes as selected_codes
 from observatory.queries.access.release import selection_level as selection_level
+from observatory.queries.access.release import sensitive_codes as sensitive_codes
 from observatory.queries.access.roles import RESTRICTED_ROLES as RESTRICTED_ROLES
 from observatory.queries.access.roles import ROLES as ROLES
 from observatory.queries.access.roles import can_see_points as can_see_points

@@ -4,6 +4,8 @@ how its cells are published; the notices the page shows for it."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import pandas as pd
@@ -50,12 +52,52 @@ def selection_level(filters: Filters) -> str:
     return "area" if filters.neighbourhoods else "district" if filters.districts else "city"
 
 
+@dataclass(frozen=True)
+class _Taxonomy:
+    """A categories frame as plain sets: a release asks it a dozen questions, and each pandas
+    ``isin`` / ``loc`` on a 30-row frame costs more than the whole answer in Python."""
+
+    codes: tuple[str, ...]  # sorted
+    section: dict[str, object]  # code -> iccs_section as stored (None/NaN when missing)
+    sensitive: frozenset[str]
+
+    def selected(self, filters: Filters) -> list[str]:
+        if not (filters.categories or filters.sections):
+            return list(self.codes)
+        wanted, sections = set(filters.categories), set(filters.sections)
+        return [c for c in self.codes if c in wanted or self.section[c] in sections]
+
+
+_TAXONOMIES: OrderedDict[int, tuple[pd.DataFrame, _Taxonomy]] = OrderedDict()
+_TAXONOMIES_LOCK = threading.Lock()
+
+
+def _taxonomy(categories: pd.DataFrame) -> _Taxonomy:
+    """:class:`_Taxonomy` of ``categories``, kept per frame (the cube's lives as long as the cube)."""
+    with _TAXONOMIES_LOCK:
+        hit = _TAXONOMIES.get(id(categories))
+    if hit is not None and hit[0] is categories:  # the very frame: its id cannot have been reused
+        return hit[1]
+    codes = [str(c) for c in categories["code"]]
+    sections = [None if pd.isna(v) else v for v in categories["iccs_section"]]
+    flags = categories["sensitive"].astype(bool).tolist()
+    built = _Taxonomy(tuple(sorted(codes)), dict(zip(codes, sections, strict=True)),
+                      frozenset(c for c, f in zip(codes, flags, strict=True) if f))
+    with _TAXONOMIES_LOCK:
+        _TAXONOMIES[id(categories)] = (categories, built)
+        while len(_TAXONOMIES) > 32:
+            _TAXONOMIES.popitem(last=False)
+    return built
+
+
+def sensitive_codes(categories: pd.DataFrame) -> frozenset[str]:
+    """Codes of the sensitive categories of ``categories``."""
+    return _taxonomy(categories).sensitive
+
+
 def selected_codes(filters: Filters, categories: pd.DataFrame) -> list[str]:
     """Category codes the selection matches (codes OR sections; every category when none given)."""
-    if not (filters.categories or filters.sections):
-        return sorted(categories["code"])
-    hit = categories["code"].isin(filters.categories) | categories["iccs_section"].isin(filters.sections)
-    return sorted(categories.loc[hit, "code"])
+    return _taxonomy(categories).selected(filters)
 
 
 def category_grid(filters: Filters, categories: pd.DataFrame) -> tuple[Filters, bool]:
@@ -69,14 +111,15 @@ def category_grid(filters: Filters, categories: pd.DataFrame) -> tuple[Filters, 
     """
     if not (filters.categories or filters.sections):
         return filters, False
-    codes = selected_codes(filters, categories)
+    tax = _taxonomy(categories)
+    codes = tax.selected(filters)
     if len(codes) <= 1 and not filters.sections:
         return filters, False
-    sections = set(categories.loc[categories["code"].isin(codes), "iccs_section"].dropna().astype(str))
-    in_sections = categories["iccs_section"].astype(str).isin(sections)
-    if len(sections) == 1 and categories.loc[categories["code"].isin(codes), "iccs_section"].notna().all():
+    sections = {str(tax.section[c]) for c in codes if tax.section[c] is not None}
+    if len(sections) == 1 and all(tax.section[c] is not None for c in codes):
+        in_sections = {c for c in tax.codes if str(tax.section[c]) in sections}
         canonical = filters.replace(categories=(), sections=tuple(sections))
-        return canonical, set(codes) != set(categories.loc[in_sections, "code"])
+        return canonical, set(codes) != in_sections
     return filters.replace(categories=(), sections=()), True
 
 
@@ -106,7 +149,7 @@ def _sensitive_rule(out: Filters, categories: pd.DataFrame, policy: DisclosurePo
     in a table of a coarse level, gets the coarse unit and every cell suppressed below k; in any other
     table where they may not stay, the sensitive categories are left out (noted in ``notices``)."""
     codes = selected_codes(out, categories)
-    sensitive = set(categories.loc[categories["sensitive"].astype(bool), "code"]) & set(codes)
+    sensitive = _taxonomy(categories).sensitive & set(codes)
     unit = policy.public_unit
     coarse_level = level in policy.sensitive_levels and grain != "hour"
     if sensitive and coarse_level and sensitive == set(codes):

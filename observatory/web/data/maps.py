@@ -81,7 +81,7 @@ def _statistic_counts(frame: pd.DataFrame, full: pd.DataFrame, role: str) -> tup
 
 
 @cached(version)
-def _area_stats(state_json: dict, role: str, with_moran: bool) -> pd.DataFrame:
+def _area_stats(state_json: dict, role: str, with_moran: bool, moran_area: int | None = None) -> pd.DataFrame:
     from observatory import geo
 
     gdf = areas()
@@ -108,11 +108,14 @@ def _area_stats(state_json: dict, role: str, with_moran: bool) -> pd.DataFrame:
         gi = geo.gi_star(stat, "n", weights=_weights(), fdr=fdr)
         frame["gi_z"] = gi["gi_z"].to_numpy()
         frame["gi_class"] = gi["hotspot_class"].to_numpy()
-        if with_moran:
+        if with_moran or moran_area is not None:
             # Moran on rates when populations are known (counts otherwise): clusters of risk, not of size.
             column = "v" if frame["population"].fillna(0).gt(0).all() else "n"
+            # One area's permutations when only its cluster is shown (the same p-value as among all);
+            # every area's with FDR, whose cut-off depends on all of them.
+            rows = None if with_moran or fdr else np.flatnonzero(frame["id"].to_numpy() == moran_area).tolist()
             mo = geo.local_moran(stat, column, weights=_weights(), permutations=MORAN_PERMUTATIONS,
-                                 seed=MORAN_SEED, fdr=fdr)
+                                 seed=MORAN_SEED, fdr=fdr, rows=rows)
             frame["moran"] = mo["cluster"].to_numpy()
     # A rate whose count is NA is NA (a rate times the population gives the count back).
     hidden = frame["count"].isna()
@@ -130,12 +133,14 @@ def _area_counts(state_json: dict, role: str) -> tuple[pd.DataFrame, pd.DataFram
         engine(), to_filters(ViewState.from_dict(state_json)), role))
 
 
-def area_stats(state: ViewState, role: str = "public", with_moran: bool = False) -> pd.DataFrame:
+def area_stats(state: ViewState, role: str = "public", with_moran: bool = False,
+               moran_area: int | None = None) -> pd.DataFrame:
     """Per area: id, code, name, district, population, count (role-filtered), rate per 100k,
     smoothed (EB) rate with smoothed_low / smoothed_high (its 95% posterior interval, ``geo.eb_rates``),
     gi_z, gi_class (Esri classes), moran (local Moran cluster label, only
-    computed ``with_moran``: 199 permutations cost more than everything else together)."""
-    return _area_stats(_key(state), role, with_moran)
+    computed ``with_moran``: 199 permutations cost more than everything else together; or for the
+    area with id ``moran_area`` alone, the profile's, the same label as among all)."""
+    return _area_stats(_key(state), role, with_moran, None if with_moran or moran_area is None else int(moran_area))
 
 
 # --- maps: emerging hotspots, heat layer, points ------------------------------------------------

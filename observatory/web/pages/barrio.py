@@ -59,7 +59,7 @@ def profile_outputs(state: ViewState, role: str = "public") -> tuple:
     # (the city's category table and total) are then summed from their cells (``queries.cube``).
     monthly = data.area_monthly(state, role)
     cats = data.area_categories(state, role)
-    stats = data.area_stats(state, role, with_moran=True)
+    stats = data.area_stats(state, role, moran_area=int(row["id"]))  # Moran's permutations for this area only
     mine = stats[stats["id"] == row["id"]].iloc[0]
     city = data.city_headline(state, role)  # the overview's figures without a district: one rule
     count_text = f"< {suppression_threshold()}" if pd.isna(mine["count"]) else fmt_number(mine["count"], lang)
@@ -84,20 +84,19 @@ def profile_outputs(state: ViewState, role: str = "public") -> tuple:
     kpis = dbc.Row([dbc.Col(c, **width) for c in cards], className="g-2 mb-3")
 
     colours = figures.palette("lines", present)
+    width = 4 if present else 2
     if monthly.empty:
         fig_m = figures.empty_figure(t("nodata", lang), present)
     else:
         months = pd.to_datetime(monthly["month"])
+        # One layout dict, validated once (figures.layout), instead of an update call per setting.
         fig_m = go.Figure([
             go.Scatter(x=months, y=monthly["area_rate"], name=str(row["name"]), mode="lines+markers",
-                       line={"color": colours[0], "width": 4 if present else 2}),
+                       line={"color": colours[0], "width": width}),
             go.Scatter(x=months, y=monthly["city_rate"], name=t("neighbourhood.city", lang), mode="lines",
-                       line={"color": colours[1], "width": 4 if present else 2, "dash": "dash"}),
-        ])
-        fig_m.update_yaxes(title=t("kpi.rate", lang))
-        fig_m.update_layout(legend={"orientation": "h", "y": -0.15})
-        figures.month_axis(fig_m, months, lang)
-        figures.base_layout(fig_m, present, lang=lang)
+                       line={"color": colours[1], "width": width, "dash": "dash"}),
+        ], layout=figures.layout(present, lang, yaxis={"title": {"text": t("kpi.rate", lang)}},
+                                 legend={"orientation": "h", "y": -0.15}, xaxis=figures.month_ticks(months, lang)))
     if cats.empty:
         fig_c = figures.empty_figure(t("nodata", lang), present)
     else:
@@ -108,11 +107,8 @@ def profile_outputs(state: ViewState, role: str = "public") -> tuple:
                    marker={"color": colours[0]}),
             go.Bar(y=label, x=cats["city_share"] * 100, orientation="h", name=t("neighbourhood.city", lang),
                    marker={"color": colours[1]}),
-        ])
-        fig_c.update_xaxes(ticksuffix="%")
-        fig_c.update_yaxes(autorange="reversed")
-        fig_c.update_layout(barmode="group", legend={"orientation": "h", "y": -0.15})
-        figures.base_layout(fig_c, present, lang=lang)
+        ], layout=figures.layout(present, lang, xaxis={"ticksuffix": "%"}, yaxis={"autorange": "reversed"},
+                                 barmode="group", legend={"orientation": "h", "y": -0.15}))
     return kpis, fig_m, fig_c
 
 
