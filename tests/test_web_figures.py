@@ -333,7 +333,7 @@ def test_monthly_series_marks_a_partial_last_month_and_uses_the_trend_band(demo)
     import numpy as np
 
     from observatory.indicators.timeseries import monthly_series
-    from observatory.web import data, figures
+    from observatory.web import charts, data
 
     raw = demo["raw"]
     first = raw["occurred_on"].min()
@@ -350,7 +350,7 @@ def test_monthly_series_marks_a_partial_last_month_and_uses_the_trend_band(demo)
                                data_end=dt.date(2026, 9, 25))
     np.testing.assert_allclose(series["upper"].to_numpy(float), reference["upper"].to_numpy(float), rtol=1e-12)
     assert series["flag"].tolist() == reference["flag"].tolist()
-    fig = figures.monthly_figure(series, "es")
+    fig = charts.monthly_figure(series, "es")
     partial = [tr for tr in fig.data if tr.name == "Mes incompleto"]
     assert len(partial) == 1 and list(partial[0].y) == [last["count"]]
 

@@ -343,3 +343,21 @@ def test_profile_moran_card_shows_the_cluster_of_the_full_computation(seeded):
     kpis, _, _ = page_module("neighbourhood").profile_outputs(
         ViewState(lang="en", area=str(significant)), "analyst")
     assert t(f"moran.{MORAN_KEYS[full[significant]]}", "en") in str(kpis)
+
+
+def test_text_kpi_values_get_the_label_style_and_figures_do_not():
+    """A long text value ("Retenido (protección de datos)") is set smaller so it breaks between words,
+    not mid-word, in a sixth of the row; figures and short words keep the big figure style."""
+    from observatory.web.components import kpi
+
+    def value_class(value: str) -> str:
+        return kpi("t", value).children.children[1].className
+
+    assert value_class(CATALOGUE["es"]["gi.withheld"]) == "kpi-value kpi-label"
+    assert value_class("No significativo") == "kpi-value kpi-label"
+    for figure in ("3.646,7", "< 5", "24,9 %", "s/d", "1.234.567"):
+        assert value_class(figure) == "kpi-value", figure
+    from pathlib import Path
+
+    css = (Path(__file__).resolve().parents[1] / "assets" / "observatory.css").read_text()
+    assert ".kpi .kpi-value.kpi-label" in css and "overflow-wrap: normal" in css

@@ -11,6 +11,10 @@ Defaults and why
   row-standardised weights (``transform="R"``, each row including the self-weight divided by its
   sum) give the same z as binary ones. esda's ``Zs`` uses a variance that holds for binary weights
   only and shrinks z by ``sqrt((n/(k+1) - 1)/(n - 1))`` under ``"R"``, which is why it is not used.
+- With prebuilt binary weights and analytic p-values (the dashboard's case) the statistic is computed
+  here with esda's own formula (``G_Local.calc``: ``W y / sum y``) on weights terms kept per weights
+  object: esda would rebuild the weights' sparse matrix on every call, which cost more than the rest.
+  A test checks the numbers against esda's.
 - ``permutations=0``: analytic (normal) p-values from the Gi* z-score, as Esri reports them. Set
   ``permutations=999`` for conditional-permutation p-values (reproducible with ``seed``); those do
   not depend on the row scaling either.

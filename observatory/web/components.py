@@ -239,10 +239,17 @@ def card(title: str, body, *, download_id: str | None = None, lang: str = "es", 
     )
 
 
+# A value longer than this with letters in it is a label ("Retenido (protección de datos)"), set
+# smaller than a figure: at a figure's size its words overflow a sixth of the row and break mid-word.
+KPI_LABEL_CHARS = 12
+
+
 def kpi(title: str, value: str, note: str = "", kid: str | None = None) -> dbc.Card:
-    """A key-figure card: small title, big value, a note (e.g. significance)."""
+    """A key-figure card: small title, big value (a long text value smaller), a note (e.g. significance)."""
+    label = len(value) > KPI_LABEL_CHARS and any(ch.isalpha() for ch in value)
     return dbc.Card(
-        dbc.CardBody([html.Div(title, className="kpi-title"), html.Div(value, className="kpi-value"),
+        dbc.CardBody([html.Div(title, className="kpi-title"),
+                      html.Div(value, className="kpi-value kpi-label" if label else "kpi-value"),
                       html.Div(note, className="kpi-note")]),
         className="kpi mb-2 h-100", **({"id": kid} if kid else {}),
     )

@@ -38,7 +38,7 @@ def layout(**query) -> html.Div:
             [
                 dbc.Col(card(t("trends.monthly", lang), graph("profile-monthly", present, "380px", "75vh"),
                              download_id="profile-monthly-dl", lang=lang), xs=12, lg=half),
-                dbc.Col(card(t("trends.breakdown", lang), graph("profile-categories", present, "380px", "75vh"),
+                dbc.Col(card(t("neighbourhood.mix", lang), graph("profile-categories", present, "380px", "75vh"),
                              download_id="profile-categories-dl", lang=lang), xs=12, lg=half),
             ],
             className="g-3",

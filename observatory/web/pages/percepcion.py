@@ -9,7 +9,7 @@ import pandas as pd
 from dash import Input, Output, callback, html
 
 from observatory.vocabulary import SEXES
-from observatory.web import data, figures
+from observatory.web import charts, data, figures
 from observatory.web.components import card, graph, table
 from observatory.web.export import register_csv_download
 from observatory.web.i18n import fmt_number, fmt_percent, t
@@ -237,7 +237,7 @@ def indicators_figure(frame: pd.DataFrame, lang: str, present: bool):
                       zip(shown["indicator"], shown["definition"], shown["wave"], strict=True)]
     for col in ("estimate", "ci_low", "ci_high"):
         shown[col] = shown[col] * 100
-    fig = figures.bars_figure(shown, "label", "estimate", lang, present=present, horizontal=True,
+    fig = charts.bars_figure(shown, "label", "estimate", lang, present=present, horizontal=True,
                               error=("ci_low", "ci_high"), colour_by="unreliable", height=None)
     fig.update_xaxes(ticksuffix="%", range=[0, 100])
     return fig
@@ -271,7 +271,7 @@ def _fear_figure(shares: pd.DataFrame, lang: str, present: bool):
     """Stacked fear shares, or a note that the loaded surveys do not ask the fear items."""
     if shares.empty:
         return figures.empty_figure(t("survey.no_fear_items", lang), present)
-    return figures.shares_figure(shares, lang, present=present, height=None)
+    return charts.shares_figure(shares, lang, present=present, height=None)
 
 
 def _side_display(side: pd.DataFrame, lang: str) -> pd.DataFrame:

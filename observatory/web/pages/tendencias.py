@@ -7,7 +7,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, html
 
-from observatory.web import data, figures
+from observatory.web import charts, data
 from observatory.web.components import card, graph
 from observatory.web.export import register_csv_download
 from observatory.web.i18n import t
@@ -43,9 +43,9 @@ def trends_figures(state: ViewState, role: str = "public") -> tuple:
     """(monthly, hour x weekday, category breakdown) figures for a view state."""
     lang, present = state.lang, state.present
     return (
-        figures.monthly_figure(data.monthly(state, role), lang, present=present),
-        figures.hour_weekday_figure(data.hour_weekday(state, role), lang, present=present),
-        figures.stacked_area_figure(data.category_month(state, role), lang, data.category_names(lang),
+        charts.monthly_figure(data.monthly(state, role), lang, present=present),
+        charts.hour_weekday_figure(data.hour_weekday(state, role), lang, present=present),
+        charts.stacked_area_figure(data.category_month(state, role), lang, data.category_names(lang),
                                     present=present),
     )
 
