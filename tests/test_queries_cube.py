@@ -114,12 +114,13 @@ def assert_same(a, b, label: str) -> None:
         assert a == b, label
 
 
-def aggregate_statements(engine, fn) -> int:
-    """How many ``SUM(incidents.count)`` statements ``fn()`` sends to the database."""
+def aggregate_statements(engine, fn, needle: str = "sum(incidents.count)") -> int:
+    """How many statements containing ``needle`` (default: ``SUM(incidents.count)``, an aggregate)
+    ``fn()`` sends to the database."""
     seen = []
 
     def grab(conn, cursor, statement, parameters, context, executemany):
-        if "sum(incidents.count)" in statement:
+        if needle in statement:
             seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", grab)

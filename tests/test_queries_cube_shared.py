@@ -10,10 +10,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from shapely.geometry import box
-from sqlalchemy import event
 
 from observatory.queries import Filters, _aggregate, cube
-from tests.test_queries_cube import CALLS, assert_same, random_filters
+from tests.test_queries_cube import CALLS, aggregate_statements, assert_same, random_filters
 
 
 def test_pinned_block_gives_the_same_frames_and_sums_coarser_tables_from_finer(city, monkeypatch):
@@ -93,25 +92,20 @@ def test_narrower_category_tables_come_from_a_widened_read_and_equal_the_direct_
 
 
 def test_version_is_read_once_per_pinned_block(city):
-    reads = []
+    cube.current_cube(city)
 
-    def grab(conn, cursor, statement, parameters, context, executemany):
-        if "import_batches" in statement:
-            reads.append(statement)
-
-    event.listen(city, "before_cursor_execute", grab)
-    try:
-        cube.current_cube(city)
-        reads.clear()
+    def pinned_asks() -> None:
         with cube.pinned():
             for _ in range(5):
                 assert cube.current_cube(city) is not None
-        inside = len(reads)
+
+    def plain_asks() -> None:
         cube.current_cube(city)
         cube.current_cube(city)
-    finally:
-        event.remove(city, "before_cursor_execute", grab)
-    assert inside == 1 and len(reads) == 3  # outside a block every ask reads it again
+
+    # The version is read from import_batches: once for the block, every time outside one.
+    assert aggregate_statements(city, pinned_asks, "import_batches") == 1
+    assert aggregate_statements(city, plain_asks, "import_batches") == 2
 
 
 def test_area_index_selects_the_rows_of_the_mask(city):

@@ -25,6 +25,8 @@ from esda.crand import vec_permutations
 from libpysal.weights import W
 from scipy import sparse
 
+from observatory.memo import ObjectMemo
+
 _CHUNK = 256  # areas per batch: about 3 MB of simulated neighbours at 199 permutations
 
 
@@ -51,8 +53,8 @@ class LocalMoran:
 
 
 _LOCK = threading.Lock()
-# id(W) -> (W, transform, prepared): the W is kept so its id cannot be reused meanwhile.
-_WEIGHTS: OrderedDict[int, tuple[W, str, _Prepared]] = OrderedDict()
+# Prepared arrays per weights object and transform.
+_WEIGHTS = ObjectMemo(8)
 # (max neighbours, n, permutations, seed) -> (permuted ids, NumPy's global random state after drawing them)
 _PERMUTATIONS: OrderedDict[tuple[int, int, int, int], tuple[np.ndarray, tuple]] = OrderedDict()
 
@@ -69,14 +71,14 @@ def prepared(w: W, transform: str = "R") -> _Prepared:
 
     For weights shared and never modified in place (the dashboard's memoised queen weights).
     """
-    with _LOCK:
-        hit = _WEIGHTS.get(id(w))
-    if hit is not None and hit[0] is w and hit[1] == transform.upper():
-        return hit[2]
+    return _WEIGHTS.get(w, lambda: _prepare(w, transform.upper()), transform.upper())
+
+
+def _prepare(w: W, transform: str) -> _Prepared:
     import copy
 
     own = copy.copy(w)  # setting the transform rebinds the copy's attributes only
-    own.transform = transform.upper()
+    own.transform = transform
     lag = own.sparse.tocsr(copy=True)
     adj = lag.copy()
     self_weights = adj.diagonal()
@@ -89,9 +91,7 @@ def prepared(w: W, transform: str = "R") -> _Prepared:
             adj.eliminate_zeros()
     cardinalities = np.array((adj != 0).sum(1)).flatten()
     offsets = np.concatenate([[0], np.cumsum(cardinalities)]).astype(np.int64)
-    out = _Prepared(lag, self_weights, adj.data.astype(np.float64), cardinalities, offsets)
-    _remember(_WEIGHTS, id(w), (w, transform.upper(), out))
-    return out
+    return _Prepared(lag, self_weights, adj.data.astype(np.float64), cardinalities, offsets)
 
 
 def _permuted_ids(max_card: int, n: int, permutations: int, seed: int) -> np.ndarray:

@@ -20,6 +20,8 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from observatory.memo import ObjectMemo
+
 T = TypeVar("T")
 
 
@@ -61,8 +63,7 @@ class LayerMemo:
         self._building: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
         self.builds = 0  # number of build() calls that completed (for tests and benchmarks)
-        # (id(frame), id_column) -> (frame, digest); the frame is kept so its id cannot be reused.
-        self._fingerprints: OrderedDict[tuple[int, str | None], tuple[gpd.GeoDataFrame, str]] = OrderedDict()
+        self._fingerprints = ObjectMemo(maxsize)  # per frame object and id column
 
     def fingerprint(self, gdf: gpd.GeoDataFrame, id_column: str | None = None) -> str:
         """:func:`layer_fingerprint` of ``gdf``, computed once per frame object.
@@ -71,18 +72,7 @@ class LayerMemo:
         asking again for the same object costs a dict lookup instead of hashing every vertex. The
         last ``maxsize`` frames are remembered.
         """
-        slot = (id(gdf), id_column)
-        with self._lock:
-            hit = self._fingerprints.get(slot)
-            if hit is not None and hit[0] is gdf:
-                self._fingerprints.move_to_end(slot)
-                return hit[1]
-        digest = layer_fingerprint(gdf, id_column)
-        with self._lock:
-            self._fingerprints[slot] = (gdf, digest)
-            while len(self._fingerprints) > self.maxsize:
-                self._fingerprints.popitem(last=False)
-        return digest
+        return self._fingerprints.get(gdf, lambda: layer_fingerprint(gdf, id_column), id_column)
 
     def get(self, key: Hashable, build: Callable[[], T]) -> T:
         """The value for ``key``, built with ``build()`` on first use."""
@@ -120,7 +110,7 @@ class LayerMemo:
         """Forget every stored value."""
         with self._lock:
             self._values.clear()
-            self._fingerprints.clear()
+        self._fingerprints.clear()
 
 
 # The dashboard's memo (observatory.web.data): weights and GeoJSON of the primary layer.

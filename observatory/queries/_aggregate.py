@@ -5,13 +5,11 @@ tables share. No access rule is decided here: ``access.release`` / ``access.publ
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import pandas as pd
 from sqlalchemy import Date, Engine, String, and_, func, literal_column, select, type_coerce
 
 from observatory.config import disclosure_policy
+from observatory.memo import ObjectMemo
 from observatory.queries import access, cellkey, cube
 from observatory.queries._sql import (
     AREAS,
@@ -96,9 +94,8 @@ def _stored_bounds(engine: Engine | None) -> tuple:
             select(func.min(inc.occurred_on), func.max(inc.occurred_on))).one())
 
 
-# Recent releases: (id(categories), filters, role, level, grain, bounds, policy) -> (categories, Release).
-_RELEASES: OrderedDict[tuple, tuple[pd.DataFrame, access.Release]] = OrderedDict()
-_RELEASES_LOCK = threading.Lock()
+# Recent releases per categories frame and (filters, role, level, grain, bounds, policy).
+_RELEASES = ObjectMemo(256)
 
 
 def _release(engine: Engine | None, filters: Filters, role: str, level: str, grain: str) -> access.Release:
@@ -112,17 +109,8 @@ def _release(engine: Engine | None, filters: Filters, role: str, level: str, gra
         return access.Release(filters)
     bounds = _stored_bounds(engine) if filters.start is None or filters.end is None else None
     categories = _categories(engine)
-    key = (id(categories), filters, role, level, grain, bounds, disclosure_policy())
-    with _RELEASES_LOCK:
-        hit = _RELEASES.get(key)
-    if hit is not None and hit[0] is categories:  # the very frame: its id cannot have been reused
-        return hit[1]
-    rel = access.release(filters, role, level, grain, categories, bounds=bounds)
-    with _RELEASES_LOCK:
-        _RELEASES[key] = (categories, rel)
-        while len(_RELEASES) > 256:
-            _RELEASES.popitem(last=False)
-    return rel
+    return _RELEASES.get(categories, lambda: access.release(filters, role, level, grain, categories, bounds=bounds),
+                         (filters, role, level, grain, bounds, disclosure_policy()))
 
 
 def _sum_cells(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:

@@ -4,13 +4,12 @@ how its cells are published; the notices the page shows for it."""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import pandas as pd
 
 from observatory.config import DisclosurePolicy, disclosure_policy
+from observatory.memo import ObjectMemo
 from observatory.queries.access.grid import _UNIT_MONTHS, _coarser, _fill_open_ends, calendar_window, snap
 from observatory.queries.access.roles import is_restricted
 from observatory.queries.filters import Filters
@@ -68,26 +67,20 @@ class _Taxonomy:
         return [c for c in self.codes if c in wanted or self.section[c] in sections]
 
 
-_TAXONOMIES: OrderedDict[int, tuple[pd.DataFrame, _Taxonomy]] = OrderedDict()
-_TAXONOMIES_LOCK = threading.Lock()
+_TAXONOMIES = ObjectMemo(32)
 
 
 def _taxonomy(categories: pd.DataFrame) -> _Taxonomy:
     """:class:`_Taxonomy` of ``categories``, kept per frame (the cube's lives as long as the cube)."""
-    with _TAXONOMIES_LOCK:
-        hit = _TAXONOMIES.get(id(categories))
-    if hit is not None and hit[0] is categories:  # the very frame: its id cannot have been reused
-        return hit[1]
-    codes = [str(c) for c in categories["code"]]
-    sections = [None if pd.isna(v) else v for v in categories["iccs_section"]]
-    flags = categories["sensitive"].astype(bool).tolist()
-    built = _Taxonomy(tuple(sorted(codes)), dict(zip(codes, sections, strict=True)),
-                      frozenset(c for c, f in zip(codes, flags, strict=True) if f))
-    with _TAXONOMIES_LOCK:
-        _TAXONOMIES[id(categories)] = (categories, built)
-        while len(_TAXONOMIES) > 32:
-            _TAXONOMIES.popitem(last=False)
-    return built
+
+    def build() -> _Taxonomy:
+        codes = [str(c) for c in categories["code"]]
+        sections = [None if pd.isna(v) else v for v in categories["iccs_section"]]
+        flags = categories["sensitive"].astype(bool).tolist()
+        return _Taxonomy(tuple(sorted(codes)), dict(zip(codes, sections, strict=True)),
+                         frozenset(c for c, f in zip(codes, flags, strict=True) if f))
+
+    return _TAXONOMIES.get(categories, build)
 
 
 def sensitive_codes(categories: pd.DataFrame) -> frozenset[str]:
